@@ -1,0 +1,85 @@
+"""The project's one exception tree.
+
+Foreign exceptions (trio-websocket, OSError, httpx, sqlite3) are mapped into it once, at the
+boundary that sees them, with ``raise ... from exc``.
+
+    BotCriptoFyError
+    ├── FeedError                     a market-data feed cannot be trusted right now
+    │   ├── ConnectionLostError       the socket closed or failed (records the close code)
+    │   ├── HandshakeRefusedError     the server refused the WebSocket handshake (HTTP status)
+    │   ├── StaleFeedError            no data for longer than stale_after_s
+    │   ├── ProtocolError             the peer broke its protocol beyond one bad frame
+    │   └── RestFallbackError         the REST fallback could not get a ticker
+    ├── DecodeError (ValueError)      one frame is not valid for its protocol
+    ├── ConfigError (ValueError)      the configuration is invalid (every problem listed)
+    ├── RiskRejectedError             an order was refused by a risk rule (reason code)
+    ├── ExecutionError                an executor could not place or confirm an order
+    ├── JournalError                  the journal could not be read or written
+    └── RestartIntensityError         a supervisor's children crashed too often: escalate
+"""
+
+from __future__ import annotations
+
+
+class BotCriptoFyError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class FeedError(BotCriptoFyError):
+    """A market-data feed cannot be trusted right now; the keeper restarts it with backoff."""
+
+
+class ConnectionLostError(FeedError):
+    def __init__(self, message: str, *, code: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class HandshakeRefusedError(FeedError):
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class StaleFeedError(FeedError):
+    pass
+
+
+class ProtocolError(FeedError):
+    pass
+
+
+class RestFallbackError(FeedError):
+    pass
+
+
+class DecodeError(BotCriptoFyError, ValueError):
+    """A frame that is not valid for its protocol. The connection counts it and goes on."""
+
+
+class ConfigError(BotCriptoFyError, ValueError):
+    """Invalid configuration. ``problems`` holds one ``path: message`` line per problem."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RiskRejectedError(BotCriptoFyError):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ExecutionError(BotCriptoFyError):
+    pass
+
+
+class JournalError(BotCriptoFyError):
+    pass
+
+
+class RestartIntensityError(BotCriptoFyError):
+    """Raised by a keeper when its child exceeded max_restarts within period_s (OTP escalation)."""
