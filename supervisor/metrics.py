@@ -1,0 +1,369 @@
+"""Prometheus metrics read from plain-data snapshots at scrape time.
+
+Why a custom collector instead of ``Counter.inc()`` calls in the hot path: the market-data plane
+and the bots already keep their own counters and expose them through ``statistics()`` (STYLE
+§5, §14). Reading those frozen snapshots only when Prometheus scrapes costs nothing per message
+and keeps prometheus_client (and its locks) out of the actors.
+
+``SnapshotCollector`` is given zero-argument callables; each returns plain data. A snapshot may
+be any object with the attributes listed below *or* a ``Mapping`` with the same keys, so the
+coordinator can adapt the plane's statistics classes with ``attrs.asdict`` or a small view
+without this module importing them. Fields marked *optional* may be missing or ``None``.
+
+``exchanges() -> Mapping[str, ExchangeSnapshot]`` keyed by exchange name:
+    messages_received: int          frames received (monotonic over the daemon's life)
+    bytes_received: int             payload bytes received (monotonic)
+    decode_errors: int              frames rejected by the codec (monotonic)
+    reconnects: int                 reconnects so far (monotonic)
+    breaker_state: str              "closed" | "open" | "half_open"
+    state: str                      "live" | "stale" | "down" | "fallback" (FeedState vocabulary;
+                                    any other value is exported as well)
+    skipped: int                    tickers conflated away, summed over all subscribers, ever
+    dropped: int                    trades dropped on overflow, summed over all subscribers, ever
+    connection_uptime_s: float      optional: seconds since the current connection opened
+    last_message_age_s: float       optional: seconds since the last data frame
+    latency: LatencySnapshot        optional: exchange_ts -> received_ts latency histogram
+    streams: Sequence[StreamSnapshot]  optional: live streams on this exchange
+
+``LatencySnapshot``:
+    bucket_bounds_s: Sequence[float]  ascending upper bounds, without +Inf
+    bucket_counts: Sequence[int]      per-bucket (NOT cumulative) counts, one more than bounds:
+                                      the last one counts values above the highest bound
+    sum_s: float                      sum of all observed latencies
+
+``StreamSnapshot``: kind: str, symbol: str, subscribers: int, stale: bool
+
+``bots() -> Mapping[str, BotSnapshot]`` keyed by bot id:
+    ticks, orders, fills: int       monotonic counts
+    rejections: Mapping[str, int]   risk/executor rejections by reason code (monotonic)
+    position: Decimal | float       base-currency position
+    realized_pnl, unrealized_pnl: Decimal | float   in the quote currency
+    state: str                      the bot's state ("running", "paused", "halted", ...)
+
+``children() -> Mapping[str, ChildSnapshot]`` keyed by supervised child name:
+    restarts: int, state: str
+
+``uptime_s() -> float``; ``alerts() -> AlertsSnapshot`` (attributes sent, suppressed, failed,
+dropped, as ``Alerts.statistics()`` returns).
+
+Counters must be monotonic (that is what ``_total`` promises Prometheus): the plane keeps the
+counts of subscribers that left in its ``skipped``/``dropped`` totals.
+
+A source whose callable raises, or whose snapshot lacks a required field, is skipped for that
+scrape and counted in ``botcriptofy_metrics_snapshot_errors_total{source}``; one broken source
+must not blank out the whole ``/metrics`` page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+from loguru import logger
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+PREFIX = "botcriptofy_"
+BREAKER_STATES = ("closed", "open", "half_open")
+FEED_STATES = ("live", "stale", "down", "fallback")
+ALERT_OUTCOMES = ("sent", "suppressed", "failed", "dropped")
+
+log = logger.bind(actor="metrics")
+
+
+class LatencySnapshot(Protocol):
+    bucket_bounds_s: Sequence[float]
+    bucket_counts: Sequence[int]
+    sum_s: float
+
+
+class StreamSnapshot(Protocol):
+    kind: str
+    symbol: str
+    subscribers: int
+    stale: bool
+
+
+class ExchangeSnapshot(Protocol):
+    messages_received: int
+    bytes_received: int
+    decode_errors: int
+    reconnects: int
+    breaker_state: str
+    state: str
+    skipped: int
+    dropped: int
+    connection_uptime_s: float | None
+    last_message_age_s: float | None
+    latency: LatencySnapshot | None
+    streams: Sequence[StreamSnapshot]
+
+
+class BotSnapshot(Protocol):
+    ticks: int
+    orders: int
+    fills: int
+    rejections: Mapping[str, int]
+    position: Any
+    realized_pnl: Any
+    unrealized_pnl: Any
+    state: str
+
+
+class ChildSnapshot(Protocol):
+    restarts: int
+    state: str
+
+
+class AlertsSnapshot(Protocol):
+    sent: int
+    suppressed: int
+    failed: int
+    dropped: int
+
+
+_MISSING = object()
+
+
+def _field(snapshot: Any, name: str, default: Any = _MISSING) -> Any:
+    """Read one field from an attrs-style object or a mapping (see the module docstring)."""
+    if isinstance(snapshot, Mapping):
+        value = snapshot.get(name, default)
+    else:
+        value = getattr(snapshot, name, default)
+    if value is _MISSING:
+        raise KeyError(name)
+    return value
+
+
+def _empty() -> Mapping[str, Any]:
+    return {}
+
+
+def histogram_buckets(
+    bounds_s: Sequence[float], counts: Sequence[int]
+) -> list[tuple[str, float]]:
+    """Turn per-bucket counts into the cumulative ``(le, count)`` pairs Prometheus wants.
+
+    Raises ``ValueError`` on a malformed snapshot rather than exporting a wrong histogram.
+    """
+    if len(counts) != len(bounds_s) + 1:
+        raise ValueError("bucket_counts must have one more entry than bucket_bounds_s")
+    if any(b >= a for a, b in zip(bounds_s[1:], bounds_s, strict=False)):
+        raise ValueError("bucket_bounds_s must be strictly ascending")
+    pairs: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip(bounds_s, counts, strict=False):
+        total += count
+        pairs.append((repr(float(bound)), total))
+    total += counts[-1]
+    pairs.append(("+Inf", total))
+    return pairs
+
+
+def _add_states(
+    family: GaugeMetricFamily, labels: list[str], known: Sequence[str], current: str
+) -> None:
+    """One sample per state, 1 for the current one: the Prometheus enum idiom.
+
+    Known states are always exported (as 0) so ``== 1`` queries and alert rules have a series to
+    look at; an unexpected current state is exported too rather than hidden.
+    """
+    for state in known:
+        family.add_metric([*labels, state], 1.0 if state == current else 0.0)
+    if current not in known:
+        family.add_metric([*labels, str(current)], 1.0)
+
+
+@attrs.define(eq=False)
+class SnapshotCollector:
+    """A prometheus_client collector over snapshot callables (see the module docstring).
+
+    Each callable defaults to "nothing to report", so the coordinator wires only what exists.
+    ``collect()`` runs in whatever thread scrapes; our ``/metrics`` handler calls it on the Trio
+    thread, so the callables may read ``statistics()`` of actors safely.
+    """
+
+    exchanges: Callable[[], Mapping[str, Any]] = _empty
+    bots: Callable[[], Mapping[str, Any]] = _empty
+    children: Callable[[], Mapping[str, Any]] = _empty
+    uptime_s: Callable[[], float] | None = None
+    alerts: Callable[[], Any] | None = None
+    _errors: dict[str, int] = attrs.field(factory=dict, init=False)
+
+    def collect(self) -> Iterator[Metric]:
+        sections: list[tuple[str, Callable[[], list[Metric]]]] = [
+            ("exchanges", self._exchange_families),
+            ("bots", self._bot_families),
+            ("children", self._child_families),
+            ("uptime", self._uptime_families),
+            ("alerts", self._alert_families),
+        ]
+        for source, build in sections:
+            try:
+                families = build()
+            except Exception as exc:  # a broken source must not break the scrape
+                self._errors[source] = self._errors.get(source, 0) + 1
+                log.warning(
+                    "metrics snapshot failed", source=source, error=repr(exc)[:200]
+                )
+                continue
+            yield from families
+        errors = CounterMetricFamily(
+            PREFIX + "metrics_snapshot_errors",
+            "Scrapes where a snapshot source failed and was skipped.",
+            labels=["source"],
+        )
+        for source, _ in sections:
+            errors.add_metric([source], self._errors.get(source, 0))
+        yield errors
+
+    def _exchange_families(self) -> list[Metric]:
+        snapshots = self.exchanges()
+        lx = ["exchange"]
+
+        def counter(name: str, doc: str, labels: list[str] = lx) -> CounterMetricFamily:
+            return CounterMetricFamily(PREFIX + name, doc, labels=labels)
+
+        def gauge(name: str, doc: str, labels: list[str] = lx) -> GaugeMetricFamily:
+            return GaugeMetricFamily(PREFIX + name, doc, labels=labels)
+
+        messages = counter("exchange_messages_received", "Frames received from the exchange.")
+        bytes_ = counter("exchange_bytes_received", "Payload bytes received from the exchange.")
+        decode = counter("exchange_decode_errors", "Frames the codec rejected.")
+        reconnects = counter("exchange_reconnects", "Reconnects to the exchange.")
+        skipped = counter(
+            "exchange_subscriber_skipped", "Tickers conflated away in subscriber mailboxes."
+        )
+        dropped = counter(
+            "exchange_subscriber_dropped", "Trades dropped on subscriber buffer overflow."
+        )
+        uptime = gauge(
+            "exchange_connection_uptime_seconds", "Seconds since the current connection opened."
+        )
+        age = gauge("exchange_last_message_age_seconds", "Seconds since the last data frame.")
+        breaker = gauge(
+            "exchange_breaker_state", "Circuit breaker state (1 = current).", [*lx, "state"]
+        )
+        state = gauge("exchange_state", "Feed state (1 = current).", [*lx, "state"])
+        latency = HistogramMetricFamily(
+            PREFIX + "exchange_message_latency_seconds",
+            "Exchange timestamp to receive time latency.",
+            labels=lx,
+        )
+        sl = [*lx, "kind", "symbol"]
+        subscribers = gauge("stream_subscribers", "Subscribers of a live stream.", sl)
+        stale = gauge("stream_stale", "1 when a stream has had no data for stale_after_s.", sl)
+
+        for name, snap in snapshots.items():
+            labels = [name]
+            messages.add_metric(labels, _field(snap, "messages_received"))
+            bytes_.add_metric(labels, _field(snap, "bytes_received"))
+            decode.add_metric(labels, _field(snap, "decode_errors"))
+            reconnects.add_metric(labels, _field(snap, "reconnects"))
+            skipped.add_metric(labels, _field(snap, "skipped"))
+            dropped.add_metric(labels, _field(snap, "dropped"))
+            up = _field(snap, "connection_uptime_s", None)
+            uptime.add_metric(labels, 0.0 if up is None else float(up))
+            last_age = _field(snap, "last_message_age_s", None)
+            if last_age is not None:
+                age.add_metric(labels, float(last_age))
+            _add_states(breaker, labels, BREAKER_STATES, _field(snap, "breaker_state"))
+            _add_states(state, labels, FEED_STATES, _field(snap, "state"))
+            lat = _field(snap, "latency", None)
+            if lat is not None:
+                buckets = histogram_buckets(
+                    _field(lat, "bucket_bounds_s"), _field(lat, "bucket_counts")
+                )
+                latency.add_metric(labels, buckets, float(_field(lat, "sum_s")))
+            for stream in _field(snap, "streams", None) or ():
+                stream_labels = [name, _field(stream, "kind"), _field(stream, "symbol")]
+                subscribers.add_metric(stream_labels, _field(stream, "subscribers"))
+                stale.add_metric(stream_labels, 1.0 if _field(stream, "stale") else 0.0)
+        return [
+            messages, bytes_, decode, reconnects, skipped, dropped, uptime, age, breaker, state,
+            latency, subscribers, stale,
+        ]
+
+    def _bot_families(self) -> list[Metric]:
+        snapshots = self.bots()
+        lb = ["bot"]
+        ticks = CounterMetricFamily(PREFIX + "bot_ticks", "Tickers seen by the bot.", labels=lb)
+        orders = CounterMetricFamily(PREFIX + "bot_orders", "Orders sent.", labels=lb)
+        fills = CounterMetricFamily(PREFIX + "bot_fills", "Fills booked.", labels=lb)
+        rejections = CounterMetricFamily(
+            PREFIX + "bot_rejections", "Orders refused, by reason code.", labels=[*lb, "reason"]
+        )
+        position = GaugeMetricFamily(
+            PREFIX + "bot_position", "Position in the base currency.", labels=lb
+        )
+        realized = GaugeMetricFamily(
+            PREFIX + "bot_realized_pnl", "Realized PnL in the quote currency.", labels=lb
+        )
+        unrealized = GaugeMetricFamily(
+            PREFIX + "bot_unrealized_pnl", "Unrealized PnL in the quote currency.", labels=lb
+        )
+        state = GaugeMetricFamily(
+            PREFIX + "bot_state", "Bot state (1 = current).", labels=[*lb, "state"]
+        )
+        for bot_id, snap in snapshots.items():
+            labels = [bot_id]
+            ticks.add_metric(labels, _field(snap, "ticks"))
+            orders.add_metric(labels, _field(snap, "orders"))
+            fills.add_metric(labels, _field(snap, "fills"))
+            for reason, count in (_field(snap, "rejections", None) or {}).items():
+                rejections.add_metric([bot_id, reason], count)
+            # Decimal money becomes float only here, at the export boundary.
+            position.add_metric(labels, float(_field(snap, "position")))
+            realized.add_metric(labels, float(_field(snap, "realized_pnl")))
+            unrealized.add_metric(labels, float(_field(snap, "unrealized_pnl")))
+            _add_states(state, labels, (), _field(snap, "state"))
+        return [ticks, orders, fills, rejections, position, realized, unrealized, state]
+
+    def _child_families(self) -> list[Metric]:
+        snapshots = self.children()
+        restarts = CounterMetricFamily(
+            PREFIX + "child_restarts", "Restarts of a supervised child.", labels=["child"]
+        )
+        state = GaugeMetricFamily(
+            PREFIX + "child_state", "Supervised child state (1 = current).",
+            labels=["child", "state"],
+        )
+        for name, snap in snapshots.items():
+            restarts.add_metric([name], _field(snap, "restarts"))
+            _add_states(state, [name], (), _field(snap, "state"))
+        return [restarts, state]
+
+    def _uptime_families(self) -> list[Metric]:
+        if self.uptime_s is None:
+            return []
+        return [
+            GaugeMetricFamily(
+                PREFIX + "uptime_seconds", "Seconds since the daemon started.",
+                value=float(self.uptime_s()),
+            )
+        ]
+
+    def _alert_families(self) -> list[Metric]:
+        if self.alerts is None:
+            return []
+        stats = self.alerts()
+        family = CounterMetricFamily(
+            PREFIX + "alerts", "Alerts by outcome.", labels=["outcome"]
+        )
+        for outcome in ALERT_OUTCOMES:
+            family.add_metric([outcome], _field(stats, outcome))
+        return [family]
+
+
+def new_registry(collector: SnapshotCollector) -> CollectorRegistry:
+    """A dedicated registry, so /metrics never mixes in the process-global default one."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
