@@ -1,0 +1,358 @@
+"""Binance Spot public market data codec (PROTOCOLS.md §1), pure.
+
+Decisions:
+
+* We connect to the combined endpoint ``/stream`` with no stream list and subscribe live, so every
+  data frame is ``{"stream": name, "data": payload}`` and is routed by ``stream`` through one dict
+  lookup (trap 1: bookTicker has no ``e``). Raw ``/ws`` payloads are still understood, recognised
+  by their keys, so the codec also works against a raw endpoint or a fake server that sends them.
+* ``ticker`` -> ``<sym>@bookTicker`` (real-time best bid/ask, no last, no exchange time);
+  ``trade`` -> ``<sym>@trade``. A ``24hrTicker`` payload, if one arrives, also becomes a Ticker
+  (with last), since it is a documented ticker frame; depth, kline, aggTrade... become ``[]``.
+* All streams of one call go into one SUBSCRIBE (at most 1024 per frame, the per-connection stream
+  cap) with a positive, incrementing integer id (trap 2/3: 5 messages/s, string ids refused by
+  older servers). The codec remembers id -> streams so that ``{"result":null,"id":n}`` resolves
+  to ``Subscribed``/``Unsubscribed`` with streams, and ``{"error":{...},"id":n}`` to a
+  ``SubscriptionError`` naming them.
+* bookTicker ``u`` is monotonic per symbol: a frame whose ``u`` is not above the last one seen
+  for its symbol is stale or a duplicate and decodes to ``[]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import orjson
+
+from actors.errors import DecodeError
+from actors.exchanges import RestRequest
+from actors.exchanges.parsing import (
+    FOREIGN_ERRORS,
+    check_book,
+    decode_failure,
+    dumps,
+    expect_dict,
+    ms_ts,
+    price,
+    remember,
+    show,
+    size,
+    trade_id,
+    trade_size,
+    unique,
+)
+from actors.exchanges.symbols import binance_native, binance_unified
+from actors.messages import (
+    Event,
+    ReconnectRequested,
+    Stream,
+    Subscribed,
+    SubscriptionError,
+    Ticker,
+    Trade,
+    Unsubscribed,
+)
+
+_SUFFIX = {"ticker": "bookTicker", "trade": "trade"}
+_KIND = {"bookTicker": "ticker", "trade": "trade"}
+_SHUTDOWN_STREAM = "!serverShutdown"
+
+
+class BinanceCodec:
+    protocol = "binance"
+    default_url = "wss://stream.binance.com:9443/stream"
+    default_rest_url = "https://api.binance.com"
+    max_streams_per_connection: int | None = 1024
+    # Incoming-message limit per connection, counting pings/pongs and requests (§1.3).
+    max_requests_per_second: float | None = 5.0
+
+    def __init__(self, exchange: str = "binance") -> None:
+        self.exchange = exchange
+        self._next_id = 1
+        # request id -> ("subscribe" | "unsubscribe", streams)
+        self._pending: dict[int, tuple[str, tuple[Stream, ...]]] = {}
+        # "btcusdt@bookTicker" -> Stream("ticker", "BTC/USDT"), for every stream we asked for
+        self._routes: dict[str, Stream] = {}
+        # "BTCUSDT" -> "BTC/USDT" for subscribed symbols (splitting by quote is the fallback)
+        self._symbols: dict[str, str] = {}
+        # unified symbol -> last bookTicker update id
+        self._last_u: dict[str, int] = {}
+
+    # --- symbols ------------------------------------------------------------------------------
+
+    def native_symbol(self, symbol: str) -> str:
+        return binance_native(symbol)
+
+    def unified_symbol(self, native: str) -> str:
+        known = self._symbols.get(native)
+        if known is not None:
+            return known
+        return binance_unified(native)
+
+    def _unified(self, native: object) -> str:
+        if type(native) is not str:
+            raise DecodeError(f"binance: symbol must be a string, got {show(native)}")
+        known = self._symbols.get(native)
+        if known is not None:
+            return known
+        try:
+            return binance_unified(native)
+        except ValueError as exc:
+            raise DecodeError(f"binance: {exc}") from None
+
+    def stream_name(self, stream: Stream) -> str:
+        """``Stream("ticker", "BTC/USDT")`` -> ``"btcusdt@bookTicker"`` (and remember the route)."""
+        suffix = _SUFFIX.get(stream.kind)
+        if suffix is None:
+            raise ValueError(f"binance: unsupported stream kind {stream.kind!r}")
+        native = binance_native(stream.symbol)
+        name = f"{native.lower()}@{suffix}"
+        self._routes[name] = stream
+        self._symbols[native] = stream.symbol
+        return name
+
+    def _stream_from_name(self, name: object) -> Stream | None:
+        if type(name) is not str:
+            return None
+        known = self._routes.get(name)
+        if known is not None:
+            return known
+        market, _, suffix = name.partition("@")
+        kind = _KIND.get(suffix)
+        if kind is None or not market:
+            return None
+        try:
+            return Stream(kind, self.unified_symbol(market.upper()))  # type: ignore[arg-type]
+        except ValueError:
+            return None
+
+    # --- client frames ------------------------------------------------------------------------
+
+    def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
+        return self._requests("SUBSCRIBE", "subscribe", streams)
+
+    def unsubscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
+        return self._requests("UNSUBSCRIBE", "unsubscribe", streams)
+
+    def _requests(self, method: str, op: str, streams: Sequence[Stream]) -> list[str]:
+        wanted = unique(streams)
+        names = [self.stream_name(stream) for stream in wanted]
+        frames = []
+        step = self.max_streams_per_connection or len(names) or 1
+        for start in range(0, len(names), step):
+            request_id = self._next_id
+            self._next_id += 1
+            remember(self._pending, request_id, (op, tuple(wanted[start : start + step])))
+            frames.append(
+                dumps({"method": method, "params": names[start : start + step], "id": request_id})
+            )
+        return frames
+
+    # --- server frames ------------------------------------------------------------------------
+
+    def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
+        ts = time.time() if received_ts is None else received_ts
+        try:
+            msg = orjson.loads(frame)
+            if type(msg) is not dict:
+                raise DecodeError(f"binance: expected a JSON object, got {type(msg).__name__}")
+            name = msg.get("stream")
+            if name is not None:
+                data = msg["data"]
+                route = self._routes.get(name) if type(name) is str else None
+                if route is None:
+                    if name == _SHUTDOWN_STREAM:
+                        return [ReconnectRequested(self.exchange, "serverShutdown")]
+                    return self._payload(data, ts)
+                if route.kind == "ticker":
+                    return self._book_ticker(data, route.symbol, ts)
+                return self._trade(data, route.symbol, ts)
+            if "id" in msg and ("result" in msg or "error" in msg):
+                return self._reply(msg)
+            if "code" in msg and "msg" in msg:
+                return [self._error(msg, msg.get("id"))]
+            return self._payload(msg, ts)
+        except DecodeError:
+            raise
+        except FOREIGN_ERRORS as exc:
+            raise decode_failure(self.protocol, exc) from exc
+
+    def _payload(self, data: object, ts: float) -> list[Event]:
+        """A bare payload: raw-stream frame, or combined data for a stream we did not ask for."""
+        data = expect_dict(data, "binance payload")
+        event = data.get("e")
+        if event is None:
+            # bookTicker is the one payload without "e" that has u/s/b/a (depth partials have
+            # lastUpdateId/bids/asks instead).
+            if "u" in data and "s" in data and "b" in data and "a" in data:
+                return self._book_ticker(data, self._unified(data["s"]), ts)
+            return []
+        if event == "trade":
+            return self._trade(data, self._unified(data["s"]), ts)
+        if event == "24hrTicker":
+            return self._day_ticker(data, ts)
+        if event == "serverShutdown":
+            return [ReconnectRequested(self.exchange, "serverShutdown")]
+        return []
+
+    def _book_ticker(self, data: dict, symbol: str, ts: float) -> list[Event]:
+        """``{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000",
+        "a":"25.36520000","A":"40.66000000"}`` (no ``e``, no time, no last)."""
+        update_id = data["u"]
+        if type(update_id) is not int:
+            raise DecodeError(f"binance bookTicker: u must be an integer, got {show(update_id)}")
+        last = self._last_u.get(symbol)
+        if last is not None and update_id <= last:
+            return []
+        bid = price(data["b"], "binance bookTicker b")
+        ask = price(data["a"], "binance bookTicker a")
+        if bid > ask:
+            raise DecodeError(f"binance bookTicker: crossed book, bid {bid} > ask {ask}")
+        ticker = Ticker(
+            self.exchange,
+            symbol,
+            bid,
+            ask,
+            None,
+            size(data["B"], "binance bookTicker B"),
+            size(data["A"], "binance bookTicker A"),
+            None,
+            ts,
+            "ws",
+            update_id,
+        )
+        self._last_u[symbol] = update_id
+        return [ticker]
+
+    def _trade(self, data: dict, symbol: str, ts: float) -> list[Event]:
+        """``{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100",
+        "T":1672515782136,"m":true,"M":true}``; ``m`` (buyer is maker) true -> taker sold."""
+        buyer_is_maker = data["m"]
+        if type(buyer_is_maker) is not bool:
+            raise DecodeError(f"binance trade: m must be a boolean, got {show(buyer_is_maker)}")
+        raw_id = data["t"]
+        if type(raw_id) is not int:
+            raise DecodeError(f"binance trade: t must be an integer, got {show(raw_id)}")
+        return [
+            Trade(
+                self.exchange,
+                symbol,
+                price(data["p"], "binance trade p"),
+                trade_size(data["q"], "binance trade q"),
+                "sell" if buyer_is_maker else "buy",
+                trade_id(raw_id, "binance trade t"),
+                ms_ts(data["T"], "binance trade T"),
+                ts,
+                raw_id,
+            )
+        ]
+
+    def _day_ticker(self, data: dict, ts: float) -> list[Event]:
+        """``{"e":"24hrTicker","E":ms,"s":"BNBBTC","c":last,"b":bid,"B":bidQty,"a":ask,
+        "A":askQty,...}`` (pushed every 1000 ms)."""
+        symbol = self._unified(data["s"])
+        bid = price(data["b"], "binance 24hrTicker b")
+        ask = price(data["a"], "binance 24hrTicker a")
+        check_book(bid, ask, "binance 24hrTicker")
+        return [
+            Ticker(
+                self.exchange,
+                symbol,
+                bid,
+                ask,
+                price(data["c"], "binance 24hrTicker c"),
+                size(data["B"], "binance 24hrTicker B"),
+                size(data["A"], "binance 24hrTicker A"),
+                ms_ts(data["E"], "binance 24hrTicker E"),
+                ts,
+            )
+        ]
+
+    def _reply(self, msg: dict) -> list[Event]:
+        """``{"result":null,"id":1}``, ``{"result":["btcusdt@bookTicker"],"id":3}``,
+        ``{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}`` (id may be null)."""
+        request_id = msg["id"]
+        if request_id is not None and type(request_id) is not int:
+            # We only send integer ids; anything else is not an answer to us.
+            raise DecodeError(
+                f"binance reply: id must be an integer or null, got {show(request_id)}"
+            )
+        error = msg.get("error")
+        if error is not None:
+            return [self._error(expect_dict(error, "binance reply error"), request_id)]
+        result = msg["result"]
+        pending = self._pending.pop(request_id, None) if request_id is not None else None
+        if type(result) is list:
+            # LIST_SUBSCRIPTIONS: everything this connection is subscribed to.
+            streams = tuple(
+                stream for stream in map(self._stream_from_name, result) if stream is not None
+            )
+            return [Subscribed(self.exchange, streams, request_id, cumulative=True)]
+        if result is not None:
+            return []  # GET_PROPERTY and friends: not a subscription matter
+        if pending is None:
+            return [Subscribed(self.exchange, (), request_id)]
+        op, streams = pending
+        if op == "unsubscribe":
+            return [Unsubscribed(self.exchange, streams, request_id)]
+        return [Subscribed(self.exchange, streams, request_id)]
+
+    def _error(self, error: dict, request_id: object) -> SubscriptionError:
+        code, text = error.get("code"), error.get("msg")
+        if type(text) is not str:
+            raise DecodeError(f"binance error: msg must be a string, got {show(text)}")
+        streams: tuple[Stream, ...] = ()
+        if type(request_id) is int:
+            pending = self._pending.pop(request_id, None)
+            if pending is not None:
+                streams = pending[1]
+        else:
+            request_id = None
+        return SubscriptionError(self.exchange, f"code {code}: {text}", streams, request_id)
+
+    # --- REST fallback ------------------------------------------------------------------------
+
+    def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        base = (base_url or self.default_rest_url).rstrip("/")
+        return RestRequest(
+            url=f"{base}/api/v3/ticker/bookTicker",
+            params=(("symbol", binance_native(symbol)),),
+        )
+
+    def decode_rest_ticker(
+        self, symbol: str, body: bytes | str, received_ts: float | None = None
+    ) -> Ticker:
+        """``{"symbol":"BTCUSDT","bidPrice":"..","bidQty":"..","askPrice":"..","askQty":".."}``;
+        errors are ``{"code":-1121,"msg":"Invalid symbol."}``."""
+        ts = time.time() if received_ts is None else received_ts
+        try:
+            data = expect_dict(orjson.loads(body), "binance REST bookTicker")
+            if "code" in data and "bidPrice" not in data:
+                raise DecodeError(
+                    f"binance REST error {show(data.get('code'))}: {show(data.get('msg'), 200)}"
+                )
+            native = binance_native(symbol)
+            if data["symbol"] != native:
+                raise DecodeError(
+                    f"binance REST bookTicker: asked for {native}, got {show(data['symbol'])}"
+                )
+            bid = price(data["bidPrice"], "binance REST bidPrice")
+            ask = price(data["askPrice"], "binance REST askPrice")
+            check_book(bid, ask, "binance REST bookTicker")
+            return Ticker(
+                self.exchange,
+                symbol,
+                bid,
+                ask,
+                None,
+                size(data["bidQty"], "binance REST bidQty"),
+                size(data["askQty"], "binance REST askQty"),
+                None,
+                ts,
+                "rest",
+            )
+        except DecodeError:
+            raise
+        except FOREIGN_ERRORS as exc:
+            raise decode_failure("binance REST", exc) from exc

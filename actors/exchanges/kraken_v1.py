@@ -1,0 +1,329 @@
+"""Kraken WS v1 public market data codec (PROTOCOLS.md §3.1), pure. v2 (``kraken``) is the default.
+
+Decisions:
+
+* ``ticker`` -> channel ``spread``: the v1 ``ticker`` channel refreshes bid/ask only on trades
+  (trap 9), while ``spread`` updates on every top-of-book change and carries a time, the v1
+  equivalent of Binance bookTicker (no last price). A v1 ``ticker`` frame, if one arrives, still
+  decodes to a Ticker (with last, without time). ``trade`` -> channel ``trade``.
+* Pairs use the v1 names (``XBT/USD``, ``XDG/USD``; trap 8). One request per channel carries every
+  pair, with a positive incrementing ``reqid``; acks come one per pair and are resolved to
+  streams through reqid -> pending pairs (errors may lack ``reqid``; then the pair and channel
+  named in the frame are used).
+* Data arrays are routed by the trailing ``channelName`` and pair, never by ``channelID``
+  (deprecated, per connection). Book frames, including the 5-element two-dict form, and ohlc
+  frames decode to ``[]``.
+* Ticker ``a``/``b`` rows are [price, whole-lot volume (int), lot volume]: size is index 2.
+* ``systemStatus`` -> ``SystemStatus`` (its ``connectionID`` is u64; orjson parses it);
+  ``heartbeat`` and ``pong`` -> ``Heartbeat``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import orjson
+
+from actors.errors import DecodeError
+from actors.exchanges import RestRequest
+from actors.exchanges.kraken_rest import (
+    DEFAULT_REST_URL,
+    decode_kraken_rest_ticker,
+    kraken_rest_ticker_request,
+)
+from actors.exchanges.parsing import (
+    FOREIGN_ERRORS,
+    check_book,
+    decode_failure,
+    dumps,
+    expect_dict,
+    expect_list,
+    expect_str,
+    price,
+    remember,
+    show,
+    size,
+    trade_id,
+    trade_size,
+    unique,
+    unix_str_ts,
+)
+from actors.exchanges.symbols import kraken_v1_native, kraken_v1_unified
+from actors.messages import (
+    Event,
+    Heartbeat,
+    Stream,
+    Subscribed,
+    SubscriptionError,
+    SystemStatus,
+    Ticker,
+    Trade,
+    Unsubscribed,
+)
+
+_CHANNEL = {"ticker": "spread", "trade": "trade"}
+_KIND = {"spread": "ticker", "ticker": "ticker", "trade": "trade"}
+_SIDES = {"b": "buy", "s": "sell"}
+
+
+class KrakenV1Codec:
+    protocol = "kraken_v1"
+    default_url = "wss://ws.kraken.com"
+    default_rest_url = DEFAULT_REST_URL
+    max_streams_per_connection: int | None = None
+    # Dynamic, unpublished WS request limit (see KrakenCodec): 5/s, two requests per resubscribe.
+    max_requests_per_second: float | None = 5.0
+
+    def __init__(self, exchange: str = "kraken_v1") -> None:
+        self.exchange = exchange
+        self._next_reqid = 1
+        # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
+        self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
+        self._pairs: dict[str, str] = {}  # "XBT/USD" -> "BTC/USD"
+
+    # --- symbols ------------------------------------------------------------------------------
+
+    def native_symbol(self, symbol: str) -> str:
+        return kraken_v1_native(symbol)
+
+    def unified_symbol(self, native: str) -> str:
+        known = self._pairs.get(native)
+        return known if known is not None else kraken_v1_unified(native)
+
+    def _unified(self, native: object) -> str:
+        if type(native) is not str:
+            raise DecodeError(f"kraken_v1: pair must be a string, got {show(native)}")
+        known = self._pairs.get(native)
+        if known is not None:
+            return known
+        try:
+            return kraken_v1_unified(native)
+        except ValueError as exc:
+            raise DecodeError(f"kraken_v1: {exc}") from None
+
+    def _maybe_stream(self, kind: str | None, native: object) -> Stream | None:
+        if kind is None:
+            return None
+        try:
+            return Stream(kind, self._unified(native))  # type: ignore[arg-type]
+        except DecodeError:
+            return None  # errors echo malformed pairs such as "XBT-USDT"
+
+    # --- client frames ------------------------------------------------------------------------
+
+    def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
+        """``{"event":"subscribe","pair":["XBT/USD","ETH/USD"],"subscription":{"name":"spread"},
+        "reqid":1}``"""
+        return self._requests("subscribe", streams)
+
+    def unsubscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
+        return self._requests("unsubscribe", streams)
+
+    def _requests(self, op: str, streams: Sequence[Stream]) -> list[str]:
+        by_kind: dict[str, dict[str, Stream]] = {}
+        for stream in unique(streams):
+            if stream.kind not in _CHANNEL:
+                raise ValueError(f"kraken_v1: unsupported stream kind {stream.kind!r}")
+            native = kraken_v1_native(stream.symbol)
+            self._pairs[native] = stream.symbol
+            by_kind.setdefault(stream.kind, {})[native] = stream
+        frames = []
+        for kind, members in by_kind.items():
+            reqid = self._next_reqid
+            self._next_reqid += 1
+            remember(self._pending, reqid, (op, kind, dict(members)))
+            frames.append(
+                dumps(
+                    {
+                        "event": op,
+                        "pair": list(members),
+                        "subscription": {"name": _CHANNEL[kind]},
+                        "reqid": reqid,
+                    }
+                )
+            )
+        return frames
+
+    # --- server frames ------------------------------------------------------------------------
+
+    def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
+        ts = time.time() if received_ts is None else received_ts
+        try:
+            msg = orjson.loads(frame)
+            if type(msg) is list:
+                return self._data(msg, ts)
+            if type(msg) is not dict:
+                raise DecodeError(
+                    f"kraken_v1: expected a JSON array or object, got {type(msg).__name__}"
+                )
+            event = msg["event"]
+            if event == "heartbeat" or event == "pong":
+                return [Heartbeat(self.exchange)]
+            if event == "subscriptionStatus":
+                return self._subscription_status(msg)
+            if event == "systemStatus":
+                return [self._system_status(msg)]
+            if event == "error":
+                return [self._error(msg)]
+            expect_str(event, "kraken_v1 event")
+            return []
+        except DecodeError:
+            raise
+        except FOREIGN_ERRORS as exc:
+            raise decode_failure(self.protocol, exc) from exc
+
+    def _data(self, msg: list, ts: float) -> list[Event]:
+        """``[channelID, payload(, payload), channelName, pair]``: route by the last two."""
+        if len(msg) < 4:
+            raise DecodeError(f"kraken_v1: data array needs >= 4 elements, got {len(msg)}")
+        channel = msg[-2]
+        if channel == "spread":
+            return [self._spread(msg[1], self._unified(msg[-1]), ts)]
+        if channel == "trade":
+            return self._trades(msg[1], self._unified(msg[-1]), ts)
+        if channel == "ticker":
+            return [self._ticker(msg[1], self._unified(msg[-1]), ts)]
+        expect_str(channel, "kraken_v1 channelName")
+        return []  # book-*, ohlc-*: not used
+
+    def _spread(self, row: object, symbol: str, ts: float) -> Ticker:
+        """``[0,["5698.40000","5700.00000","1542057299.545897","1.01234567","0.98765432"],
+        "spread","XBT/USD"]`` — [bid, ask, time, bidVolume, askVolume] (volumes since 1.x)."""
+        row = expect_list(row, "kraken_v1 spread")
+        bid = price(row[0], "kraken_v1 spread bid")
+        ask = price(row[1], "kraken_v1 spread ask")
+        if bid > ask:
+            raise DecodeError(f"kraken_v1 spread: crossed book, bid {bid} > ask {ask}")
+        return Ticker(
+            self.exchange,
+            symbol,
+            bid,
+            ask,
+            None,
+            size(row[3], "kraken_v1 spread bidVolume") if len(row) > 3 else None,
+            size(row[4], "kraken_v1 spread askVolume") if len(row) > 4 else None,
+            unix_str_ts(row[2], "kraken_v1 spread time"),
+            ts,
+        )
+
+    def _ticker(self, payload: object, symbol: str, ts: float) -> Ticker:
+        """``[1668,{"a":["13.253900",35,"35.72892241"],"b":["13.232900",185,"185.18432037"],
+        "c":["13.253900","3.71672000"],"v":[..],"p":[..],"t":[640,1353],"l":[..],"h":[..],
+        "o":[..]},"ticker","WAVES/EUR"]`` — a/b middle element is the whole-lot volume."""
+        payload = expect_dict(payload, "kraken_v1 ticker")
+        ask_row = expect_list(payload["a"], "kraken_v1 ticker a")
+        bid_row = expect_list(payload["b"], "kraken_v1 ticker b")
+        bid = price(bid_row[0], "kraken_v1 ticker b[0]")
+        ask = price(ask_row[0], "kraken_v1 ticker a[0]")
+        check_book(bid, ask, "kraken_v1 ticker")
+        last_row = payload.get("c")
+        last = None if last_row is None else price(expect_list(last_row, "c")[0], "ticker c[0]")
+        return Ticker(
+            self.exchange,
+            symbol,
+            bid,
+            ask,
+            last,
+            size(bid_row[2], "kraken_v1 ticker b[2]"),
+            size(ask_row[2], "kraken_v1 ticker a[2]"),
+            None,
+            ts,
+        )
+
+    def _trades(self, rows: object, symbol: str, ts: float) -> list[Event]:
+        """``[0,[["5541.20000","0.15850568","1534614057.321597","s","l",""],..],"trade",
+        "XBT/USD"]`` — [price, volume, time, side (taker), orderType, misc(, trade_id)]."""
+        out: list[Event] = []
+        for row in expect_list(rows, "kraken_v1 trades"):
+            row = expect_list(row, "kraken_v1 trade")
+            side = _SIDES.get(row[3])
+            if side is None:
+                raise DecodeError(f"kraken_v1 trade: side must be b/s, got {show(row[3])}")
+            out.append(
+                Trade(
+                    self.exchange,
+                    symbol,
+                    price(row[0], "kraken_v1 trade price"),
+                    trade_size(row[1], "kraken_v1 trade volume"),
+                    side,  # type: ignore[arg-type]
+                    trade_id(row[6], "kraken_v1 trade_id") if len(row) > 6 else None,
+                    unix_str_ts(row[2], "kraken_v1 trade time"),
+                    ts,
+                )
+            )
+        return out
+
+    def _take_pending(self, reqid: object, pair: object) -> tuple[str | None, Stream | None]:
+        """Resolve one per-pair reply against our pending request: (kind, stream)."""
+        if type(reqid) is not int:
+            return None, None
+        pending = self._pending.get(reqid)
+        if pending is None:
+            return None, None
+        _, kind, remaining = pending
+        stream = remaining.pop(pair, None) if type(pair) is str else None
+        if not remaining:
+            del self._pending[reqid]
+        return kind, stream
+
+    def _subscription_status(self, msg: dict) -> list[Event]:
+        """``{"channelID":1668,"channelName":"ticker","event":"subscriptionStatus",
+        "pair":"WAVES/EUR","status":"subscribed","subscription":{"name":"ticker"},"reqid":7}``
+        or ``{"errorMessage":"Currency pair not supported LSK/XBT",
+        "event":"subscriptionStatus","pair":"LSK/XBT","status":"error",
+        "subscription":{"name":"book"}}``"""
+        status = expect_str(msg["status"], "kraken_v1 subscriptionStatus status")
+        reqid = msg.get("reqid")
+        if reqid is not None and type(reqid) is not int:
+            raise DecodeError(f"kraken_v1: reqid must be an integer, got {show(reqid)}")
+        pair = msg.get("pair")
+        subscription = msg.get("subscription")
+        name = msg.get("channelName")
+        if name is None and subscription is not None:
+            name = expect_dict(subscription, "kraken_v1 subscription").get("name")
+        kind = _KIND.get(name) if type(name) is str else None
+        pending_kind, stream = self._take_pending(reqid, pair)
+        if stream is None:
+            stream = self._maybe_stream(kind or pending_kind, pair)
+        streams = () if stream is None else (stream,)
+        if status == "error":
+            message = expect_str(msg["errorMessage"], "kraken_v1 errorMessage")
+            return [SubscriptionError(self.exchange, message, streams, reqid)]
+        if status != "subscribed" and status != "unsubscribed":
+            raise DecodeError(f"kraken_v1: unknown subscriptionStatus status {show(status)}")
+        if not streams and pending_kind is None:
+            return []  # an ack for a channel we never ask for (book, ohlc...)
+        if status == "unsubscribed":
+            return [Unsubscribed(self.exchange, streams, reqid)]
+        return [Subscribed(self.exchange, streams, reqid)]
+
+    def _system_status(self, msg: dict) -> SystemStatus:
+        """``{"connectionID":18239578009413566319,"event":"systemStatus","status":"online",
+        "version":"1.8.3"}`` (status: online, maintenance, cancel_only, post_only)."""
+        return SystemStatus(self.exchange, expect_str(msg["status"], "kraken_v1 status"))
+
+    def _error(self, msg: dict) -> SubscriptionError:
+        """``{"errorMessage":"Malformed request","event":"error","reqid":42}``: a request we
+        sent was refused as a whole."""
+        message = expect_str(msg["errorMessage"], "kraken_v1 errorMessage")
+        reqid = msg.get("reqid")
+        streams: tuple[Stream, ...] = ()
+        if type(reqid) is int:
+            pending = self._pending.pop(reqid, None)
+            if pending is not None:
+                streams = tuple(pending[2].values())
+        else:
+            reqid = None
+        return SubscriptionError(self.exchange, message, streams, reqid)
+
+    # --- REST fallback ------------------------------------------------------------------------
+
+    def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        return kraken_rest_ticker_request(symbol, base_url or self.default_rest_url)
+
+    def decode_rest_ticker(
+        self, symbol: str, body: bytes | str, received_ts: float | None = None
+    ) -> Ticker:
+        ts = time.time() if received_ts is None else received_ts
+        return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

@@ -1,0 +1,339 @@
+"""Strict, cheap parsers for the numbers, times and ids inside exchange frames (pure).
+
+Every codec funnels wire values through these so that one set of rules decides what a valid
+price is. They raise ``DecodeError`` naming the field and the offending value, and nothing else.
+
+Decisions (PROTOCOLS.md §5.10):
+
+* Prices and sizes are ``Decimal`` built from the exchange's own text, so no digit is lost.
+  String protocols (Binance, Coinbase, Kraken v1, all REST) must send strings: a JSON number
+  where the protocol documents a string is a wrong type. Kraken v2 sends JSON numbers, which its
+  codec parses with ``parse_float=Decimal``; ``number_price``/``number_size`` accept those.
+* A decimal string may only contain ``0-9 . e E + -`` and at most ``MAX_NUMBER_CHARS``
+  characters. ``Decimal()`` alone would also accept ``NaN``, ``Infinity``, ``1_000``, padding
+  whitespace and non-ASCII digits; none of those is exchange text.
+* "Absurd" numbers are refused: a price must lie in ``[1e-30, 1e30)`` and a non-zero size too.
+  ``1e400`` is a finite ``Decimal``, but the first ``float()`` downstream would turn it into
+  ``inf``, so it is a protocol violation here rather than a surprise in a strategy.
+* Prices must be > 0; sizes must be >= 0 (a quote can show an empty level; trades use
+  ``trade_size`` which requires > 0).
+* Times become epoch seconds as ``float`` (µs resolution is what a float keeps at 1.7e9 s).
+  RFC 3339 parsing caches the epoch of each ``YYYY-MM-DDTHH:MM`` prefix, so the per-frame cost
+  is a dict hit and one ``float()`` of the seconds; up to 9 fractional digits are accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+import orjson
+
+from actors.errors import DecodeError
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+__all__ = [
+    "FOREIGN_ERRORS",
+    "MAX_NUMBER_CHARS",
+    "check_book",
+    "decode_failure",
+    "dumps",
+    "expect_dict",
+    "expect_list",
+    "expect_str",
+    "ms_ts",
+    "number_price",
+    "number_size",
+    "price",
+    "remember",
+    "rfc3339_ts",
+    "show",
+    "size",
+    "trade_id",
+    "trade_size",
+    "unique",
+    "unix_str_ts",
+]
+
+MAX_NUMBER_CHARS = 64
+_NUMBER_CHARS = "0123456789.eE+-"
+_UPPER = Decimal("1e30")
+_LOWER = Decimal("1e-30")
+_ZERO = Decimal(0)
+# Year 10000: anything later is not a time an exchange sends.
+_MAX_EPOCH_S = 253402300800
+_MAX_EPOCH_MS = _MAX_EPOCH_S * 1000
+
+
+def show(value: object, limit: int = 60) -> str:
+    """A bounded repr for error messages: frames can be huge and are untrusted."""
+    try:
+        text = repr(value)
+    except RecursionError:  # a deeply nested JSON value
+        return f"<deeply nested {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON text for client frames (key order as written)."""
+    return orjson.dumps(obj).decode()
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+
+def _decimal_text(value: object, field: str) -> Decimal:
+    if (
+        type(value) is not str
+        or not value
+        or len(value) > MAX_NUMBER_CHARS
+        or value.strip(_NUMBER_CHARS)
+    ):
+        raise DecodeError(f"{field}: expected a decimal string, got {show(value)}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise DecodeError(f"{field}: {show(value)} is not a decimal number") from None
+
+
+def _decimal_any(value: object, field: str) -> Decimal:
+    """Kraken v2: a Decimal (JSON float parsed with parse_float=Decimal), an int or a string."""
+    kind = type(value)
+    if kind is Decimal:
+        if not value.is_finite():  # type: ignore[union-attr]
+            raise DecodeError(f"{field}: {show(value)} is not finite")
+        return value  # type: ignore[return-value]
+    if kind is int:
+        if abs(value) >= 10**31:  # type: ignore[arg-type]
+            raise DecodeError(f"{field}: {show(value)} is absurdly large")
+        return Decimal(value)  # type: ignore[arg-type]
+    if kind is str:
+        return _decimal_text(value, field)
+    raise DecodeError(f"{field}: expected a number, got {show(value)}")
+
+
+def _check_price(d: Decimal, field: str, value: object) -> Decimal:
+    if _LOWER <= d < _UPPER:
+        return d
+    if d <= 0:
+        raise DecodeError(f"{field}: price must be > 0, got {show(value)}")
+    raise DecodeError(f"{field}: price {show(value)} is outside [1e-30, 1e30)")
+
+
+def _check_size(d: Decimal, field: str, value: object) -> Decimal:
+    if _LOWER <= d < _UPPER:
+        return d
+    if d == 0:
+        return _ZERO
+    if d < 0:
+        raise DecodeError(f"{field}: size must be >= 0, got {show(value)}")
+    raise DecodeError(f"{field}: size {show(value)} is outside [1e-30, 1e30)")
+
+
+def price(value: object, field: str) -> Decimal:
+    """A price sent as a decimal string: finite, > 0, not absurd."""
+    return _check_price(_decimal_text(value, field), field, value)
+
+
+def size(value: object, field: str) -> Decimal:
+    """A quantity sent as a decimal string: finite, >= 0, not absurd."""
+    return _check_size(_decimal_text(value, field), field, value)
+
+
+def trade_size(value: object, field: str) -> Decimal:
+    """A trade's quantity: a trade of nothing is not a trade, so > 0."""
+    d = _decimal_text(value, field)
+    if d == 0:
+        raise DecodeError(f"{field}: trade size must be > 0, got {show(value)}")
+    return _check_size(d, field, value)
+
+
+def number_price(value: object, field: str) -> Decimal:
+    """Kraken v2 price: JSON number (as Decimal/int) or decimal string."""
+    return _check_price(_decimal_any(value, field), field, value)
+
+
+def number_size(value: object, field: str) -> Decimal:
+    """Kraken v2 quantity: JSON number (as Decimal/int) or decimal string."""
+    return _check_size(_decimal_any(value, field), field, value)
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+
+def trade_id(value: object, field: str) -> str:
+    """Trade ids arrive as ints (Binance, Coinbase Exchange, Kraken v2) or strings (Advanced)."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str and 0 < len(value) <= 128:  # type: ignore[arg-type]
+        return value  # type: ignore[return-value]
+    raise DecodeError(f"{field}: expected a trade id (int or string), got {show(value)}")
+
+
+# --- times --------------------------------------------------------------------------------------
+
+
+def ms_ts(value: object, field: str) -> float:
+    """Binance epoch milliseconds (int) -> epoch seconds."""
+    if type(value) is not int or not 0 <= value < _MAX_EPOCH_MS:  # type: ignore[operator]
+        raise DecodeError(f"{field}: expected epoch milliseconds, got {show(value)}")
+    return value / 1000  # type: ignore[operator]
+
+
+def unix_str_ts(value: object, field: str) -> float:
+    """Kraken v1 ``"1534614057.321597"`` (seconds.micros as a string) -> epoch seconds."""
+    if (
+        type(value) is not str
+        or not 0 < len(value) <= 32
+        or not value.isascii()
+        or not value.replace(".", "", 1).isdigit()
+    ):
+        raise DecodeError(f"{field}: expected a 'seconds.micros' string, got {show(value)}")
+    seconds = float(value)
+    if seconds >= _MAX_EPOCH_S:
+        raise DecodeError(f"{field}: time {show(value)} is absurd")
+    return seconds
+
+
+@functools.lru_cache(maxsize=512)
+def _minute_epoch(prefix: str) -> float:
+    """Epoch seconds of ``YYYY-MM-DDTHH:MM`` (UTC); raises ValueError for anything else."""
+    if (
+        len(prefix) != 16
+        or prefix[4] != "-"
+        or prefix[7] != "-"
+        or prefix[10] not in "Tt "
+        or prefix[13] != ":"
+    ):
+        raise ValueError(prefix)
+    digits = prefix[0:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16]
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(prefix)
+    return datetime(
+        int(prefix[0:4]),
+        int(prefix[5:7]),
+        int(prefix[8:10]),
+        int(prefix[11:13]),
+        int(prefix[14:16]),
+        tzinfo=UTC,
+    ).timestamp()
+
+
+def _offset_s(text: str) -> int | None:
+    """``+HH:MM`` / ``-HH:MM`` -> seconds east of UTC, or None when malformed."""
+    if len(text) != 6 or text[0] not in "+-" or text[3] != ":":
+        return None
+    hh, mm = text[1:3], text[4:6]
+    if not (hh.isascii() and hh.isdigit() and mm.isascii() and mm.isdigit()):
+        return None
+    hours, minutes = int(hh), int(mm)
+    if hours > 23 or minutes > 59:
+        return None
+    offset = hours * 3600 + minutes * 60
+    return -offset if text[0] == "-" else offset
+
+
+def rfc3339_ts(value: object, field: str) -> float:
+    """RFC 3339 ``2026-06-19T16:43:33.016274911Z`` (0-9 fractional digits) -> epoch seconds."""
+    if type(value) is not str or not 20 <= len(value) <= 40 or value[16] != ":":
+        raise DecodeError(f"{field}: expected an RFC 3339 time, got {show(value)}")
+    rest = value[17:]
+    if rest[-1] in "Zz":
+        seconds_text, offset = rest[:-1], 0
+    else:
+        seconds_text, offset = rest[:-6], _offset_s(rest[-6:])
+        if offset is None:
+            raise DecodeError(f"{field}: RFC 3339 time {show(value)} has no valid UTC offset")
+    n = len(seconds_text)
+    if (
+        n < 2
+        or not seconds_text.isascii()
+        or not seconds_text[:2].isdigit()
+        or (n > 2 and (seconds_text[2] != "." or n > 12 or not seconds_text[3:].isdigit()))
+    ):
+        raise DecodeError(f"{field}: RFC 3339 time {show(value)} has malformed seconds")
+    seconds = float(seconds_text)
+    if seconds >= 61:  # 60 is a leap second
+        raise DecodeError(f"{field}: RFC 3339 time {show(value)} has seconds >= 61")
+    try:
+        base = _minute_epoch(value[:16])
+    except ValueError:
+        raise DecodeError(f"{field}: RFC 3339 time {show(value)} has a malformed date") from None
+    return base + seconds - offset
+
+
+# --- the decode boundary ------------------------------------------------------------------------
+
+# What malformed input can make plain Python raise inside a decoder. Codecs catch exactly these
+# at ``decode`` and re-raise them as DecodeError, so callers only ever see DecodeError.
+FOREIGN_ERRORS: tuple[type[Exception], ...] = (
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ValueError,  # includes JSONDecodeError, UnicodeDecodeError, int() digit limits
+    ArithmeticError,  # InvalidOperation, OverflowError
+    RecursionError,
+)
+
+
+def decode_failure(protocol: str, exc: Exception) -> DecodeError:
+    """Turn an exception from malformed input into a DecodeError that says what was wrong."""
+    if isinstance(exc, orjson.JSONDecodeError) or type(exc).__name__ == "JSONDecodeError":
+        return DecodeError(f"{protocol}: invalid JSON: {exc}")
+    if isinstance(exc, UnicodeError):
+        return DecodeError(f"{protocol}: frame is not UTF-8: {exc}")
+    if isinstance(exc, KeyError):
+        return DecodeError(f"{protocol}: missing field {show(exc.args[0] if exc.args else None)}")
+    if isinstance(exc, TypeError | AttributeError | IndexError):
+        return DecodeError(f"{protocol}: unexpected frame structure ({type(exc).__name__}: {exc})")
+    if isinstance(exc, RecursionError):
+        return DecodeError(f"{protocol}: frame nests too deeply")
+    return DecodeError(f"{protocol}: malformed frame ({type(exc).__name__}: {exc})")
+
+
+def expect_dict(value: object, what: str) -> dict:
+    if type(value) is not dict:
+        raise DecodeError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value  # type: ignore[return-value]
+
+
+def expect_list(value: object, what: str) -> list:
+    if type(value) is not list:
+        raise DecodeError(f"{what}: expected a JSON array, got {type(value).__name__}")
+    return value  # type: ignore[return-value]
+
+
+def expect_str(value: object, what: str) -> str:
+    if type(value) is not str:
+        raise DecodeError(f"{what}: expected a string, got {show(value)}")
+    return value  # type: ignore[return-value]
+
+
+def check_book(bid: Decimal, ask: Decimal, what: str) -> None:
+    """A bid above the ask is garbage, not a market: refuse it (equal is a locked book, allowed)."""
+    if bid > ask:
+        raise DecodeError(f"{what}: crossed book, bid {bid} > ask {ask}")
+
+
+def unique(items: Iterable[T]) -> list[T]:
+    """Order-preserving de-duplication (callers may pass the same stream twice)."""
+    return list(dict.fromkeys(items))
+
+
+# A server that never answers must not grow a codec without bound: past this many requests
+# awaiting a reply, the oldest is forgotten (its ack then resolves to no streams).
+MAX_PENDING = 1024
+
+
+def remember(pending: dict[K, V], key: K, value: V) -> None:
+    pending[key] = value
+    if len(pending) > MAX_PENDING:
+        del pending[next(iter(pending))]
