@@ -19,7 +19,16 @@ from actors.exchanges import PROTOCOLS
 
 
 class FieldValueError(ValueError):
-    """A validator's complaint about one field; the loader prefixes the field path."""
+    """A validator's complaint about one field; the loader prefixes the field path.
+
+    The loader knows which attribute's validator raised, so ``field`` is only needed when a
+    check reports on a *different* field than the one it validates (e.g. the protocol check
+    that falls back to the exchange's ``name``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _check(ok: bool, message: str, value: Any) -> None:
@@ -43,6 +52,18 @@ def at_least_one(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     _check(value >= 1, "must be >= 1", value)
 
 
+def tcp_port(_inst: Any, attribute: attrs.Attribute, value: int) -> None:
+    _check(0 <= value <= 65535, "must be a TCP port in 0..65535 (0 picks a free one)", value)
+
+
+def _name_like(value: str, max_len: int) -> bool:
+    return (
+        0 < len(value) <= max_len
+        and value.isascii()
+        and value.replace("-", "").replace("_", "").isalnum()
+    )
+
+
 def percent(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -58,20 +79,29 @@ def _finite(value: Any) -> bool:
 def unified_symbol(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     base, sep, quote = value.partition("/")
     _check(
-        bool(sep and base and quote and "/" not in quote and value == value.upper()),
+        bool(sep and value.isascii() and base.isalnum() and quote.isalnum())
+        and value == value.upper(),
         "must be a unified BASE/QUOTE symbol like 'BTC/USDT'",
         value,
     )
 
 
 def env_var_name(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    """The value is not echoed: a user who pasted the secret itself here must not see it
+    printed to the terminal or the logs."""
     if value is None:
         return
-    _check(
-        value.replace("_", "").isalnum() and value.upper() == value and not value[0].isdigit(),
-        "must be the NAME of an environment variable (UPPER_CASE), not a secret",
-        value,
+    ok = (
+        value.isascii()
+        and value.replace("_", "").isalnum()
+        and value.upper() == value
+        and not value[0].isdigit()
     )
+    if not ok:
+        raise FieldValueError(
+            "must be the NAME of an environment variable (UPPER_CASE letters, digits, '_'),"
+            " not a secret (value not shown)"
+        )
 
 
 @attrs.frozen
@@ -88,15 +118,20 @@ class BackoffConfig:
     """Exponential backoff with full jitter; resets after a healthy run of reset_after_s."""
 
     initial_s: float = attrs.field(default=0.5, validator=positive)
-    multiplier: float = attrs.field(default=2.0, validator=positive)
-    max_s: float = attrs.field(default=30.0, validator=positive)
+    multiplier: float = attrs.field(default=2.0)
+    max_s: float = attrs.field(default=30.0)
     reset_after_s: float = attrs.field(default=60.0, validator=positive)
 
-    def __attrs_post_init__(self) -> None:
-        if self.multiplier < 1:
-            raise FieldValueError(f"multiplier: must be >= 1, got {self.multiplier!r}")
-        if self.max_s < self.initial_s:
-            raise FieldValueError(f"max_s: must be >= initial_s ({self.initial_s}), got {self.max_s!r}")
+    # Cross-field checks are validators, not __attrs_post_init__: attrs runs validators after
+    # every field is set, and the loader can re-run each one to report all problems at once.
+    @multiplier.validator
+    def _multiplier(self, attribute: attrs.Attribute, value: float) -> None:
+        _check(math.isfinite(value) and value >= 1, "must be >= 1", value)
+
+    @max_s.validator
+    def _max_s(self, attribute: attrs.Attribute, value: float) -> None:
+        positive(self, attribute, value)
+        _check(value >= self.initial_s, f"must be >= initial_s ({self.initial_s})", value)
 
 
 @attrs.frozen
@@ -109,7 +144,7 @@ class CircuitBreakerConfig:
 class ExchangeConfig:
     """One exchange connection (pool). ``protocol`` defaults to ``name``."""
 
-    name: str
+    name: str = attrs.field()
     protocol: str | None = attrs.field(default=None)
     url: str | None = None  # WebSocket URL override (default: the codec's production URL)
     rest_url: str | None = None  # REST base URL override for the fallback
@@ -119,9 +154,20 @@ class ExchangeConfig:
     backoff: BackoffConfig | None = None  # overrides the top-level [backoff]
     circuit_breaker: CircuitBreakerConfig | None = None  # overrides [circuit_breaker]
 
+    @name.validator
+    def _name(self, attribute: attrs.Attribute, value: str) -> None:
+        _check(_name_like(value, 32), "must be 1-32 letters, digits, '-' or '_'", value)
+
     @protocol.validator
     def _protocol(self, attribute: attrs.Attribute, value: str | None) -> None:
-        _check((value or self.name) in PROTOCOLS, f"must be one of {', '.join(PROTOCOLS)}", value or self.name)
+        if value is None:
+            if self.name not in PROTOCOLS:
+                raise FieldValueError(
+                    f"not set and the exchange name {self.name!r} is not a protocol;"
+                    f" set it to one of {', '.join(PROTOCOLS)}"
+                )
+            return
+        _check(value in PROTOCOLS, f"must be one of {', '.join(PROTOCOLS)}", value)
 
     @property
     def protocol_name(self) -> str:
@@ -187,18 +233,14 @@ class BotConfig:
 
     @id.validator
     def _id(self, attribute: attrs.Attribute, value: str) -> None:
-        _check(
-            bool(value) and len(value) <= 24 and value.replace("-", "").replace("_", "").isalnum(),
-            "must be 1-24 letters, digits, '-' or '_'",
-            value,
-        )
+        _check(_name_like(value, 24), "must be 1-24 letters, digits, '-' or '_'", value)
 
 
 @attrs.frozen
 class HttpConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = attrs.field(default=8765, validator=non_negative)
+    port: int = attrs.field(default=8765, validator=tcp_port)
     token_env: str = attrs.field(default="BOTCRIPTOFY_TOKEN", validator=env_var_name)
 
 

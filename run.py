@@ -1,0 +1,92 @@
+"""BotCriptoFy entry point: parse arguments, configure logging, load config, run the daemon.
+
+Exit codes: 0 clean stop, 1 the daemon failed (or ``supervisor.daemon`` is missing),
+2 invalid configuration (one ``path: message`` line per problem on stderr; nothing started).
+
+``supervisor.daemon`` is imported only when the daemon is run, so ``--check-config`` works on
+its own. Its ``main(config, *, duration_s)`` receives the loaded ``Config`` (None: the embedded
+default); if it is a coroutine function it is run with ``trio.run``, otherwise called, and an
+int it returns is the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import inspect
+import sys
+
+from supervisor import ConfigError, configure_logging, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.partition("\n")[0])
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--config", metavar="FILE", help="run this TOML config")
+    what.add_argument(
+        "--check-config", metavar="FILE", help="validate FILE: exit 0 (OK) or 2 (problems)"
+    )
+    parser.add_argument("--duration", metavar="S", type=float, help="stop cleanly after S seconds")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"],
+        type=str.upper,
+        help="log level (default: the config's [logging] level, else INFO)",
+    )
+    return parser
+
+
+def _report(error: ConfigError) -> int:
+    for line in error.problems:
+        print(line, file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.duration is not None and args.duration <= 0:
+        print("--duration: must be > 0", file=sys.stderr)
+        return 2
+    if args.check_config is not None:
+        try:
+            load_config(args.check_config)
+        except ConfigError as error:
+            return _report(error)
+        print("OK")
+        return 0
+
+    config = None
+    if args.config is not None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as error:
+            return _report(error)
+    log = config.logging if config is not None else None
+    configure_logging(
+        level=args.log_level or (log.level if log else "INFO"),
+        json=args.log_json or bool(log and log.json),
+        file=log.file if log else None,
+    )
+
+    try:
+        daemon = importlib.import_module("supervisor.daemon")
+    except ModuleNotFoundError as exc:
+        if exc.name != "supervisor.daemon":
+            raise
+        print("run.py: supervisor.daemon is not available in this build", file=sys.stderr)
+        return 1
+    run = functools.partial(daemon.main, config, duration_s=args.duration)
+    if inspect.iscoroutinefunction(daemon.main):
+        import trio
+
+        result = trio.run(run)
+    else:
+        result = run()
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""What supervision reports to observers (metrics, alerts, the /health page).
+
+Observers are plain sync callables ``(event) -> None`` run inside the keeper's task: they must
+not block (queue work with ``send_nowait``/``Alerts.emit`` instead). An observer that raises is
+logged with its traceback and skipped; supervision goes on. Times are ``trio.current_time()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+
+from supervisor.breaker import Transition
+
+ChildState = Literal["starting", "running", "backoff", "circuit_open", "stopped", "failed"]
+
+
+@attrs.frozen
+class ChildStateChanged:
+    supervisor: str
+    child: str
+    from_state: ChildState
+    to_state: ChildState
+    at: float
+
+
+@attrs.frozen
+class ChildCrashed:
+    """``programming_error`` is True when the error is not one of the spec's expected
+    ``faults`` (e.g. a TypeError rather than a FeedError)."""
+
+    supervisor: str
+    child: str
+    error: str
+    programming_error: bool
+    consecutive_failures: int
+    at: float
+
+
+@attrs.frozen
+class BreakerTransitioned:
+    supervisor: str
+    child: str
+    transition: Transition
+
+
+@attrs.frozen
+class Escalated:
+    """Restart intensity exceeded: ``RestartIntensityError`` goes to the parent next."""
+
+    supervisor: str
+    child: str
+    restarts: int
+    max_restarts: int
+    period_s: float
+    at: float
+
+
+SupervisionEvent = ChildStateChanged | ChildCrashed | BreakerTransitioned | Escalated
+Observer = Callable[[SupervisionEvent], None]

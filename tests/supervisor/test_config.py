@@ -1,0 +1,360 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.errors import ConfigError
+from supervisor import load_config, parse_config, resolve_secret
+from supervisor.config import SecretsConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """
+[[exchanges]]
+name = "binance"
+
+[[bots]]
+id = "bot-1"
+exchange = "binance"
+symbol = "BTC/USDT"
+"""
+
+
+def problems(text: str) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text))
+    return info.value.problems
+
+
+def test_the_base_config_is_valid_and_typed() -> None:
+    config = parse_config(
+        BASE
+        + """
+order_quote = 0.1
+[bots.risk]
+max_order_quote = "250.50"
+daily_loss_limit_quote = 40
+"""
+    )
+    (bot,) = config.bots
+    assert bot.order_quote == Decimal("0.1")  # via str(), not the binary float
+    assert bot.risk.max_order_quote == Decimal("250.50")
+    assert bot.risk.daily_loss_limit_quote == Decimal(40)
+    assert config.exchange("binance").protocol_name == "binance"
+    assert parse_config("") == parse_config("# all defaults\n")
+
+
+MALFORMED = [
+    pytest.param('[http]\nport = "x"', ["http.port: expected int, got 'x'"], id="str-for-int"),
+    pytest.param(
+        "[supervisor]\nmax_restarts = 2.5",
+        ["supervisor.max_restarts: expected int, got 2.5"],
+        id="float-for-int",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "binance"\nstale_after_s = true',
+        ["exchanges[0].stale_after_s: expected float, got True"],
+        id="bool-for-float",
+    ),
+    pytest.param(
+        "[http]\nenabled = 1",
+        ["http.enabled: expected bool (true or false), got 1"],
+        id="int-for-bool",
+    ),
+    pytest.param(
+        BASE + 'order_quote = "ten"',
+        ["bots[0].order_quote: expected a decimal number, got 'ten'"],
+        id="bad-decimal",
+    ),
+    pytest.param(
+        BASE + "[bots.risk]\nstop_loss_pct = -2",
+        ["bots[0].risk.stop_loss_pct: must be > 0 and < 100, got -2"],
+        id="negative-percent",
+    ),
+    pytest.param(
+        "[backoff]\ninitial_s = 0", ["backoff.initial_s: must be > 0, got 0"], id="zero-seconds"
+    ),
+    pytest.param(
+        "[backoff]\ninitial_s = 5\nmax_s = 1",
+        ["backoff.max_s: must be >= initial_s (5), got 1"],
+        id="max-below-initial",
+    ),
+    pytest.param(
+        "[http]\nport = 70000",
+        ["http.port: must be a TCP port in 0..65535 (0 picks a free one), got 70000"],
+        id="port-range",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "binance"\nbackof = 1',
+        ["exchanges[0].backof: unknown key"],
+        id="unknown-key",
+    ),
+    pytest.param("[htpp]\nport = 1", ["htpp: unknown key"], id="unknown-table"),
+    pytest.param(
+        '[[bots]]\nexchange = "binance"\nsymbol = "BTC/USDT"\n[[exchanges]]\nname = "binance"',
+        ["bots[0].id: required field missing"],
+        id="missing-bot-id",
+    ),
+    pytest.param(
+        '[[exchanges]]\nprotocol = "kraken"',
+        ["exchanges[0].name: required field missing"],
+        id="missing-exchange-name",
+    ),
+    pytest.param(
+        BASE + '[bots.credentials]\napi_key = "AKIA-not-a-real-key"',
+        [
+            "bots[0].credentials.api_key: literal secrets are not allowed in config;"
+            " name an environment variable with api_key_env"
+        ],
+        id="literal-api-key",
+    ),
+    pytest.param(
+        BASE + 'params = { lookback = 20, password = "hunter2" }',
+        [
+            "bots[0].params.password: literal secrets are not allowed in config;"
+            " name an environment variable with password_env"
+        ],
+        id="literal-secret-in-params",
+    ),
+    pytest.param(
+        BASE + '[bots.credentials]\napi_key_env = "sk-live-123"',
+        [
+            "bots[0].credentials.api_key_env: must be the NAME of an environment variable"
+            " (UPPER_CASE letters, digits, '_'), not a secret (value not shown)"
+        ],
+        id="secret-pasted-as-env-name",
+    ),
+    pytest.param(
+        BASE + '[[bots]]\nid = "bot-1"\nexchange = "binance"\nsymbol = "ETH/USDT"',
+        ["bots[1].id: duplicate bot id 'bot-1'"],
+        id="duplicate-bot-id",
+    ),
+    pytest.param(
+        BASE + '[[exchanges]]\nname = "binance"',
+        ["exchanges[1].name: duplicate exchange name 'binance'"],
+        id="duplicate-exchange",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "binance"\n'
+        '[[bots]]\nid = "b"\nexchange = "kraken"\nsymbol = "BTC/USD"',
+        ["bots[0].exchange: unknown exchange 'kraken'; configured: binance"],
+        id="unknown-exchange",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "binance"\n[[bots]]\nid = "b"\nexchange = "binance"\n'
+        'symbol = "BTCUSDT"',
+        ["bots[0].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'BTCUSDT'"],
+        id="bad-symbol",
+    ),
+    pytest.param(
+        BASE + 'mode = "real"',
+        ["bots[0].mode: must be one of 'paper', 'live', got 'real'"],
+        id="bad-mode",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "ftx-main"\nprotocol = "ftx"',
+        [
+            "exchanges[0].protocol: must be one of binance, coinbase, coinbase_advanced,"
+            " kraken, kraken_v1, got 'ftx'"
+        ],
+        id="bad-protocol",
+    ),
+    pytest.param(
+        '[[exchanges]]\nname = "sim"',
+        [
+            "exchanges[0].protocol: not set and the exchange name 'sim' is not a protocol;"
+            " set it to one of binance, coinbase, coinbase_advanced, kraken, kraken_v1"
+        ],
+        id="name-is-not-a-protocol",
+    ),
+    pytest.param(
+        BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
+        ['bots[0].credentials.api_secret_env: required when mode = "live"'],
+        id="live-without-credentials",
+    ),
+    pytest.param(
+        'exchanges = "binance"', ["exchanges: expected an array, got 'binance'"], id="not-array"
+    ),
+    pytest.param("http = 5", ["http: expected a table, got 5"], id="not-table"),
+    pytest.param(
+        '[logging]\nlevel = "info"',
+        [
+            "logging.level: must be one of 'TRACE', 'DEBUG', 'INFO', 'SUCCESS', 'WARNING',"
+            " 'ERROR', 'CRITICAL', got 'info'"
+        ],
+        id="bad-log-level",
+    ),
+    pytest.param(
+        '[[alerts.webhooks]]\nurl = "https://hooks.example/x"\nformat = "teams"',
+        ["alerts.webhooks[0].format: must be one of 'json', 'slack', 'discord', got 'teams'"],
+        id="bad-webhook-format",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MALFORMED)
+def test_each_problem_is_one_line_with_its_field_path(text: str, expected: list[str]) -> None:
+    assert problems(text) == tuple(expected)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = """
+    [http]
+    port = "x"
+    token_env = "lower"
+
+    [backoff]
+    multiplier = 0.5
+
+    [[exchanges]]
+    name = "binance"
+    backof = 1
+
+    [[exchanges]]
+    name = "binance"
+
+    [[bots]]
+    id = "a"
+    exchange = "nope"
+    symbol = "btc/usdt"
+    mode = "live"
+    [bots.risk]
+    stop_loss_pct = -2
+    max_open_positions = 0
+    [bots.credentials]
+    api_secret = "s3cr3t"
+
+    [[bots]]
+    exchange = "binance"
+    symbol = "ETH/USDT"
+    order_quote = "x"
+
+    [[bots]]
+    id = "a"
+    exchange = "binance"
+    symbol = "SOL/USDT"
+    """
+    assert problems(text) == (
+        "bots[0].credentials.api_secret: literal secrets are not allowed in config;"
+        " name an environment variable with api_secret_env",
+        "backoff.multiplier: must be >= 1, got 0.5",
+        "exchanges[0].backof: unknown key",
+        "bots[0].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'btc/usdt'",
+        "bots[0].risk.max_open_positions: must be >= 1, got 0",
+        "bots[0].risk.stop_loss_pct: must be > 0 and < 100, got -2",
+        "bots[1].id: required field missing",
+        "bots[1].order_quote: expected a decimal number, got 'x'",
+        "http.port: expected int, got 'x'",
+        "http.token_env: must be the NAME of an environment variable (UPPER_CASE letters,"
+        " digits, '_'), not a secret (value not shown)",
+        "exchanges[1].name: duplicate exchange name 'binance'",
+        "bots[0].exchange: unknown exchange 'nope'; configured: binance",
+        'bots[0].credentials.api_key_env: required when mode = "live"',
+        'bots[0].credentials.api_secret_env: required when mode = "live"',
+        "bots[2].id: duplicate bot id 'a'",
+    )
+
+
+def test_a_literal_secret_never_appears_in_the_problems() -> None:
+    text = BASE + '[bots.credentials]\napi_key = 12\ntoken = ["tok-abc"]\nsecret = "zzz-9"'
+    lines = problems(text)
+    assert lines == (
+        "bots[0].credentials.token: literal secrets are not allowed in config;"
+        " name an environment variable with token_env",
+        "bots[0].credentials.secret: literal secrets are not allowed in config;"
+        " name an environment variable with secret_env",
+        # A number is not a secret; it is just an unknown key.
+        "bots[0].credentials.api_key: unknown key",
+    )
+    assert not any("tok-abc" in line or "zzz-9" in line for line in lines)
+
+
+def test_the_secrets_table_itself_is_not_a_secret() -> None:
+    assert parse_config('[secrets]\nfile = "secrets.toml"').secrets.file == "secrets.toml"
+
+
+def test_invalid_toml_names_the_source() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("a = ", source="conf.toml")
+    (line,) = info.value.problems
+    assert line.startswith("conf.toml: invalid TOML: ")
+
+
+def test_load_config_reports_an_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing)
+    assert info.value.problems == (f"{missing}: cannot read config: No such file or directory",)
+    good = tmp_path / "good.toml"
+    good.write_text(BASE)
+    assert load_config(good).bots[0].id == "bot-1"
+
+
+def test_resolve_secret_reads_the_file_first_then_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text('BINANCE_KEY = "from-file"\nEMPTY = ""\nNUMBER = 5\n')
+    secrets = SecretsConfig(file=str(path))
+    environ = {"BINANCE_KEY": "from-env", "OTHER": "env-only", "EMPTY": "env-fills-empty"}
+    assert resolve_secret("BINANCE_KEY", secrets, environ=environ) == "from-file"
+    assert resolve_secret("OTHER", secrets, environ=environ) == "env-only"
+    assert resolve_secret("EMPTY", secrets, environ=environ) == "env-fills-empty"
+    assert resolve_secret("OTHER", SecretsConfig(), environ=environ) == "env-only"
+
+    with pytest.raises(ConfigError) as info:
+        resolve_secret("MISSING", secrets, environ=environ)
+    assert info.value.problems == (
+        f"MISSING: secret is not set (looked in the environment and secrets file {str(path)!r})",
+    )
+    with pytest.raises(ConfigError) as info:
+        resolve_secret("NUMBER", secrets, environ=environ)
+    assert info.value.problems == (
+        f"secrets.file: NUMBER in secrets file {str(path)!r} must be a string",
+    )
+
+
+def test_resolve_secret_never_prints_file_content(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text('KEY = "sk-do-not-print\n')  # unterminated string
+    with pytest.raises(ConfigError) as info:
+        resolve_secret("KEY", SecretsConfig(file=str(path)), environ={})
+    (line,) = info.value.problems
+    assert line.startswith(f"secrets.file: secrets file {str(path)!r} is not valid TOML: ")
+    assert "sk-do-not-print" not in line
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "expected"),
+    [
+        pytest.param(
+            BASE + "[bots.risk]\nstop_loss_pct = -2",
+            2,
+            "bots[0].risk.stop_loss_pct: must be > 0 and < 100, got -2\n",
+            id="bad",
+        ),
+        pytest.param(
+            BASE + '[bots.credentials]\npassphrase = "x"',
+            2,
+            "bots[0].credentials.passphrase: literal secrets are not allowed in config;"
+            " name an environment variable with passphrase_env\n",
+            id="secret",
+        ),
+        pytest.param(BASE, 0, "OK\n", id="good"),
+    ],
+)
+def test_run_py_check_config(tmp_path: Path, content: str, code: int, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "run.py", "--check-config", str(path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == code
+    assert (result.stdout if code == 0 else result.stderr) == expected
