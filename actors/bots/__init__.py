@@ -1,0 +1,41 @@
+"""Bots: strategies trading on market data, with risk checks, paper execution and a journal.
+
+What the supervisor and users touch is re-exported here; the modules are internal.
+"""
+
+from actors.bots.bot import Bot, BotStatistics, Subscribe
+from actors.bots.context import BalanceView, PositionView, StrategyContext
+from actors.bots.events import BotEvent, BotHalted, BotHaltLifted
+from actors.bots.executor import LiveExecutor, LiveOrderStatus, PaperExecutor, make_executor
+from actors.bots.risk import RejectReason
+from actors.bots.strategy import (
+    BUILTIN_STRATEGIES,
+    Signal,
+    Strategy,
+    bot_problems,
+    load_strategy,
+    strategy_problems,
+)
+
+__all__ = [
+    "BUILTIN_STRATEGIES",
+    "BalanceView",
+    "Bot",
+    "BotEvent",
+    "BotHaltLifted",
+    "BotHalted",
+    "BotStatistics",
+    "LiveExecutor",
+    "LiveOrderStatus",
+    "PaperExecutor",
+    "PositionView",
+    "RejectReason",
+    "Signal",
+    "Strategy",
+    "StrategyContext",
+    "Subscribe",
+    "bot_problems",
+    "load_strategy",
+    "make_executor",
+    "strategy_problems",
+]

@@ -1,0 +1,1 @@
+"""Built-in strategies, named in config by ``strategy = "<name>"`` (see ``BUILTIN_STRATEGIES``)."""

@@ -1,0 +1,200 @@
+"""The strategy API (DESIGN §6) and how strategies are found and configured.
+
+A strategy is a class with ``on_tick(ticker, ctx) -> Signal | None``; optionally
+``on_trade(trade, ctx) -> Signal | None``, ``on_start(ctx)`` and ``on_stop(ctx)``. It may declare
+``price_source`` (``"mid"``/``"last"``), ``bar_s`` (bar length, 0 for none) and ``history``
+(how many prices/bars to keep) as attributes; the bot reads them once, after construction.
+
+Config names a built-in (``strategy = "sma_cross"``) or the user's own class by dotted path
+(``strategy = "mypkg.strats:MyStrategy"``). A class with a ``Params`` attribute (an attrs class)
+is constructed with one argument, the bot's ``params`` table structured into ``Params``; a class
+without ``Params`` is constructed with no argument and must get an empty ``params`` table.
+
+Strategies are long-only on spot: ``buy`` opens a position, ``sell`` reduces or closes it. What a
+signal does not say comes from the bot's config (``order_quote`` for a buy's size; the whole
+position for a sell's).
+
+``load_strategy(bot_config, path_prefix)`` raises ``ConfigError`` whose lines carry field paths
+(``bots[0].params.fast: must be > 0, got 0``); ``strategy_problems`` returns the same lines, and
+``bot_problems`` adds what else about a bot can be known before it runs (``mode = "live"``), so
+the config loader can report everything at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from decimal import Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from actors.bots.context import StrategyContext
+from actors.bots.executor import live_mode_problem
+from actors.bots.params import structure_params
+from actors.errors import ConfigError
+from actors.messages import Side, Ticker, Trade
+from supervisor.config import BotConfig
+
+BUILTIN_STRATEGIES: dict[str, str] = {
+    "rsi_reversion": "actors.bots.strategies.rsi_reversion:RsiReversion",
+    "sma_cross": "actors.bots.strategies.sma_cross:SmaCross",
+    "threshold": "actors.bots.strategies.threshold:Threshold",
+}
+
+
+def _positive_or_none(_inst: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
+    if value is not None and not (value.is_finite() and value > 0):
+        raise ValueError(f"Signal.{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Signal:
+    """What a strategy wants. ``quote``: a buy's amount in quote (default ``order_quote``);
+    ``size``: a sell's amount in base (default: the whole open position)."""
+
+    side: Side
+    quote: Decimal | None = attrs.field(default=None, validator=_positive_or_none)
+    size: Decimal | None = attrs.field(default=None, validator=_positive_or_none)
+    order_type: Literal["market", "limit"] = "market"
+    price: Decimal | None = attrs.field(default=None, validator=_positive_or_none)
+    reason: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"Signal.side must be 'buy' or 'sell', got {self.side!r}")
+        if self.order_type not in ("market", "limit"):
+            raise ValueError(
+                f"Signal.order_type must be 'market' or 'limit', got {self.order_type!r}"
+            )
+        if (self.order_type == "limit") != (self.price is not None):
+            raise ValueError("Signal.price is required for limit orders and only for them")
+        if self.side == "buy" and self.size is not None:
+            raise ValueError("a buy Signal is sized by quote, not size")
+        if self.side == "sell" and self.quote is not None:
+            raise ValueError("a sell Signal is sized by size, not quote")
+
+    @classmethod
+    def buy(
+        cls, reason: str = "", *, quote: Decimal | None = None, price: Decimal | None = None
+    ) -> Signal:
+        return cls(
+            "buy",
+            quote=quote,
+            order_type="market" if price is None else "limit",
+            price=price,
+            reason=reason,
+        )
+
+    @classmethod
+    def sell(
+        cls, reason: str = "", *, size: Decimal | None = None, price: Decimal | None = None
+    ) -> Signal:
+        return cls(
+            "sell",
+            size=size,
+            order_type="market" if price is None else "limit",
+            price=price,
+            reason=reason,
+        )
+
+    @classmethod
+    def close(cls, reason: str = "") -> Signal:
+        """Sell the whole open position at market."""
+        return cls("sell", reason=reason)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None: ...
+
+
+class TradeAware(Protocol):
+    def on_trade(self, trade: Trade, ctx: StrategyContext) -> Signal | None: ...
+
+
+def resolve_strategy_class(name: str, path: str) -> type:
+    """The class named by ``name``; ConfigError (with ``path``) if there is none."""
+    target = BUILTIN_STRATEGIES.get(name)
+    if target is None:
+        if ":" not in name:
+            builtins = ", ".join(sorted(BUILTIN_STRATEGIES))
+            raise ConfigError(
+                [
+                    f"{path}: unknown strategy {name!r}; built-ins are {builtins}, "
+                    "or name your own as 'package.module:Class'"
+                ]
+            )
+        target = name
+    module_name, _, attr_path = target.partition(":")
+    if not module_name or not attr_path:
+        raise ConfigError([f"{path}: {name!r} must be 'package.module:Class'"])
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError([f"{path}: cannot import module {module_name!r}: {exc}"]) from exc
+    obj: Any = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(
+                [f"{path}: module {module_name!r} has no attribute {attr_path!r}"]
+            ) from None
+    if not isinstance(obj, type):
+        raise ConfigError([f"{path}: {name!r} is not a class"])
+    if not callable(getattr(obj, "on_tick", None)):
+        raise ConfigError([f"{path}: {name!r} has no on_tick(ticker, ctx) method"])
+    params_cls = getattr(obj, "Params", None)
+    if params_cls is not None and not attrs.has(params_cls):
+        raise ConfigError([f"{path}: {name!r}.Params must be an attrs class"])
+    return obj
+
+
+def load_strategy(config: BotConfig, path_prefix: str = "bots[0]") -> Strategy:
+    cls = resolve_strategy_class(config.strategy, f"{path_prefix}.strategy")
+    params_cls = getattr(cls, "Params", None)
+    params_path = f"{path_prefix}.params"
+    if params_cls is None:
+        if config.params:
+            keys = ", ".join(sorted(config.params))
+            raise ConfigError(
+                [f"{params_path}: {config.strategy!r} takes no parameters, got {keys}"]
+            )
+        return cls()
+    params = structure_params(config.params, params_cls, params_path)
+    return cls(params)
+
+
+def strategy_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
+    try:
+        load_strategy(config, path_prefix)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
+
+
+def bot_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
+    found = strategy_problems(config, path_prefix)
+    if config.mode == "live":
+        found.append(f"{path_prefix}.mode: {live_mode_problem(config)}")
+    return found
+
+
+def context_for(strategy: Strategy, bot_id: str, symbol: str, **views: Any) -> StrategyContext:
+    """A context shaped by what the strategy declares (price source, bar length, history)."""
+    source = getattr(strategy, "price_source", "mid")
+    if source not in ("mid", "last"):
+        raise ConfigError(
+            [
+                f"strategy {type(strategy).__name__}: price_source must be 'mid' or 'last', "
+                f"got {source!r}"
+            ]
+        )
+    return StrategyContext(
+        bot_id=bot_id,
+        symbol=symbol,
+        price_source=source,
+        bar_s=float(getattr(strategy, "bar_s", 0.0) or 0.0),
+        history=int(getattr(strategy, "history", 500)),
+        **views,
+    )
