@@ -400,6 +400,12 @@ def parse_config(text: str, *, source: str = "<string>") -> Config:
     except Exception as exc:
         problems += [f"{format_path(path) or source}: {msg}" for path, msg in _walk(exc, ())]
     problems += _cross_field_problems(cleaned)
+    if config is not None:
+        # Strategies and their params are checked here too, so --check-config catches them.
+        from actors.bots.strategy import bot_problems
+
+        for i, bot in enumerate(config.bots):
+            problems += bot_problems(bot, f"bots[{i}]")
     if problems or config is None:
         raise ConfigError(problems)
     return config
