@@ -221,7 +221,7 @@ class BotConfig:
     id: str = attrs.field()
     exchange: str = attrs.field()
     symbol: str = attrs.field(validator=unified_symbol)
-    strategy: str = attrs.field(default="threshold")  # built-in name or "package.module:Class"
+    strategy: str = attrs.field(default="sma_cross")  # built-in name or "package.module:Class"
     params: dict[str, Any] = attrs.field(factory=dict)
     mode: Literal["paper", "live"] = "paper"
     order_quote: Decimal = attrs.field(default=Decimal("100"), validator=positive)

@@ -114,7 +114,7 @@ MALFORMED = [
         id="literal-api-key",
     ),
     pytest.param(
-        BASE + 'params = { lookback = 20, password = "hunter2" }',
+        BASE + 'params = { fast = 3, password = "hunter2" }',
         [
             "bots[0].params.password: literal secrets are not allowed in config;"
             " name an environment variable with password_env"
@@ -174,7 +174,11 @@ MALFORMED = [
     ),
     pytest.param(
         BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
-        ['bots[0].credentials.api_secret_env: required when mode = "live"'],
+        [
+            'bots[0].credentials.api_secret_env: required when mode = "live"',
+            "bots[0].mode: mode \"live\" is not available: no signed-REST executor is implemented"
+            " for exchange 'binance' (only paper trading is); set mode = \"paper\"",
+        ],
         id="live-without-credentials",
     ),
     pytest.param(
