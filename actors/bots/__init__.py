@@ -5,7 +5,7 @@ What the supervisor and users touch is re-exported here; the modules are interna
 
 from actors.bots.bot import Bot, BotStatistics, Subscribe
 from actors.bots.context import BalanceView, PositionView, StrategyContext
-from actors.bots.events import BotEvent, BotHalted, BotHaltLifted
+from actors.bots.events import BotEvent, BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import LiveExecutor, LiveOrderStatus, PaperExecutor, make_executor
 from actors.bots.risk import RejectReason
 from actors.bots.strategy import (
@@ -24,6 +24,7 @@ __all__ = [
     "BotEvent",
     "BotHaltLifted",
     "BotHalted",
+    "ExitTriggered",
     "BotStatistics",
     "LiveExecutor",
     "LiveOrderStatus",

@@ -56,7 +56,7 @@ import trio
 from loguru import logger
 
 from actors.bots.context import BalanceView, PositionView, StrategyContext
-from actors.bots.events import BotEvent, BotHalted, BotHaltLifted
+from actors.bots.events import BotEvent, BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import OrderPlan, PaperExecutor, PaperFill, make_executor
 from actors.bots.money import ZERO, next_utc_midnight_ts, pct, utc_day
 from actors.bots.positions import Book, ExitRules, check_exits, update_high_water
@@ -463,6 +463,16 @@ class Bot:
                 position_id=lot.position_id,
                 level=str(trigger.trigger_price),
                 bid=str(tick.bid),
+            )
+            self._emit(
+                ExitTriggered(
+                    bot_id=self.config.id,
+                    reason=trigger.reason,
+                    position_id=lot.position_id,
+                    trigger_price=trigger.trigger_price,
+                    bid=tick.bid,
+                    ts=now_ts,
+                )
             )
             await self._place(plan, tick, now_ts, now_at)
 

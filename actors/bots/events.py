@@ -33,4 +33,16 @@ class BotHaltLifted:
     ts: float
 
 
-BotEvent = BotHalted | BotHaltLifted
+@attrs.frozen(slots=True)
+class ExitTriggered:
+    """A protective exit (stop_loss, take_profit or trailing_stop) fired for a position."""
+
+    bot_id: str
+    reason: str
+    position_id: str
+    trigger_price: Decimal
+    bid: Decimal
+    ts: float
+
+
+BotEvent = BotHalted | BotHaltLifted | ExitTriggered

@@ -9,7 +9,7 @@ import attrs
 import pytest
 import trio
 
-from actors.bots import Bot, BotHalted, BotHaltLifted
+from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered
 from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
 from actors.journal_store import JournalStore, OrderIntent
@@ -221,6 +221,9 @@ async def test_daily_loss_halts_until_the_next_utc_day(tmp_path, thread_clock):
             )  # buy, stop: -5.05
             s = bot.statistics()
             assert (s.state, s.realized_pnl, s.halted_day) == ("halted", D("-5.050"), "2026-01-01")
+            stop = events_receive.receive_nowait()
+            assert isinstance(stop, ExitTriggered)
+            assert (stop.reason, stop.trigger_price) == ("stop_loss", D("94.05"))
             halted = events_receive.receive_nowait()
             assert isinstance(halted, BotHalted)
             assert (halted.day, halted.resumes_day, halted.loss_quote) == (
