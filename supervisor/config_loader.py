@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import tomllib
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -53,7 +53,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from actors.errors import ConfigError
-from supervisor.config import Config, FieldValueError, SecretsConfig
+from supervisor.config import BotConfig, Config, ExchangeConfig, FieldValueError, SecretsConfig
 
 __all__ = ["load_config", "parse_config", "resolve_secret"]
 
@@ -392,6 +392,10 @@ def parse_config(text: str, *, source: str = "<string>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
 
+    return _parse_raw(raw, source)
+
+
+def _parse_raw(raw: Mapping[str, Any], source: str) -> Config:
     problems: list[str] = []
     cleaned = _strip_secrets(raw, (), problems)
     config: Config | None = None
@@ -409,6 +413,23 @@ def parse_config(text: str, *, source: str = "<string>") -> Config:
     if problems or config is None:
         raise ConfigError(problems)
     return config
+
+
+def parse_bot_spec(spec: Any, *, exchanges: Sequence[ExchangeConfig]) -> BotConfig:
+    """Structure one bot spec (a ``[[bots]]`` table as a mapping, e.g. JSON from the control
+    API) against the running exchanges; ``ConfigError`` lines are prefixed ``bot.``."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError([f"bot: expected a table of bot settings, got {type(spec).__name__}"])
+    raw = {
+        "exchanges": [{"name": ex.name, "protocol": ex.protocol_name} for ex in exchanges],
+        "bots": [dict(spec)],
+    }
+    try:
+        return _parse_raw(raw, "bot").bots[0]
+    except ConfigError as exc:
+        raise ConfigError(
+            [p.replace("bots[0]", "bot", 1) if p.startswith("bots[0]") else p for p in exc.problems]
+        ) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
