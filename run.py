@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != "supervisor.daemon":
             raise
-        print("run.py: supervisor.daemon is not available in this build", file=sys.stderr)
+        print("run.py: supervisor.daemon is missing from this installation", file=sys.stderr)
         return 1
     run = functools.partial(daemon.main, config, duration_s=args.duration)
     if inspect.iscoroutinefunction(daemon.main):

@@ -1,0 +1,147 @@
+"""The daemon: ``open_supervisor`` plus HTTP, signals, ``--duration`` and a live status.
+
+Exit codes: 0 after a clean stop (SIGINT, SIGTERM, ``--duration``), 1 when the system failed
+(a crash loop escalated to the root, HTTP could not bind). Shutdown is cancellation: the bots
+stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.system``).
+
+With no config, ``main`` runs the embedded default (``supervisor.embedded``): local exchange
+servers on 127.0.0.1 and a few paper bots on them.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import TextIO
+
+import trio
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from actors.errors import RestartIntensityError
+from supervisor.config import Config
+from supervisor.http import run_http_server
+from supervisor.metrics import SnapshotCollector, new_registry
+from supervisor.system import System, open_supervisor
+
+log = logger.bind(actor="daemon")
+
+STATUS_INTERVAL_S = 5.0
+
+
+async def main(
+    config: Config | None,
+    *,
+    duration_s: float | None = None,
+    status_interval_s: float | None = STATUS_INTERVAL_S,
+    status_out: TextIO | None = None,
+) -> int:
+    """Run until a signal, ``duration_s`` or a fatal error; returns the exit code."""
+    if config is None:
+        from supervisor.embedded import open_embedded_default
+
+        async with open_embedded_default() as default_config:
+            return await run(default_config, duration_s=duration_s,
+                             status_interval_s=status_interval_s, status_out=status_out)
+    return await run(config, duration_s=duration_s, status_interval_s=status_interval_s,
+                     status_out=status_out)
+
+
+async def run(
+    config: Config,
+    *,
+    duration_s: float | None = None,
+    status_interval_s: float | None = STATUS_INTERVAL_S,
+    status_out: TextIO | None = None,
+) -> int:
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+            if duration_s is not None:
+                nursery.cancel_scope.deadline = trio.current_time() + duration_s
+            async with open_supervisor(config) as system:
+                if config.http.enabled:
+                    address = await nursery.start(run_http_server, config.http, system, _registry(system))
+                    log.info("http listening", url=address.url)
+                if status_interval_s:
+                    nursery.start_soon(_print_status, system, status_interval_s, status_out or sys.stdout)
+                log.info("daemon running", exchanges=list(system.market_data.exchanges),
+                         bots=list(system.bot_ids), duration_s=duration_s)
+                await trio.sleep_forever()
+    except Exception as exc:  # nurseries raise ExceptionGroups; decide after the try
+        failure: Exception | None = exc
+    else:
+        failure = None
+    if failure is None:
+        log.info("daemon stopped")
+        return 0
+    escalated = _find(failure, RestartIntensityError)
+    if escalated is not None:
+        log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))
+    else:
+        log.opt(exception=failure).critical("daemon failed", error=repr(_find(failure, Exception)))
+    return 1
+
+
+def _find(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first leaf of ``error`` (a group or not) that is a ``kind``."""
+    if isinstance(error, BaseExceptionGroup):
+        for sub in error.exceptions:
+            found = _find(sub, kind)
+            if found is not None:
+                return found
+        return None
+    return error if isinstance(error, kind) else None
+
+
+def _registry(system: System) -> CollectorRegistry:
+    collector = SnapshotCollector(
+        exchanges=lambda: system.market_data.statistics().exchanges,
+        bots=system.bot_snapshots,
+        children=system.child_snapshots,
+        uptime_s=lambda: system.uptime_s,
+        alerts=system.alerts.statistics,
+    )
+    return new_registry(collector)
+
+
+async def _stop_on_signals(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("signal received: shutting down", signal=signal.Signals(signum).name)
+            scope.cancel(reason=f"signal {signal.Signals(signum).name}")
+            return
+
+
+async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
+    """A compact status block every ``interval_s``: rates come from counter deltas."""
+    previous = {name: ex.messages_received for name, ex in system.market_data.statistics().exchanges.items()}
+    last_at = trio.current_time()
+    while True:
+        await trio.sleep(interval_s)
+        now = trio.current_time()
+        out.write(format_status(system, previous, now - last_at))
+        out.flush()
+        last_at = now
+
+
+def format_status(system: System, previous: dict[str, int], elapsed_s: float) -> str:
+    lines = [f"--- botcriptofy  up {system.uptime_s:,.0f}s ---"]
+    for name, ex in system.market_data.statistics().exchanges.items():
+        rate = (ex.messages_received - previous.get(name, ex.messages_received)) / max(elapsed_s, 1e-9)
+        previous[name] = ex.messages_received
+        age = "-" if ex.last_message_age_s is None else f"{ex.last_message_age_s:.1f}s"
+        lines.append(
+            f"  {name:<10} {ex.state:<12} {rate:8.1f} msg/s  last {age:>6}  "
+            f"reconnects {ex.reconnects}  breaker {ex.breaker_state}"
+        )
+    health = system.health()["bots"]
+    for bot_id, bot in health.items():
+        pnl = bot.get("realized_pnl")
+        pnl_text = "-" if pnl is None else f"{pnl:+.2f}"
+        lines.append(
+            f"  {bot_id:<14} {bot['state']:<9} pos {bot.get('position', '-')!s:<10} "
+            f"pnl {pnl_text:<10} {bot.get('last_action') or ''}"
+        )
+    return "\n".join(lines) + "\n"
+
