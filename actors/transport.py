@@ -1,0 +1,437 @@
+"""The WebSocket transport seam: connect / send / receive / close, and nothing else.
+
+The connection actor talks to a ``Transport`` so that engines can be swapped and measured
+without touching the actor. Two engines live here:
+
+* ``TrioWebsocketConnector`` (the default): trio-websocket. Its reader task hands each message
+  through a memory channel, so a scheduler round (a Trio "batch") moves one message.
+* ``WsprotoConnector``: wsproto driven directly by our reader task. One ``receive_some`` of up to
+  ``receive_buffer_size`` bytes yields every complete message in it, handed over as one batch;
+  no extra task, no channel. What that buys is not per-message CPU (wsproto's frame parser is
+  most of the cost in both engines) but batching: the subscribers woken by a batch run once
+  per batch instead of once per message, which is what keeps 1000 subscribers cheap. See
+  ``tests/bench/market_data.py`` for the figures.
+
+``receive_batch()`` returns every complete message available (at least one), so either engine
+fits one reader loop. This module is also the one boundary where trio-websocket's, wsproto's
+and the OS's exceptions become ours (STYLE §21): a close -> ``ConnectionLostError`` (close code
+and reason kept; 1006 when the TCP connection ended without a close frame), a refused handshake
+-> ``HandshakeRefusedError`` (HTTP status kept), any other handshake failure (timeout, refused
+TCP connect) and ``OSError`` -> ``ConnectionLostError``; always ``raise ... from exc``.
+
+Sizes, chosen deliberately:
+
+* ``message_queue_size = 256`` (trio-websocket): its reader task stops reading the socket, and
+  so stops answering pings, while its queue is full (Binance drops a connection that has not
+  answered for a minute). Our reader decodes and fans out synchronously and never awaits a
+  subscriber, so the queue only fills while the loop is busy elsewhere; 256 frames is 128 ms of
+  a 2,000 msg/s feed, enough to ride out a slow bot callback, and still bounded. The wsproto
+  engine has no queue: it reads the socket only when the previous batch was taken, so what it
+  holds is bounded by one ``receive_buffer_size`` read.
+* ``max_message_size = 256 KiB``: the largest frame we subscribe to is a Coinbase Advanced
+  trade snapshot (~20 KiB); 256 KiB leaves room without letting a broken server make us buffer
+  256 x 1 MiB (trio-websocket's default) before the reader notices. Larger -> close 1009.
+* ``receive_buffer_size = 64 KiB`` instead of trio-websocket's 4 KiB: one ``recv`` per ~400
+  Binance frames under load instead of one per ~25.
+* ``connect_timeout_s = 10``: a handshake slower than that is a failed attempt for the backoff
+  and breaker; ``disconnect_timeout_s = 2``: closing is a courtesy, not worth waiting for.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError
+
+from actors.errors import ConnectionLostError, HandshakeRefusedError
+
+__all__ = [
+    "Connector",
+    "Transport",
+    "TrioWebsocketConnector",
+    "TrioWebsocketTransport",
+    "WsprotoConnector",
+    "WsprotoTransport",
+]
+
+ABNORMAL_CLOSURE = 1006
+MESSAGE_TOO_BIG = 1009
+
+
+class Transport(Protocol):
+    """One open WebSocket carrying whole text or binary messages."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def receive_batch(self) -> list[str | bytes]:
+        """Every complete message available now, at least one (waits for the first)."""
+        ...
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Connector(Protocol):
+    """Opens transports: ``async with connector.connect(url) as transport:``."""
+
+    def connect(self, url: str) -> AbstractAsyncContextManager[Transport]: ...
+
+
+def _lost(exc: ConnectionClosed) -> ConnectionLostError:
+    reason = exc.reason
+    if reason is None:
+        return ConnectionLostError("websocket closed")
+    return ConnectionLostError(
+        "websocket closed", code=reason.code, reason=reason.reason or reason.name
+    )
+
+
+@attrs.define(eq=False)
+class TrioWebsocketTransport:
+    """A trio-websocket connection with our exceptions."""
+
+    ws: WebSocketConnection
+
+    async def send(self, message: str) -> None:
+        try:
+            await self.ws.send_message(message)
+        except ConnectionClosed as exc:
+            raise _lost(exc) from exc
+        except OSError as exc:
+            raise ConnectionLostError(f"send failed: {exc}") from exc
+
+    async def receive_batch(self) -> list[str | bytes]:
+        try:
+            return [await self.ws.get_message()]
+        except ConnectionClosed as exc:
+            raise _lost(exc) from exc
+        except OSError as exc:
+            raise ConnectionLostError(f"receive failed: {exc}") from exc
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        try:
+            await self.ws.aclose(code, reason)
+        except (ConnectionClosed, OSError):
+            pass  # closing an already broken socket is not news
+
+
+@attrs.frozen
+class TrioWebsocketConnector:
+    """trio-websocket client engine (the default). See the module docstring for the sizes."""
+
+    message_queue_size: int = 256
+    max_message_size: int = 256 * 1024
+    receive_buffer_size: int = 64 * 1024
+    connect_timeout_s: float = 10.0
+    disconnect_timeout_s: float = 2.0
+
+    @asynccontextmanager
+    async def connect(self, url: str) -> AsyncIterator[TrioWebsocketTransport]:
+        """A failure while *closing* after the body ended normally is swallowed: the caller
+        already decided the socket is done (a clean reconnect must not turn into a failure).
+
+        Known upstream bug (trio-websocket 0.12.2): when a ping arrives during our close
+        handshake, its reader task answers it, wsproto refuses a pong in LOCAL_CLOSING
+        (``LocalProtocolError``), and ``open_websocket``'s exit then re-raises the
+        ``Cancelled`` it captured from its own close, which escapes its scope; the keeper sees
+        the child end and restarts it after a backoff. The window is the close handshake
+        (milliseconds against a 20 s ping period); ``WsprotoConnector`` does not have it."""
+        body_done = False
+        try:
+            async with open_websocket_url(
+                url,
+                message_queue_size=self.message_queue_size,
+                max_message_size=self.max_message_size,
+                receive_buffer_size=self.receive_buffer_size,
+                connect_timeout=self.connect_timeout_s,
+                disconnect_timeout=self.disconnect_timeout_s,
+            ) as ws:
+                yield TrioWebsocketTransport(ws)
+                body_done = True
+        except ConnectionRejected as exc:
+            raise HandshakeRefusedError(
+                f"handshake refused with HTTP {exc.status_code}", status=exc.status_code
+            ) from exc
+        except (HandshakeError, ConnectionClosed, LocalProtocolError, OSError) as exc:
+            if body_done:
+                return
+            if isinstance(exc, ConnectionClosed):
+                raise _lost(exc) from exc
+            raise ConnectionLostError(f"websocket failed: {exc!r}") from exc
+
+
+# --- the wsproto engine ------------------------------------------------------------------------
+
+
+def _split_url(url: str) -> tuple[str, int, str, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"WebSocket URL scheme must be ws: or wss:, got {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"WebSocket URL has no host: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, resource, secure
+
+
+class WsprotoTransport:
+    """A client WebSocket driven by wsproto from the caller's own task.
+
+    Only ``receive_batch`` reads the socket, and only when the previous batch was taken; pings
+    are answered as they are read. Sends (ours and pongs) share a FIFO lock, since a Trio
+    stream refuses two concurrent ``send_all``.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws: WSConnection,
+        *,
+        receive_buffer_size: int,
+        max_message_size: int,
+        disconnect_timeout_s: float,
+    ) -> None:
+        self._stream = stream
+        self._ws = ws
+        self._receive_buffer_size = receive_buffer_size
+        self._max_message_size = max_message_size
+        self._disconnect_timeout_s = disconnect_timeout_s
+        self._send_lock = trio.StrictFIFOLock()
+        self._ready: list[str | bytes] = []
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        self._closed: tuple[int | None, str | None] | None = None  # (code, reason) once closed
+        self._stream_closed = False
+
+    def _lost(self) -> ConnectionLostError:
+        assert self._closed is not None
+        code, reason = self._closed
+        return ConnectionLostError("websocket closed", code=code, reason=reason)
+
+    async def receive_batch(self) -> list[str | bytes]:
+        while not self._ready:
+            if self._closed is not None:
+                raise self._lost()
+            await self._read()
+        ready, self._ready = self._ready, []
+        return ready
+
+    async def _read(self) -> None:
+        try:
+            data = await self._stream.receive_some(self._receive_buffer_size)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._closed = (ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
+            await self._close_stream()
+            return
+        if not data:
+            self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
+            await self._close_stream()
+            return
+        self._ws.receive_data(data)
+        await self._handle(self._ws.events())
+
+    async def _handle(self, events: Iterable[Event]) -> None:
+        replies: list[bytes] = []
+        ready = self._ready
+        for event in events:
+            cls = type(event)
+            if cls is TextMessage or cls is BytesMessage:
+                assert isinstance(event, TextMessage | BytesMessage)
+                data = event.data
+                if event.message_finished and not self._parts:
+                    if len(data) > self._max_message_size:
+                        await self._too_big()
+                        return
+                    ready.append(data)
+                    continue
+                self._parts.append(data)
+                self._size += len(data)
+                if self._size > self._max_message_size:
+                    await self._too_big()
+                    return
+                if event.message_finished:
+                    joiner = "" if cls is TextMessage else b""
+                    ready.append(joiner.join(self._parts))  # type: ignore[attr-defined]
+                    self._parts, self._size = [], 0
+            elif cls is Ping:
+                assert isinstance(event, Ping)
+                if self._ws.state is ConnectionState.OPEN:  # not while our close is under way
+                    replies.append(self._ws.send(event.response()))
+            elif cls is CloseConnection:
+                assert isinstance(event, CloseConnection)
+                self._closed = (event.code, event.reason or None)
+                if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                    replies.append(self._ws.send(event.response()))
+                elif self._ws.state is ConnectionState.OPEN:  # a framing error wsproto found
+                    replies.append(self._ws.send(CloseConnection(event.code, event.reason)))
+                break
+        for reply in replies:
+            try:
+                await self._send_bytes(reply)
+            except ConnectionLostError:
+                break
+        if self._closed is not None:
+            await self._close_stream()
+
+    async def _too_big(self) -> None:
+        reason = f"message larger than {self._max_message_size} bytes"
+        self._closed = (MESSAGE_TOO_BIG, reason)
+        self._parts, self._size = [], 0
+        try:
+            await self._send_bytes(self._ws.send(CloseConnection(MESSAGE_TOO_BIG, reason)))
+        except (ConnectionLostError, LocalProtocolError):
+            pass
+        await self._close_stream()
+
+    async def _send_bytes(self, data: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                if self._closed is None:
+                    self._closed = (ABNORMAL_CLOSURE, f"send failed: {exc!r}")
+                raise self._lost() from exc
+
+    async def send(self, message: str) -> None:
+        if self._closed is not None:
+            raise self._lost()
+        try:
+            data = self._ws.send(TextMessage(data=message))
+        except LocalProtocolError as exc:
+            raise ConnectionLostError(f"cannot send: {exc}") from exc
+        await self._send_bytes(data)
+
+    async def _close_stream(self) -> None:
+        if not self._stream_closed:
+            self._stream_closed = True
+            await self._stream.aclose()
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        try:
+            if self._closed is None and self._ws.state is ConnectionState.OPEN:
+                self._closed = (code, reason)
+                with trio.move_on_after(self._disconnect_timeout_s):
+                    await self._send_bytes(self._ws.send(CloseConnection(code, reason)))
+                    # Courtesy: let the server answer and close first (RFC 6455 §7.1.1).
+                    while self._ws.state is not ConnectionState.CLOSED:
+                        data = await self._stream.receive_some(self._receive_buffer_size)
+                        if not data:
+                            break
+                        self._ws.receive_data(data)
+                        for _event in self._ws.events():
+                            pass
+        except (ConnectionLostError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            await self._close_stream()
+
+
+async def _handshake(
+    stream: trio.abc.Stream, host_header: str, resource: str, connector: WsprotoConnector
+) -> WsprotoTransport:
+    ws = WSConnection(ConnectionType.CLIENT)
+    await stream.send_all(ws.send(Request(host=host_header, target=resource)))
+    status: int | None = None
+    body = b""
+    while True:
+        data = await stream.receive_some(connector.receive_buffer_size)
+        if not data:
+            raise ConnectionLostError(
+                "connection ended during the handshake", code=ABNORMAL_CLOSURE
+            )
+        ws.receive_data(data)
+        events = ws.events()
+        for event in events:
+            if isinstance(event, AcceptConnection):
+                transport = WsprotoTransport(
+                    stream,
+                    ws,
+                    receive_buffer_size=connector.receive_buffer_size,
+                    max_message_size=connector.max_message_size,
+                    disconnect_timeout_s=connector.disconnect_timeout_s,
+                )
+                await transport._handle(events)  # messages that came with the 101 response
+                return transport
+            if isinstance(event, RejectConnection):
+                status = event.status_code
+                if not event.has_body:
+                    raise HandshakeRefusedError(
+                        f"handshake refused with HTTP {status}", status=status
+                    )
+            elif isinstance(event, RejectData):
+                body += event.data
+                if event.body_finished:
+                    raise HandshakeRefusedError(
+                        f"handshake refused with HTTP {status}: {body[:200]!r}", status=status
+                    )
+
+
+@attrs.frozen
+class WsprotoConnector:
+    """The batching engine (see the module docstring); same sizes as the default engine."""
+
+    max_message_size: int = 256 * 1024
+    receive_buffer_size: int = 64 * 1024
+    connect_timeout_s: float = 10.0
+    disconnect_timeout_s: float = 2.0
+    ssl_context: ssl.SSLContext | None = None
+
+    @asynccontextmanager
+    async def connect(self, url: str) -> AsyncIterator[WsprotoTransport]:
+        host, port, resource, secure = _split_url(url)
+        host_header = host if port in (80, 443) else f"{host}:{port}"
+        stream: trio.abc.Stream | None = None
+        try:
+            with trio.fail_after(self.connect_timeout_s):
+                if secure:
+                    context = self.ssl_context or ssl.create_default_context()
+                    stream = await trio.open_ssl_over_tcp_stream(
+                        host, port, ssl_context=context, https_compatible=True
+                    )
+                else:
+                    stream = await trio.open_tcp_stream(host, port)
+                transport = await _handshake(stream, host_header, resource, self)
+        except trio.TooSlowError as exc:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+            raise ConnectionLostError(
+                f"handshake timed out after {self.connect_timeout_s} s"
+            ) from exc
+        except (OSError, trio.BrokenResourceError) as exc:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+            raise ConnectionLostError(f"connect failed: {exc!r}") from exc
+        except BaseException:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+            raise
+        try:
+            yield transport
+        finally:
+            await transport.aclose()
