@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         "--check-config", metavar="FILE", help="validate FILE: exit 0 (OK) or 2 (problems)"
     )
     parser.add_argument("--duration", metavar="S", type=float, help="stop cleanly after S seconds")
+    parser.add_argument(
+        "--http-port", metavar="PORT", type=int, help="override [http] port (0: any free port)"
+    )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
     parser.add_argument(
         "--log-level",
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("run.py: supervisor.daemon is missing from this installation", file=sys.stderr)
         return 1
-    run = functools.partial(daemon.main, config, duration_s=args.duration)
+    run = functools.partial(
+        daemon.main, config, duration_s=args.duration, http_port=args.http_port
+    )
     if inspect.iscoroutinefunction(daemon.main):
         import trio
 

@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import TextIO
 
+import attrs
 import trio
 from loguru import logger
 from prometheus_client import CollectorRegistry
@@ -33,18 +34,26 @@ async def main(
     config: Config | None,
     *,
     duration_s: float | None = None,
+    http_port: int | None = None,
     status_interval_s: float | None = STATUS_INTERVAL_S,
     status_out: TextIO | None = None,
 ) -> int:
-    """Run until a signal, ``duration_s`` or a fatal error; returns the exit code."""
+    """Run until a signal, ``duration_s`` or a fatal error; returns the exit code.
+
+    ``http_port`` overrides ``[http] port`` (``--http-port``; 0 picks a free port, which the
+    "http listening" log line reports)."""
+    options = {"duration_s": duration_s, "status_interval_s": status_interval_s,
+               "status_out": status_out}
     if config is None:
         from supervisor.embedded import open_embedded_default
 
         async with open_embedded_default() as default_config:
-            return await run(default_config, duration_s=duration_s,
-                             status_interval_s=status_interval_s, status_out=status_out)
-    return await run(config, duration_s=duration_s, status_interval_s=status_interval_s,
-                     status_out=status_out)
+            return await run(_with_port(default_config, http_port), **options)
+    return await run(_with_port(config, http_port), **options)
+
+
+def _with_port(config: Config, port: int | None) -> Config:
+    return config if port is None else attrs.evolve(config, http=attrs.evolve(config.http, port=port))
 
 
 async def run(
