@@ -1,20 +1,14 @@
 """BotCriptoFy entry point: parse arguments, configure logging, load config, run the daemon.
 
-Exit codes: 0 clean stop, 1 the daemon failed (or ``supervisor.daemon`` is missing),
-2 invalid configuration (one ``path: message`` line per problem on stderr; nothing started).
-
-``supervisor.daemon`` is imported only when the daemon is run, so ``--check-config`` works on
-its own. Its ``main(config, *, duration_s)`` receives the loaded ``Config`` (None: the embedded
-default); if it is a coroutine function it is run with ``trio.run``, otherwise called, and an
-int it returns is the exit code.
+Exit codes: 0 clean stop, 1 the daemon failed, 2 invalid configuration (one ``path: message``
+line per problem on stderr; nothing started). The daemon is imported only when it runs, so
+``--check-config`` stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import importlib
-import inspect
 import sys
 
 from supervisor import ConfigError, configure_logging, load_config
@@ -74,23 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         file=log.file if log else None,
     )
 
-    try:
-        daemon = importlib.import_module("supervisor.daemon")
-    except ModuleNotFoundError as exc:
-        if exc.name != "supervisor.daemon":
-            raise
-        print("run.py: supervisor.daemon is missing from this installation", file=sys.stderr)
-        return 1
-    run = functools.partial(
-        daemon.main, config, duration_s=args.duration, http_port=args.http_port
-    )
-    if inspect.iscoroutinefunction(daemon.main):
-        import trio
+    import trio
 
-        result = trio.run(run)
-    else:
-        result = run()
-    return result if isinstance(result, int) else 0
+    from supervisor import daemon
+
+    return trio.run(
+        functools.partial(daemon.main, config, duration_s=args.duration, http_port=args.http_port)
+    )
 
 
 if __name__ == "__main__":

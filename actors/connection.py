@@ -80,7 +80,7 @@ from actors.messages import (
     Unsubscribed,
 )
 from actors.subscription import Subscription
-from actors.transport import Connector, Transport, TrioWebsocketConnector
+from actors.transport import Connector, Transport, WsprotoConnector
 from supervisor.keeper import describe_error
 
 __all__ = [
@@ -266,16 +266,16 @@ class ConnectionStatistics:
 
 @attrs.define(eq=False)
 class Connection:
-    """One WebSocket for one shard. ``run`` is the keeper-facing body: it returns only when
-    cancelled and raises a ``FeedError`` when the socket fails; the object (and its counters)
-    outlives each run."""
+    """One WebSocket for one shard. ``run`` returns only when cancelled and raises a
+    ``FeedError`` when a socket fails; the pool's session (the keeper's child) runs it again
+    after the keeper's backoff. The object, and its counters, outlive each run."""
 
     exchange: str
     url: str
     shard: Shard
     codec_factory: Callable[[], Codec]
     stale_after_s: float
-    connector: Connector = attrs.field(factory=TrioWebsocketConnector)
+    connector: Connector = attrs.field(factory=WsprotoConnector)
     max_lifetime_s: float = 23.5 * 3600.0  # Binance cuts at 24 h; leave on our own terms
     min_session_s: float = 1.0
     idle_linger_s: float = 2.0

@@ -9,9 +9,12 @@
 Decisions:
 
 * Each exchange runs under its own keeper (``pool.py``) with its own backoff and circuit
-  breaker: the exchange's override if it has one, the top-level settings otherwise. The
-  keepers of one plane share one ``RestartIntensity`` (OTP: the limit is the supervisor's);
-  pass the embedding supervisor's to make the plane's restarts count there. When it is
+  breaker: the exchange's override if it has one, the top-level settings otherwise.
+* Restart intensity: by default each exchange has its own ``RestartIntensity`` (the default
+  5 restarts per 60 s), i.e. each exchange pool is a supervisor of its own. A network outage
+  fails every exchange at once; with one shared budget, three exchanges each restarting twice
+  would escalate and stop the daemon while every breaker is doing its job. Pass
+  ``intensity`` to share one budget instead (e.g. the embedding supervisor's). When it is
   exceeded, ``RestartIntensityError`` leaves ``open_market_data`` (escalation, DESIGN §5).
 * ``open_market_data`` returns once every pool's first attempt has settled (streaming, idle
   with nothing subscribed yet, or backing off): an exchange that is down at boot does not
@@ -99,7 +102,6 @@ async def open_market_data(
     if duplicates:
         raise ValueError(f"duplicate exchange names: {', '.join(duplicates)}")
     rng = rng if rng is not None else random.Random()
-    intensity = intensity if intensity is not None else RestartIntensity()
     tuning = tuning if tuning is not None else PoolTuning()
     pools = {
         ex.name: ExchangePool(
@@ -107,7 +109,7 @@ async def open_market_data(
             backoff=BackoffPolicy.from_config(ex.backoff or backoff),
             breaker=BreakerPolicy.from_config(ex.circuit_breaker or circuit_breaker),
             rng=rng,
-            intensity=intensity,
+            intensity=intensity if intensity is not None else RestartIntensity(),
             observers=observers,
             tuning=tuning,
         )

@@ -57,7 +57,7 @@ from actors.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
 from actors.messages import STREAM_KINDS, Stream
 from actors.rest_fallback import RestPoller, RestPollerStatistics
 from actors.subscription import StreamStatistics, Subscription
-from actors.transport import Connector, TrioWebsocketConnector
+from actors.transport import Connector, WsprotoConnector
 from supervisor.backoff import BackoffPolicy
 from supervisor.breaker import BreakerPolicy
 from supervisor.config import ExchangeConfig
@@ -94,7 +94,7 @@ class PoolTuning:
     ``trade_ring_size`` is the per-stream trade buffer shared by its subscribers.
     """
 
-    connector: Connector = attrs.field(factory=TrioWebsocketConnector)
+    connector: Connector = attrs.field(factory=WsprotoConnector)
     max_streams_per_connection: int | None = None
     trade_ring_size: int = TRADE_RING_SIZE
     max_lifetime_s: float = 23.5 * 3600.0

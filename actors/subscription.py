@@ -25,7 +25,7 @@ from typing import Literal
 import attrs
 
 from actors.mailbox import Mailbox, TickerSlot, TradeRing
-from actors.messages import FeedState, Stream, Ticker, Trade
+from actors.messages import FeedState, Stream, Ticker
 
 __all__ = ["StreamStatistics", "Subscription", "SubscriptionState"]
 
@@ -115,19 +115,9 @@ class Subscription:
         self.feed.post_state(FeedState(self.exchange, self.stream, state, reason))
         return True
 
-    # --- data (the connection reader inlines these on its hot path) -----------------------------
-
-    def publish_ticker(self, ticker: Ticker, now: float) -> None:
-        self.last_data_at = now
-        if not self.live:
-            self.tell("live")
-        self.feed.publish(ticker)  # type: ignore[arg-type]
-
-    def publish_trade(self, trade: Trade, now: float) -> None:
-        self.last_data_at = now
-        if not self.live:
-            self.tell("live")
-        self.feed.publish(trade)  # type: ignore[arg-type]
+    # --- data ---------------------------------------------------------------------------------
+    # The connection reader publishes WebSocket data itself (``last_data_at``, the ``live``
+    # check, ``feed.publish``), inlined on its hot path.
 
     def publish_fallback(self, ticker: Ticker) -> None:
         """A REST-polled ticker: published under the ``fallback`` state, never ``live``."""

@@ -18,8 +18,8 @@ from actors.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
 
 CONNECTORS: dict[str, Connector] = {
+    "wsproto": WsprotoConnector(),  # the default engine
     "trio-websocket": TrioWebsocketConnector(),
-    "wsproto": WsprotoConnector(),
 }
 BACKOFF = BackoffConfig(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=5.0)
 BREAKER = CircuitBreakerConfig(failure_threshold=3, reset_timeout_s=20.0)
@@ -50,7 +50,7 @@ async def open_plane(
         backoff=backoff,
         circuit_breaker=breaker,
         rng=random.Random(seed),
-        tuning=PoolTuning(connector=connector or TrioWebsocketConnector(), **tuning),
+        tuning=PoolTuning(connector=connector or WsprotoConnector(), **tuning),
     ) as md:
         yield md
 

@@ -55,11 +55,13 @@ def test_subscription_tells_each_state_once_and_keeps_departed_counts() -> None:
     stream = Stream("ticker", "BTC/USDT")
     sub = Subscription("binance", stream)
     fast, slow = sub.add_subscriber(), sub.add_subscriber()
+    assert sub.tell("live") is True
+    assert sub.live is True
     for n in range(1, 4):
-        sub.publish_ticker(
-            Ticker("binance", "BTC/USDT", Decimal(n), Decimal(n), None, None, None, None, 0.0), 0.0
+        sub.feed.publish(
+            Ticker("binance", "BTC/USDT", Decimal(n), Decimal(n), None, None, None, None, 0.0)
         )
-        fast.receive_nowait()  # live notice, then each ticker
+        fast.receive_nowait()  # the live notice, then each ticker
         if n == 1:
             fast.receive_nowait()
     assert sub.tell("live") is False
