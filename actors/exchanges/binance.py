@@ -29,6 +29,7 @@ from actors.errors import DecodeError
 from actors.exchanges import RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    SymbolTable,
     check_book,
     decode_failure,
     dumps,
@@ -75,41 +76,26 @@ class BinanceCodec:
         # "btcusdt@bookTicker" -> Stream("ticker", "BTC/USDT"), for every stream we asked for
         self._routes: dict[str, Stream] = {}
         # "BTCUSDT" -> "BTC/USDT" for subscribed symbols (splitting by quote is the fallback)
-        self._symbols: dict[str, str] = {}
+        self._symbols = SymbolTable("binance", binance_native, binance_unified, "symbol")
         # unified symbol -> last bookTicker update id
         self._last_u: dict[str, int] = {}
 
     # --- symbols ------------------------------------------------------------------------------
 
     def native_symbol(self, symbol: str) -> str:
-        return binance_native(symbol)
+        return self._symbols.native(symbol)
 
     def unified_symbol(self, native: str) -> str:
-        known = self._symbols.get(native)
-        if known is not None:
-            return known
-        return binance_unified(native)
-
-    def _unified(self, native: object) -> str:
-        if type(native) is not str:
-            raise DecodeError(f"binance: symbol must be a string, got {show(native)}")
-        known = self._symbols.get(native)
-        if known is not None:
-            return known
-        try:
-            return binance_unified(native)
-        except ValueError as exc:
-            raise DecodeError(f"binance: {exc}") from None
+        return self._symbols.unified(native)
 
     def stream_name(self, stream: Stream) -> str:
         """``Stream("ticker", "BTC/USDT")`` -> ``"btcusdt@bookTicker"`` (and remember the route)."""
         suffix = _SUFFIX.get(stream.kind)
         if suffix is None:
             raise ValueError(f"binance: unsupported stream kind {stream.kind!r}")
-        native = binance_native(stream.symbol)
+        native = self._symbols.remember(stream.symbol)
         name = f"{native.lower()}@{suffix}"
         self._routes[name] = stream
-        self._symbols[native] = stream.symbol
         return name
 
     def _stream_from_name(self, name: object) -> Stream | None:
@@ -186,10 +172,10 @@ class BinanceCodec:
             # bookTicker is the one payload without "e" that has u/s/b/a (depth partials have
             # lastUpdateId/bids/asks instead).
             if "u" in data and "s" in data and "b" in data and "a" in data:
-                return self._book_ticker(data, self._unified(data["s"]), ts)
+                return self._book_ticker(data, self._symbols.decode(data["s"]), ts)
             return []
         if event == "trade":
-            return self._trade(data, self._unified(data["s"]), ts)
+            return self._trade(data, self._symbols.decode(data["s"]), ts)
         if event == "24hrTicker":
             return self._day_ticker(data, ts)
         if event == "serverShutdown":
@@ -251,7 +237,7 @@ class BinanceCodec:
     def _day_ticker(self, data: dict, ts: float) -> list[Event]:
         """``{"e":"24hrTicker","E":ms,"s":"BNBBTC","c":last,"b":bid,"B":bidQty,"a":ask,
         "A":askQty,...}`` (pushed every 1000 ms)."""
-        symbol = self._unified(data["s"])
+        symbol = self._symbols.decode(data["s"])
         bid = price(data["b"], "binance 24hrTicker b")
         ask = price(data["a"], "binance 24hrTicker a")
         check_book(bid, ask, "binance 24hrTicker")

@@ -40,6 +40,7 @@ from actors.exchanges import RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     MAX_PENDING,
+    SymbolTable,
     check_book,
     decode_failure,
     dumps,
@@ -116,7 +117,7 @@ class CoinbaseCodec:
 
     def __init__(self, exchange: str = "coinbase") -> None:
         self.exchange = exchange
-        self._products: dict[str, str] = {}  # "BTC-USD" -> "BTC/USD"
+        self._products = SymbolTable("coinbase", coinbase_native, coinbase_unified, "product_id")
         self._active: dict[str, set[str]] = {}  # product -> kinds we asked for (heartbeat upkeep)
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
         self._last_ticker_seq: dict[str, int] = {}
@@ -125,24 +126,10 @@ class CoinbaseCodec:
     # --- symbols ------------------------------------------------------------------------------
 
     def native_symbol(self, symbol: str) -> str:
-        return coinbase_native(symbol)
+        return self._products.native(symbol)
 
     def unified_symbol(self, native: str) -> str:
-        known = self._products.get(native)
-        return known if known is not None else coinbase_unified(native)
-
-    def _unified(self, native: object) -> str:
-        if type(native) is not str:
-            raise DecodeError(f"coinbase: product_id must be a string, got {show(native)}")
-        known = self._products.get(native)
-        if known is not None:
-            return known
-        try:
-            return coinbase_unified(native)
-        except ValueError as exc:
-            raise DecodeError(f"coinbase: {exc}") from None
-
-    # --- client frames ------------------------------------------------------------------------
+        return self._products.unified(native)
 
     def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
         """``{"type":"subscribe","channels":[{"name":"ticker","product_ids":["BTC-USD"]},
@@ -153,8 +140,7 @@ class CoinbaseCodec:
         channels = self._channels(wanted)
         products = unique(coinbase_native(stream.symbol) for stream in wanted)
         for stream in wanted:
-            native = coinbase_native(stream.symbol)
-            self._products[native] = stream.symbol
+            native = self._products.remember(stream.symbol)
             self._active.setdefault(native, set()).add(stream.kind)
         channels.append({"name": "heartbeat", "product_ids": products})
         self._pending.append(("subscribe", tuple(wanted)))
@@ -245,7 +231,7 @@ class CoinbaseCodec:
         when = msg.get("time")
         ticker = Ticker(
             self.exchange,
-            self._unified(product),
+            self._products.decode(product),
             bid,
             ask,
             price(msg["price"], "coinbase ticker price"),
@@ -277,7 +263,7 @@ class CoinbaseCodec:
         when = msg.get("time")
         trade = Trade(
             self.exchange,
-            self._unified(product),
+            self._products.decode(product),
             price(msg["price"], "coinbase match price"),
             trade_size(msg["size"], "coinbase match size"),
             side,  # type: ignore[arg-type]
@@ -310,7 +296,7 @@ class CoinbaseCodec:
             if kind is None:
                 continue  # heartbeat, status...: not streams of ours
             products = expect_list(entry.get("product_ids") or [], "coinbase product_ids")
-            listed.extend(Stream(kind, self._unified(product)) for product in products)  # type: ignore[arg-type]
+            listed.extend(Stream(kind, self._products.decode(product)) for product in products)  # type: ignore[arg-type]
         streams = tuple(unique(listed))
         events: list[Event] = []
         if self._pending:

@@ -35,6 +35,7 @@ from actors.exchanges.kraken_rest import (
 )
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    SymbolTable,
     decode_failure,
     dumps,
     expect_dict,
@@ -87,32 +88,20 @@ class KrakenCodec:
         self._next_req_id = 1
         # req_id -> (op, kind, {native symbol: stream} still awaiting its per-symbol ack)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
-        self._symbols: dict[str, str] = {}  # "BTC/USD" -> "BTC/USD" for subscribed symbols
+        self._symbols = SymbolTable("kraken", kraken_native, kraken_unified, "symbol")
 
     # --- symbols ------------------------------------------------------------------------------
 
     def native_symbol(self, symbol: str) -> str:
-        return kraken_native(symbol)
+        return self._symbols.native(symbol)
 
     def unified_symbol(self, native: str) -> str:
-        known = self._symbols.get(native)
-        return known if known is not None else kraken_unified(native)
-
-    def _unified(self, native: object) -> str:
-        if type(native) is not str:
-            raise DecodeError(f"kraken: symbol must be a string, got {show(native)}")
-        known = self._symbols.get(native)
-        if known is not None:
-            return known
-        try:
-            return kraken_unified(native)
-        except ValueError as exc:
-            raise DecodeError(f"kraken: {exc}") from None
+        return self._symbols.unified(native)
 
     def _maybe_stream(self, kind: str, native: str) -> Stream | None:
         """The stream an error names, if its symbol is readable (errors may echo bad names)."""
         try:
-            return Stream(kind, self._unified(native))  # type: ignore[arg-type]
+            return Stream(kind, self._symbols.decode(native))  # type: ignore[arg-type]
         except DecodeError:
             return None
 
@@ -132,8 +121,7 @@ class KrakenCodec:
         for stream in unique(streams):
             if stream.kind not in _KIND:
                 raise ValueError(f"kraken: unsupported stream kind {stream.kind!r}")
-            native = kraken_native(stream.symbol)
-            self._symbols[native] = stream.symbol
+            native = self._symbols.remember(stream.symbol)
             by_kind.setdefault(stream.kind, {})[native] = stream
         frames = []
         for kind, members in by_kind.items():
@@ -198,7 +186,7 @@ class KrakenCodec:
             out.append(
                 Ticker(
                     self.exchange,
-                    self._unified(item["symbol"]),
+                    self._symbols.decode(item["symbol"]),
                     bid,
                     ask,
                     None if last is None else number_price(last, "kraken ticker last"),
@@ -230,7 +218,7 @@ class KrakenCodec:
             out.append(
                 Trade(
                     self.exchange,
-                    self._unified(item["symbol"]),
+                    self._symbols.decode(item["symbol"]),
                     number_price(item["price"], "kraken trade price"),
                     quantity,
                     side,  # type: ignore[arg-type]
@@ -279,7 +267,7 @@ class KrakenCodec:
         native = result.get("symbol")
         streams: tuple[Stream, ...] = ()
         if native is not None:
-            streams = (Stream(kind, self._unified(native)),)  # type: ignore[arg-type]
+            streams = (Stream(kind, self._symbols.decode(native)),)  # type: ignore[arg-type]
         pending = self._pending.get(req_id) if req_id is not None else None
         if pending is not None:
             remaining = pending[2]

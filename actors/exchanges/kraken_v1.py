@@ -34,6 +34,7 @@ from actors.exchanges.kraken_rest import (
 )
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    SymbolTable,
     check_book,
     decode_failure,
     dumps,
@@ -80,33 +81,21 @@ class KrakenV1Codec:
         self._next_reqid = 1
         # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
-        self._pairs: dict[str, str] = {}  # "XBT/USD" -> "BTC/USD"
+        self._pairs = SymbolTable("kraken_v1", kraken_v1_native, kraken_v1_unified, "pair")
 
     # --- symbols ------------------------------------------------------------------------------
 
     def native_symbol(self, symbol: str) -> str:
-        return kraken_v1_native(symbol)
+        return self._pairs.native(symbol)
 
     def unified_symbol(self, native: str) -> str:
-        known = self._pairs.get(native)
-        return known if known is not None else kraken_v1_unified(native)
-
-    def _unified(self, native: object) -> str:
-        if type(native) is not str:
-            raise DecodeError(f"kraken_v1: pair must be a string, got {show(native)}")
-        known = self._pairs.get(native)
-        if known is not None:
-            return known
-        try:
-            return kraken_v1_unified(native)
-        except ValueError as exc:
-            raise DecodeError(f"kraken_v1: {exc}") from None
+        return self._pairs.unified(native)
 
     def _maybe_stream(self, kind: str | None, native: object) -> Stream | None:
         if kind is None:
             return None
         try:
-            return Stream(kind, self._unified(native))  # type: ignore[arg-type]
+            return Stream(kind, self._pairs.decode(native))  # type: ignore[arg-type]
         except DecodeError:
             return None  # errors echo malformed pairs such as "XBT-USDT"
 
@@ -125,8 +114,7 @@ class KrakenV1Codec:
         for stream in unique(streams):
             if stream.kind not in _CHANNEL:
                 raise ValueError(f"kraken_v1: unsupported stream kind {stream.kind!r}")
-            native = kraken_v1_native(stream.symbol)
-            self._pairs[native] = stream.symbol
+            native = self._pairs.remember(stream.symbol)
             by_kind.setdefault(stream.kind, {})[native] = stream
         frames = []
         for kind, members in by_kind.items():
@@ -179,11 +167,11 @@ class KrakenV1Codec:
             raise DecodeError(f"kraken_v1: data array needs >= 4 elements, got {len(msg)}")
         channel = msg[-2]
         if channel == "spread":
-            return [self._spread(msg[1], self._unified(msg[-1]), ts)]
+            return [self._spread(msg[1], self._pairs.decode(msg[-1]), ts)]
         if channel == "trade":
-            return self._trades(msg[1], self._unified(msg[-1]), ts)
+            return self._trades(msg[1], self._pairs.decode(msg[-1]), ts)
         if channel == "ticker":
-            return [self._ticker(msg[1], self._unified(msg[-1]), ts)]
+            return [self._ticker(msg[1], self._pairs.decode(msg[-1]), ts)]
         expect_str(channel, "kraken_v1 channelName")
         return []  # book-*, ohlc-*: not used
 

@@ -25,7 +25,7 @@ Decisions (PROTOCOLS.md §5.10):
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -337,3 +337,51 @@ def remember(pending: dict[K, V], key: K, value: V) -> None:
     pending[key] = value
     if len(pending) > MAX_PENDING:
         del pending[next(iter(pending))]
+
+
+class SymbolTable:
+    """Native names -> unified symbols for one connection.
+
+    Names we subscribed to map back exactly to what was asked for (so ``BTCFDUSD`` is never
+    re-split by guesswork); names we never asked for fall back to the protocol's rule.
+    """
+
+    __slots__ = ("_known", "_label", "_to_native", "_to_unified", "_what")
+
+    def __init__(
+        self,
+        label: str,
+        to_native: Callable[[str], str],
+        to_unified: Callable[[str], str],
+        what: str = "symbol",
+    ) -> None:
+        self._label = label
+        self._to_native = to_native
+        self._to_unified = to_unified
+        self._what = what
+        self._known: dict[str, str] = {}
+
+    def native(self, symbol: str) -> str:
+        return self._to_native(symbol)
+
+    def remember(self, symbol: str) -> str:
+        """The native name of ``symbol``, remembered so frames naming it map back exactly."""
+        native = self._to_native(symbol)
+        self._known[native] = symbol
+        return native
+
+    def unified(self, native: str) -> str:
+        known = self._known.get(native)
+        return known if known is not None else self._to_unified(native)
+
+    def decode(self, native: object) -> str:
+        """``unified`` for a value taken from a frame: anything wrong is a ``DecodeError``."""
+        if type(native) is not str:
+            raise DecodeError(f"{self._label}: {self._what} must be a string, got {show(native)}")
+        known = self._known.get(native)
+        if known is not None:
+            return known
+        try:
+            return self._to_unified(native)
+        except ValueError as exc:
+            raise DecodeError(f"{self._label}: {exc}") from None
