@@ -40,7 +40,8 @@ import orjson
 import trio
 from loguru import logger
 
-from supervisor.config import AlertsConfig, WebhookConfig
+from supervisor.config import AlertsConfig, SecretsConfig, WebhookConfig
+from supervisor.config_loader import resolve_secret
 
 ALERT_KINDS = (
     "breaker_opened",
@@ -132,6 +133,7 @@ class Alerts:
     """The alerts actor: ``emit()`` from anywhere in the Trio thread, ``run()`` in a nursery."""
 
     config: AlertsConfig
+    urls: tuple[str, ...] = attrs.field(default=None, repr=False)  # resolved, one per webhook
     inbox_size: int = 64
     max_attempts: int = 3
     retry_initial_s: float = 0.5
@@ -148,6 +150,10 @@ class Alerts:
     log: Any = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.urls is None:
+            self.urls = tuple(sink.url or "" for sink in self.config.webhooks)
+        if len(self.urls) != len(self.config.webhooks):
+            raise ValueError("one resolved url per webhook is required")
         if self.inbox_size < 1 or self.max_attempts < 1:
             raise ValueError("inbox_size and max_attempts must be >= 1")
         # Created here, not in run(), so alerts emitted during startup wait for the actor.
@@ -155,8 +161,16 @@ class Alerts:
         self.log = logger.bind(actor="alerts")
 
     @classmethod
-    def from_config(cls, config: AlertsConfig, **kwargs: Any) -> Alerts:
-        return cls(config, **kwargs)
+    def from_config(
+        cls, config: AlertsConfig, secrets: SecretsConfig | None = None, **kwargs: Any
+    ) -> Alerts:
+        """Resolves ``url_env`` webhooks (``ConfigError`` naming a missing variable)."""
+        secrets = secrets if secrets is not None else SecretsConfig()
+        urls = tuple(
+            sink.url if sink.url is not None else resolve_secret(sink.url_env or "", secrets)
+            for sink in config.webhooks
+        )
+        return cls(config, urls, **kwargs)
 
     def emit(self, alert: Alert) -> bool:
         """Queue an alert without blocking. Returns False if it was suppressed or dropped."""
@@ -243,13 +257,14 @@ class Alerts:
     ) -> None:
         """One sink, bounded retries; never raises, so one bad sink cannot cancel the others."""
         body = render_payload(alert, sink.format)
-        log = self.log.bind(sink=index, host=httpx.URL(sink.url).host, kind=alert.kind)
+        url = self.urls[index]
+        log = self.log.bind(sink=index, host=httpx.URL(url).host, kind=alert.kind)
         delay_s = self.retry_initial_s
         outcome: dict[str, Any] = {}
         for attempt in range(1, self.max_attempts + 1):
             try:
                 response = await client.post(
-                    sink.url, content=body, headers={"content-type": "application/json"}
+                    url, content=body, headers={"content-type": "application/json"}
                 )
             except httpx.HTTPError as exc:  # the transport failed: retryable
                 outcome = {"error": type(exc).__name__}

@@ -259,8 +259,17 @@ class LoggingConfig:
 
 @attrs.frozen
 class WebhookConfig:
-    url: str
+    """A webhook sink. Slack and Discord URLs embed their secret, so prefer ``url_env`` (the
+    environment variable or secrets-file key holding the URL) to a literal ``url``."""
+
+    url: str | None = attrs.field(default=None, repr=False)
+    url_env: str | None = attrs.field(default=None, validator=env_var_name)
     format: Literal["json", "slack", "discord"] = "json"
+
+    @url.validator
+    def _one_source(self, attribute: attrs.Attribute, value: str | None) -> None:
+        if (value is None) == (self.url_env is None):
+            raise FieldValueError("set exactly one of url and url_env", field="url")
 
 
 @attrs.frozen

@@ -42,8 +42,11 @@ async def main(
 
     ``http_port`` overrides ``[http] port`` (``--http-port``; 0 picks a free port, which the
     "http listening" log line reports)."""
-    options = {"duration_s": duration_s, "status_interval_s": status_interval_s,
-               "status_out": status_out}
+    options = {
+        "duration_s": duration_s,
+        "status_interval_s": status_interval_s,
+        "status_out": status_out,
+    }
     if config is None:
         from supervisor.embedded import open_embedded_default
 
@@ -53,7 +56,9 @@ async def main(
 
 
 def _with_port(config: Config, port: int | None) -> Config:
-    return config if port is None else attrs.evolve(config, http=attrs.evolve(config.http, port=port))
+    return (
+        config if port is None else attrs.evolve(config, http=attrs.evolve(config.http, port=port))
+    )
 
 
 async def run(
@@ -70,12 +75,20 @@ async def run(
                 nursery.cancel_scope.deadline = trio.current_time() + duration_s
             async with open_supervisor(config) as system:
                 if config.http.enabled:
-                    address = await nursery.start(run_http_server, config.http, system, _registry(system))
+                    address = await nursery.start(
+                        run_http_server, config.http, system, _registry(system)
+                    )
                     log.info("http listening", url=address.url)
                 if status_interval_s:
-                    nursery.start_soon(_print_status, system, status_interval_s, status_out or sys.stdout)
-                log.info("daemon running", exchanges=list(system.market_data.exchanges),
-                         bots=list(system.bot_ids), duration_s=duration_s)
+                    nursery.start_soon(
+                        _print_status, system, status_interval_s, status_out or sys.stdout
+                    )
+                log.info(
+                    "daemon running",
+                    exchanges=list(system.market_data.exchanges),
+                    bots=list(system.bot_ids),
+                    duration_s=duration_s,
+                )
                 await trio.sleep_forever()
     except Exception as exc:  # nurseries raise ExceptionGroups; decide after the try
         failure: Exception | None = exc
@@ -124,7 +137,9 @@ async def _stop_on_signals(scope: trio.CancelScope) -> None:
 
 async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
     """A compact status block every ``interval_s``: rates come from counter deltas."""
-    previous = {name: ex.messages_received for name, ex in system.market_data.statistics().exchanges.items()}
+    previous = {
+        name: ex.messages_received for name, ex in system.market_data.statistics().exchanges.items()
+    }
     last_at = trio.current_time()
     while True:
         await trio.sleep(interval_s)
@@ -137,7 +152,9 @@ async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
 def format_status(system: System, previous: dict[str, int], elapsed_s: float) -> str:
     lines = [f"--- botcriptofy  up {system.uptime_s:,.0f}s ---"]
     for name, ex in system.market_data.statistics().exchanges.items():
-        rate = (ex.messages_received - previous.get(name, ex.messages_received)) / max(elapsed_s, 1e-9)
+        rate = (ex.messages_received - previous.get(name, ex.messages_received)) / max(
+            elapsed_s, 1e-9
+        )
         previous[name] = ex.messages_received
         age = "-" if ex.last_message_age_s is None else f"{ex.last_message_age_s:.1f}s"
         lines.append(
@@ -153,4 +170,3 @@ def format_status(system: System, previous: dict[str, int], elapsed_s: float) ->
             f"pnl {pnl_text:<10} {bot.get('last_action') or ''}"
         )
     return "\n".join(lines) + "\n"
-

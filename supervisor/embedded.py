@@ -29,23 +29,54 @@ DEFAULT_JOURNAL = "data/default/journal.sqlite3"
 RATE_HZ = 4.0  # events per second per stream: lively but readable
 
 
-def default_config(binance_ws: str, binance_rest: str, kraken_ws: str, kraken_rest: str,
-                   *, journal_path: str = DEFAULT_JOURNAL) -> Config:
+def default_config(
+    binance_ws: str,
+    binance_rest: str,
+    kraken_ws: str,
+    kraken_rest: str,
+    *,
+    journal_path: str = DEFAULT_JOURNAL,
+) -> Config:
     exchanges = (
-        ExchangeConfig(name="binance", url=binance_ws, rest_url=binance_rest, fallback="rest",
-                       stale_after_s=5.0),
-        ExchangeConfig(name="kraken", url=kraken_ws, rest_url=kraken_rest, fallback="rest",
-                       stale_after_s=5.0),
+        ExchangeConfig(
+            name="binance",
+            url=binance_ws,
+            rest_url=binance_rest,
+            fallback="rest",
+            stale_after_s=5.0,
+        ),
+        ExchangeConfig(
+            name="kraken", url=kraken_ws, rest_url=kraken_rest, fallback="rest", stale_after_s=5.0
+        ),
     )
     guarded = RiskConfig(stop_loss_pct=0.5, take_profit_pct=0.8, max_tick_move_pct=2.0)
     bots = (
-        BotConfig(id="btc-sma", exchange="binance", symbol="BTC/USDT", strategy="sma_cross",
-                  params={"fast": 5, "slow": 20}, order_quote=Decimal("500"), risk=guarded),
-        BotConfig(id="eth-rsi", exchange="binance", symbol="ETH/USDT", strategy="rsi_reversion",
-                  order_quote=Decimal("300"), risk=guarded),
-        BotConfig(id="kraken-sma", exchange="kraken", symbol="BTC/USD", strategy="sma_cross",
-                  params={"fast": 3, "slow": 12}, order_quote=Decimal("250"),
-                  risk=RiskConfig(trailing_stop_pct=0.4, max_tick_move_pct=2.0)),
+        BotConfig(
+            id="btc-sma",
+            exchange="binance",
+            symbol="BTC/USDT",
+            strategy="sma_cross",
+            params={"fast": 5, "slow": 20},
+            order_quote=Decimal("500"),
+            risk=guarded,
+        ),
+        BotConfig(
+            id="eth-rsi",
+            exchange="binance",
+            symbol="ETH/USDT",
+            strategy="rsi_reversion",
+            order_quote=Decimal("300"),
+            risk=guarded,
+        ),
+        BotConfig(
+            id="kraken-sma",
+            exchange="kraken",
+            symbol="BTC/USD",
+            strategy="sma_cross",
+            params={"fast": 3, "slow": 12},
+            order_quote=Decimal("250"),
+            risk=RiskConfig(trailing_stop_pct=0.4, max_tick_move_pct=2.0),
+        ),
     )
     return Config(
         exchanges=exchanges,
@@ -58,12 +89,19 @@ def default_config(binance_ws: str, binance_rest: str, kraken_ws: str, kraken_re
 @asynccontextmanager
 async def open_embedded_default(*, journal_path: str = DEFAULT_JOURNAL) -> AsyncIterator[Config]:
     async with (
-        open_exchange_server("binance", ("BTC/USDT", "ETH/USDT"), seed=1, rate_hz=RATE_HZ) as binance,
+        open_exchange_server(
+            "binance", ("BTC/USDT", "ETH/USDT"), seed=1, rate_hz=RATE_HZ
+        ) as binance,
         open_exchange_server("kraken", ("BTC/USD", "ETH/USD"), seed=2, rate_hz=RATE_HZ) as kraken,
     ):
         logger.bind(actor="embedded").info(
             "local exchanges listening", binance=binance.ws_url, kraken=kraken.ws_url
         )
-        yield default_config(binance.ws_url, binance.rest_url, kraken.ws_url, kraken.rest_url,
-                             journal_path=journal_path)
+        yield default_config(
+            binance.ws_url,
+            binance.rest_url,
+            kraken.ws_url,
+            kraken.rest_url,
+            journal_path=journal_path,
+        )
         await trio.lowlevel.checkpoint()

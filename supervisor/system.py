@@ -78,14 +78,20 @@ class System:
 
     # --- embedded API (DESIGN §8) -----------------------------------------------------------
 
-    def subscribe(self, exchange: str, kind: str, symbol: str) -> AbstractAsyncContextManager[Mailbox]:
+    def subscribe(
+        self, exchange: str, kind: str, symbol: str
+    ) -> AbstractAsyncContextManager[Mailbox]:
         """``async with sup.subscribe("binance", "ticker", "BTC/USDT") as events:``"""
         return self.market_data.subscribe(exchange, kind, symbol)
 
     async def spawn_bot(self, spec: BotConfig | Mapping[str, Any]) -> str:
         """Start a bot from its config (or a ``[[bots]]``-shaped mapping); returns its id once
         it has replayed its journal and subscribed. ``ConfigError`` for a bad or duplicate spec."""
-        config = spec if isinstance(spec, BotConfig) else parse_bot_spec(spec, exchanges=self.config.exchanges)
+        config = (
+            spec
+            if isinstance(spec, BotConfig)
+            else parse_bot_spec(spec, exchanges=self.config.exchanges)
+        )
         if config.id in self._slots:
             raise ConfigError([f"bot.id: a bot with id {config.id!r} is already running"])
         if config.exchange not in self.market_data.exchanges:
@@ -242,22 +248,43 @@ def _supervision_alerts(alerts: Alerts) -> Observer:
             to_state = event.transition.to_state
             if to_state == "open":
                 alerts.emit(
-                    Alert("breaker_opened", event.child, "critical", "circuit breaker opened",
-                          {"child": event.child, "from": event.transition.from_state})
+                    Alert(
+                        "breaker_opened",
+                        event.child,
+                        "critical",
+                        "circuit breaker opened",
+                        {"child": event.child, "from": event.transition.from_state},
+                    )
                 )
             elif to_state == "closed":
                 alerts.emit(
-                    Alert("breaker_closed", event.child, "info", "circuit breaker closed",
-                          {"child": event.child})
+                    Alert(
+                        "breaker_closed",
+                        event.child,
+                        "info",
+                        "circuit breaker closed",
+                        {"child": event.child},
+                    )
                 )
         elif isinstance(event, Escalated):
             alerts.emit(
-                Alert("crash_loop", event.child, "critical", "restart intensity exceeded",
-                      {"child": event.child, "restarts": event.restarts,
-                       "max_restarts": event.max_restarts, "period_s": event.period_s})
+                Alert(
+                    "crash_loop",
+                    event.child,
+                    "critical",
+                    "restart intensity exceeded",
+                    {
+                        "child": event.child,
+                        "restarts": event.restarts,
+                        "max_restarts": event.max_restarts,
+                        "period_s": event.period_s,
+                    },
+                )
             )
         elif isinstance(event, ChildCrashed) and event.programming_error:
-            log.error("child crashed with a programming error", child=event.child, error=event.error)
+            log.error(
+                "child crashed with a programming error", child=event.child, error=event.error
+            )
 
     return observe
 
@@ -266,18 +293,35 @@ async def _forward_bot_events(events: trio.MemoryReceiveChannel[BotEvent], alert
     async for event in events:
         if isinstance(event, BotHalted):
             alerts.emit(
-                Alert("bot_halted", event.bot_id, "critical", "daily loss limit reached: bot halted",
-                      {"bot": event.bot_id, "loss_quote": str(event.loss_quote),
-                       "limit_quote": str(event.limit_quote), "resumes_day": event.resumes_day})
+                Alert(
+                    "bot_halted",
+                    event.bot_id,
+                    "critical",
+                    "daily loss limit reached: bot halted",
+                    {
+                        "bot": event.bot_id,
+                        "loss_quote": str(event.loss_quote),
+                        "limit_quote": str(event.limit_quote),
+                        "resumes_day": event.resumes_day,
+                    },
+                )
             )
         elif isinstance(event, ExitTriggered):
             kind = "stop_loss_hit" if event.reason in ("stop_loss", "trailing_stop") else None
             if kind is not None:
                 alerts.emit(
-                    Alert(kind, f"{event.bot_id}:{event.position_id}", "warning",
-                          f"{event.reason} hit",
-                          {"bot": event.bot_id, "reason": event.reason,
-                           "trigger_price": str(event.trigger_price), "bid": str(event.bid)})
+                    Alert(
+                        kind,
+                        f"{event.bot_id}:{event.position_id}",
+                        "warning",
+                        f"{event.reason} hit",
+                        {
+                            "bot": event.bot_id,
+                            "reason": event.reason,
+                            "trigger_price": str(event.trigger_price),
+                            "bid": str(event.bid),
+                        },
+                    )
                 )
         elif isinstance(event, BotHaltLifted):
             log.info("bot halt lifted", bot=event.bot_id, day=event.day)
@@ -293,7 +337,7 @@ async def open_supervisor(
     """Run journal, alerts, market data and the configured bots for the block's duration."""
     rng = rng if rng is not None else random.Random()
     journal = Journal(config.journal)
-    alerts = Alerts.from_config(config.alerts)
+    alerts = Alerts.from_config(config.alerts, config.secrets)
     supervision = (_supervision_alerts(alerts), *observers)
     async with trio.open_nursery() as services:
         await services.start(journal.run)
@@ -321,8 +365,13 @@ async def open_supervisor(
                     for bot in config.bots:
                         await system.spawn_bot(bot)
                     alerts.emit(
-                        Alert("daemon_started", "daemon", "info", "daemon started",
-                              {"exchanges": list(md.exchanges), "bots": list(system.bot_ids)})
+                        Alert(
+                            "daemon_started",
+                            "daemon",
+                            "info",
+                            "daemon started",
+                            {"exchanges": list(md.exchanges), "bots": list(system.bot_ids)},
+                        )
                     )
                     try:
                         yield system

@@ -23,6 +23,7 @@ import trio
 import trio.testing
 from loguru import logger
 
+from actors.errors import ConfigError
 from supervisor.alerts import Alert, Alerts, alert_text, render_payload
 from supervisor.config import AlertsConfig, WebhookConfig
 
@@ -170,9 +171,9 @@ async def test_slack_and_discord_sinks(autojump_clock: trio.testing.MockClock) -
     with trio.fail_after(10):
         async with receiving() as (url, deliveries), trio.open_nursery() as nursery:
             alerts = Alerts(AlertsConfig(webhooks=(
-                WebhookConfig(url + "/slack", "slack"),
-                WebhookConfig(url + "/discord", "discord"),
-                WebhookConfig(url + "/json", "json"),
+                WebhookConfig(url + "/slack", format="slack"),
+                WebhookConfig(url + "/discord", format="discord"),
+                WebhookConfig(url + "/json", format="json"),
             )))
             await nursery.start(alerts.run)
             alerts.emit(Alert("bot_halted", "b1", "critical", "daily loss limit hit",
@@ -311,3 +312,21 @@ async def test_alerts_are_logged_without_sinks(autojump_clock: trio.testing.Mock
     assert emitted[0]["extra"]["fields"] == {"failures": 5}
     assert [r["message"] for r in records].count("alert suppressed") == 1
     assert alerts.statistics().sent == 0
+
+
+async def test_a_webhook_url_can_come_from_the_environment(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with trio.fail_after(30):
+        async with receiving() as (url, deliveries), trio.open_nursery() as nursery:
+            monkeypatch.setenv("ALERT_HOOK_URL", url + "/secret-hook")
+            config = AlertsConfig(webhooks=(WebhookConfig(url_env="ALERT_HOOK_URL"),))
+            assert "secret-hook" not in repr(config)
+            alerts = Alerts.from_config(config)
+            await nursery.start(alerts.run)
+            alerts.emit(breaker_opened())
+            assert (await deliveries.receive()).path == "/secret-hook"
+            nursery.cancel_scope.cancel()
+    monkeypatch.delenv("ALERT_HOOK_URL")
+    with pytest.raises(ConfigError, match="ALERT_HOOK_URL"):
+        Alerts.from_config(config)
