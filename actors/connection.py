@@ -10,8 +10,9 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
   ``move_on_at(next check)``; only when that deadline passes does it look at the clock per
   stream, tell quiet streams ``stale``, and decide whether the connection is dead (no frame at
   all for ``stale_after_s``, or every live stream stale -> ``StaleFeedError``, which the keeper
-  answers with a backoff restart). Between checks a frame costs one ``current_time()`` call
-  and a few attribute stores; there is no per-second polling.
+  answers with a backoff restart). Between checks a batch of frames costs one
+  ``current_time()`` and one ``time()`` call and a few attribute stores; there is no
+  per-second polling.
 * Control: reconciles the streams the shard *wants* (changed synchronously by subscribers
   entering and leaving, then a poke) with what the socket has *asked for*, and sends the
   difference in batches through a ``RequestBudget``. Reconciling state instead of queueing
@@ -148,11 +149,11 @@ class LogThrottle:
 
     def __init__(self, interval_s: float = DECODE_LOG_INTERVAL_S) -> None:
         self.interval_s = interval_s
-        self._next_at = -math.inf
+        self._next_at: float | None = None
         self._suppressed = 0
 
     def due(self, now: float) -> int | None:
-        if now < self._next_at:
+        if self._next_at is not None and now < self._next_at:
             self._suppressed += 1
             return None
         suppressed, self._suppressed = self._suppressed, 0
@@ -439,8 +440,8 @@ class Connection:
                     received_ts = wall()
                     self._last_frame_at = now
                     self.messages_received += len(frames)
+                    self.bytes_received += sum(map(len, frames))
                     for frame in frames:
-                        self.bytes_received += len(frame)
                         try:
                             events = decode(frame, received_ts)
                         except DecodeError as exc:
@@ -504,9 +505,7 @@ class Connection:
         elif cls is SequenceGap:
             assert isinstance(event, SequenceGap)
             self.sequence_gaps += 1
-            self.log.warning(
-                "sequence gap", expected=event.expected, received=event.received
-            )
+            self.log.warning("sequence gap", expected=event.expected, received=event.received)
             return self._clean_reconnect("sequence gap")
         elif cls is SystemStatus:
             assert isinstance(event, SystemStatus)
@@ -610,8 +609,9 @@ class Connection:
     # --- control: reconcile wanted streams with the wire ----------------------------------------
 
     async def _control(self) -> None:
-        """Sends (un)subscribes; a send failure ends this task and the reader reports the loss
-        (it sees the same closed socket), so one failure is reported once."""
+        """Sends (un)subscribes. A failed send raises like a failed read (the nursery then
+        cancels the reader, so one failure is reported once), unless nothing is wanted any
+        more, which ends the session as idle."""
         shard = self.shard
         try:
             while True:
@@ -625,8 +625,13 @@ class Connection:
                         return
                     continue
                 await changed.wait()
-        except FeedError:
-            return
+        except ConnectionLostError as exc:
+            self.last_close_code, self.last_close_reason = exc.code, exc.reason
+            if not shard.streams:
+                self._end_session("idle")
+                return
+            self.log.warning("connection lost while sending", code=exc.code, reason=exc.reason)
+            raise
 
     async def _sync_wire(self) -> None:
         codec, transport, budget = self._codec, self._transport, self._budget

@@ -11,7 +11,7 @@ Why this shape (DESIGN §4, STYLE §12):
 * **Tickers are conflated.** A mailbox always takes the newest ticker; how many it skipped is
   the distance between the stream's ticker count and the count it last took.
 * **Trades go through a bounded ring** of ``TRADE_RING_SIZE`` (1024) entries shared by all
-  subscribers of the stream: about half a second of the busiest Binance symbol. A subscriber
+  subscribers of the stream: half a second of backlog at 2,000 trades/s. A subscriber
   whose cursor fell behind the ring's oldest entry first receives ``Lagged(stream, dropped)``
   and then the oldest trade still held; its ``dropped`` count grows by the same number.
 * **Feed states are latest-wins and ordered with the data.** A ``FeedState`` notice remembers

@@ -411,9 +411,11 @@ class ExchangePool:
         self._session_changed.set()
 
     async def wait_streaming(self) -> None:
-        """Block until the exchange is streaming (every wanted stream restored)."""
+        """Block until the exchange is streaming (every wanted stream restored). With nothing
+        subscribed the exchange is idle, not streaming: subscribe first."""
         while self._state != "streaming":
             await self._streaming.wait()
+        await trio.lowlevel.checkpoint()
 
     # --- statistics -----------------------------------------------------------------------------
 

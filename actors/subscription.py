@@ -77,7 +77,7 @@ class Subscription:
         self.state: SubscriptionState | None = None
         # ``live`` is the one flag the hot path tests: True while the last state told is live.
         self.live = False
-        self.last_data_at = float("-inf")  # trio clock; set when the wire subscribe is sent
+        self.last_data_at = 0.0  # trio clock; (re)set when the wire subscribe is sent
         self._left_skipped = 0
         self._left_dropped = 0
 

@@ -15,10 +15,13 @@ CPU is the same in both (wsproto's frame parser is most of it, and trio-websocke
 too); what differs is batching. Subscribers woken by a publish run once per scheduler round,
 so with trio-websocket 1000 subscribers on one stream cost 1000 task steps *per message* and
 the feed falls to ~1% of the bare loop's rate, while with the wsproto engine they run once per
-socket read, whatever it held, and the plane keeps the bare loop's rate. It also avoids a
-trio-websocket 0.12.2 bug on close (see ``TrioWebsocketConnector.connect``). trio-websocket stays
-available, one argument away (``PoolTuning(connector=TrioWebsocketConnector())``), and is run
-by the same tests.
+socket read, whatever it held, and the plane keeps the bare loop's rate. It also avoids two
+trio-websocket 0.12.2 bugs found here (a handshake the server never answers is never timed out;
+a ping during our close handshake fails the close: see ``TrioWebsocketConnector.connect``).
+trio-websocket stays available, one argument away
+(``PoolTuning(connector=TrioWebsocketConnector())``), and is run by the same tests. A Trio
+batch of the wsproto engine decodes at most one ``receive_buffer_size`` read (~400 frames,
+a few ms) before other tasks run.
 
 ``receive_batch()`` returns every complete message available (at least one), so either engine
 fits one reader loop. This module is also the one boundary where trio-websocket's, wsproto's
@@ -40,13 +43,15 @@ Sizes, chosen deliberately:
   trade snapshot (~20 KiB); 256 KiB leaves room without letting a broken server make us buffer
   256 x 1 MiB (trio-websocket's default) before the reader notices. Larger -> close 1009.
 * ``receive_buffer_size = 64 KiB`` instead of trio-websocket's 4 KiB: one ``recv`` per ~400
-  Binance frames under load instead of one per ~25.
+  Binance frames under load instead of one per ~25 (and, for the wsproto engine, the most one
+  batch holds).
 * ``connect_timeout_s = 10``: a handshake slower than that is a failed attempt for the backoff
   and breaker; ``disconnect_timeout_s = 2``: closing is a courtesy, not worth waiting for.
 """
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -114,9 +119,7 @@ def _lost(exc: ConnectionClosed) -> ConnectionLostError:
     reason = exc.reason
     if reason is None:
         return ConnectionLostError("websocket closed")
-    return ConnectionLostError(
-        "websocket closed", code=reason.code, reason=reason.reason or reason.name
-    )
+    return ConnectionLostError("websocket closed", code=reason.code, reason=reason.reason)
 
 
 @attrs.define(eq=False)
@@ -170,17 +173,23 @@ class TrioWebsocketConnector:
         the child end and restarts it after a backoff. The window is the close handshake
         (milliseconds against a 20 s ping period); ``WsprotoConnector`` does not have it."""
         body_done = False
+        # trio-websocket's own connect_timeout does not end a handshake the server never
+        # answers (its reader task keeps the nursery open), so the deadline is ours; it is
+        # lifted once connected.
+        handshake = trio.CancelScope(deadline=trio.current_time() + self.connect_timeout_s)
         try:
-            async with open_websocket_url(
-                url,
-                message_queue_size=self.message_queue_size,
-                max_message_size=self.max_message_size,
-                receive_buffer_size=self.receive_buffer_size,
-                connect_timeout=self.connect_timeout_s,
-                disconnect_timeout=self.disconnect_timeout_s,
-            ) as ws:
-                yield TrioWebsocketTransport(ws)
-                body_done = True
+            with handshake:
+                async with open_websocket_url(
+                    url,
+                    message_queue_size=self.message_queue_size,
+                    max_message_size=self.max_message_size,
+                    receive_buffer_size=self.receive_buffer_size,
+                    connect_timeout=self.connect_timeout_s,
+                    disconnect_timeout=self.disconnect_timeout_s,
+                ) as ws:
+                    handshake.deadline = math.inf  # no deadline: the socket is open
+                    yield TrioWebsocketTransport(ws)
+                    body_done = True
         except ConnectionRejected as exc:
             raise HandshakeRefusedError(
                 f"handshake refused with HTTP {exc.status_code}", status=exc.status_code
@@ -191,6 +200,8 @@ class TrioWebsocketConnector:
             if isinstance(exc, ConnectionClosed):
                 raise _lost(exc) from exc
             raise ConnectionLostError(f"websocket failed: {exc!r}") from exc
+        if handshake.cancelled_caught:
+            raise ConnectionLostError(f"handshake timed out after {self.connect_timeout_s} s")
 
 
 # --- the wsproto engine ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The daemon: ``open_supervisor`` plus HTTP, signals, ``--duration`` and a live status.
 
 Exit codes: 0 after a clean stop (SIGINT, SIGTERM, ``--duration``), 1 when the system failed
-(a crash loop escalated to the root, HTTP could not bind). Shutdown is cancellation: the bots
+(a crash loop escalated to the root, HTTP could not bind), 2 for configuration problems only
+found at start (a secret's environment variable is unset). Shutdown is cancellation: the bots
 stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.system``).
 
 With no config, ``main`` runs the embedded default (``supervisor.embedded``): local exchange
@@ -19,7 +20,7 @@ import trio
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
-from actors.errors import RestartIntensityError
+from actors.errors import ConfigError, RestartIntensityError
 from supervisor.config import Config
 from supervisor.http import run_http_server
 from supervisor.metrics import SnapshotCollector, new_registry
@@ -97,6 +98,11 @@ async def run(
     if failure is None:
         log.info("daemon stopped")
         return 0
+    invalid = _find(failure, ConfigError)
+    if isinstance(invalid, ConfigError):  # found only at start (e.g. an unset url_env)
+        for line in invalid.problems:
+            print(line, file=sys.stderr)
+        return 2
     escalated = _find(failure, RestartIntensityError)
     if escalated is not None:
         log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))

@@ -76,7 +76,8 @@ async def test_a_dropped_connection_restores_every_stream_and_no_subscriber_is_l
                 assert states[0].reason.startswith("connection ended: ConnectionLostError")
                 data = [x for x in seen[i] if not isinstance(x, FeedState)]
                 kind = Ticker if events.stream.kind == "ticker" else Trade
-                assert data and all(isinstance(x, kind) for x in data)
+                assert data
+                assert all(isinstance(x, kind) for x in data)
             await md.wait_streaming("binance")
 
             assert server.statistics().connections_accepted == 2
@@ -324,3 +325,66 @@ async def test_a_refused_subscription_is_told_to_its_subscribers(
             assert stats.subscription_errors == 1
             assert stats.connects == 1
             assert stats.state == "streaming"
+
+
+async def test_a_sequence_gap_is_a_clean_reconnect(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Coinbase Advanced numbers every frame of a connection; a jump means lost frames."""
+    with trio.fail_after(60):
+        async with (
+            open_exchange_server("coinbase_advanced", ("BTC/USD",), rate_hz=10.0) as server,
+            open_plane([config_for(server)]) as md,
+            md.subscribe("coinbase_advanced", "ticker", "BTC/USD") as events,
+        ):
+            await md.wait_streaming("coinbase_advanced")
+            await next_of(events, Ticker)
+            await trio.sleep(2.0)  # past min_session_s
+            server.send_garbage(
+                '{"channel":"heartbeats","client_id":"","timestamp":"2026-08-09T21:05:48.2Z",'
+                '"sequence_num":1000000,"events":[{"current_time":"x","heartbeat_counter":1}]}'
+            )
+            await server.wait_for(lambda s: s.statistics().connections_accepted == 2)
+            await next_of(events, Ticker)
+            stats = md.statistics().exchanges["coinbase_advanced"]
+            assert (stats.reconnects, stats.restarts) == (1, 0)
+            assert stats.connections[0].sequence_gaps == 1
+
+
+async def test_a_reconnect_request_right_after_connecting_is_paced_by_the_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.fail_after(60):
+        async with (
+            open_exchange_server("binance", (BTC,), rate_hz=10.0) as server,
+            open_plane([config_for(server)]) as md,
+            md.subscribe("binance", "ticker", BTC) as events,
+        ):
+            await md.wait_streaming("binance")
+            assert server.send_server_shutdown() == 1
+            await next_state(events, "down")
+            await trio.testing.wait_all_tasks_blocked()
+            stats = md.statistics().exchanges["binance"]
+            assert stats.state == "backoff"
+            assert "ProtocolError" in (stats.last_error or "")
+            await md.wait_streaming("binance")
+            assert md.statistics().exchanges["binance"].restarts == 1
+
+
+@pytest.mark.parametrize("engine", list(CONNECTORS))
+async def test_a_handshake_that_never_completes_times_out(
+    autojump_clock: trio.testing.MockClock, engine: str
+) -> None:
+    with trio.fail_after(120):
+        async with open_exchange_server("binance", (BTC,), rate_hz=10.0) as server:
+            server.stall()  # accepts TCP, never answers the upgrade
+            async with (
+                open_plane([config_for(server)], connector=CONNECTORS[engine]) as md,
+                md.subscribe("binance", "ticker", BTC) as events,
+            ):
+                started = trio.current_time()
+                down = await next_state(events, "down")
+                assert trio.current_time() - started == pytest.approx(10.0, abs=1e-6)
+                assert "ConnectionLostError" in down.reason or "timed out" in down.reason
+                server.resume()
+                await next_of(events, Ticker)

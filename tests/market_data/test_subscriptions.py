@@ -159,7 +159,7 @@ async def test_unknown_exchange_kind_or_symbol_is_a_clear_value_error(
             open_exchange_server("binance", (BTC,)) as server,
             open_plane([config_for(server)]) as md,
         ):
-            with pytest.raises(ValueError, match="unknown exchange 'kraken'.*binance"):
+            with pytest.raises(ValueError, match=r"unknown exchange 'kraken'.*binance"):
                 md.subscribe("kraken", "ticker", BTC)
             with pytest.raises(ValueError, match="unknown stream kind 'book'"):
                 md.subscribe("binance", "book", BTC)
