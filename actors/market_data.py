@@ -10,8 +10,9 @@ Decisions:
 
 * Each exchange runs under its own keeper (``pool.py``) with its own backoff and circuit
   breaker: the exchange's override if it has one, the top-level settings otherwise.
-* Restart intensity: by default each exchange has its own ``RestartIntensity`` (the default
-  5 restarts per 60 s), i.e. each exchange pool is a supervisor of its own. A network outage
+* Restart intensity: by default each exchange has its own ``RestartIntensity`` built from
+  ``restart_limits`` (``[supervisor] max_restarts, period_s``), i.e. each exchange pool is a
+  supervisor of its own. A network outage
   fails every exchange at once; with one shared budget, three exchanges each restarting twice
   would escalate and stop the daemon while every breaker is doing its job. Pass
   ``intensity`` to share one budget instead (e.g. the embedding supervisor's). When it is
@@ -94,6 +95,7 @@ async def open_market_data(
     circuit_breaker: CircuitBreakerConfig,
     rng: random.Random | None = None,
     intensity: RestartIntensity | None = None,
+    restart_limits: tuple[int, float] = (5, 60.0),
     observers: Sequence[Observer] = (),
     tuning: PoolTuning | None = None,
 ) -> AsyncIterator[MarketData]:
@@ -109,7 +111,7 @@ async def open_market_data(
             backoff=BackoffPolicy.from_config(ex.backoff or backoff),
             breaker=BreakerPolicy.from_config(ex.circuit_breaker or circuit_breaker),
             rng=rng,
-            intensity=intensity if intensity is not None else RestartIntensity(),
+            intensity=intensity if intensity is not None else RestartIntensity(*restart_limits),
             observers=observers,
             tuning=tuning,
         )

@@ -40,7 +40,6 @@ from supervisor.backoff import BackoffPolicy
 from supervisor.config import BotConfig, Config
 from supervisor.config_loader import parse_bot_spec
 from supervisor.events import BreakerTransitioned, ChildCrashed, Escalated, Observer
-from supervisor.intensity import RestartIntensity
 from supervisor.spec import ChildSpec, SupervisorSpec
 from supervisor.tree import Supervisor, open_supervisor_tree
 
@@ -327,6 +326,23 @@ async def _forward_bot_events(events: trio.MemoryReceiveChannel[BotEvent], alert
             log.info("bot halt lifted", bot=event.bot_id, day=event.day)
 
 
+async def _run_until_closed(
+    run: Any,
+    closing: list[trio.CancelScope],
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a service (journal, alerts) that must outlive everything nested inside it.
+
+    A cancellation from outside (SIGTERM cancels the daemon's root scope) would otherwise reach
+    the services at the same moment as the bots, so the journal could close before the bots'
+    last writes and the alerts actor could flush before ``daemon_stopped`` was emitted. The
+    shield keeps it out; ``open_supervisor`` cancels ``closing`` once the body has stopped."""
+    with trio.CancelScope(shield=True) as scope:
+        closing.append(scope)
+        await run(task_status=task_status)
+
+
 @asynccontextmanager
 async def open_supervisor(
     config: Config,
@@ -339,19 +355,19 @@ async def open_supervisor(
     journal = Journal(config.journal)
     alerts = Alerts.from_config(config.alerts, config.secrets)
     supervision = (_supervision_alerts(alerts), *observers)
+    closing: list[trio.CancelScope] = []
+    events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
     async with trio.open_nursery() as services:
-        await services.start(journal.run)
-        await services.start(alerts.run)
-        events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
-        services.start_soon(_forward_bot_events, events_receive, alerts)
         try:
-            intensity = RestartIntensity(config.supervisor.max_restarts, config.supervisor.period_s)
+            await services.start(_run_until_closed, journal.run, closing)
+            await services.start(_run_until_closed, alerts.run, closing)
+            services.start_soon(_forward_bot_events, events_receive, alerts)
             async with open_market_data(
                 config.exchanges,
                 backoff=config.backoff,
                 circuit_breaker=config.circuit_breaker,
                 rng=rng,
-                intensity=intensity,
+                restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
                 observers=supervision,
             ) as md:
                 tree_spec = SupervisorSpec(
@@ -379,4 +395,6 @@ async def open_supervisor(
                         alerts.emit(Alert("daemon_stopped", "daemon", "info", "daemon stopped", {}))
         finally:
             events_send.close()
+            for scope in closing:
+                scope.cancel(reason="system closed")
             services.cancel_scope.cancel(reason="system closed")
