@@ -17,7 +17,7 @@ from supervisor.events import (
 from supervisor.intensity import RestartIntensity
 from supervisor.keeper import ChildStatistics, Keeper, cleanup_scope
 from supervisor.logging import configure_logging
-from supervisor.spec import ChildSpec, SupervisorSpec, build_tree
+from supervisor.spec import ChildSpec, SupervisorSpec
 from supervisor.tree import (
     Supervisor,
     SupervisorStatistics,
@@ -48,7 +48,6 @@ __all__ = [
     "SupervisorSpec",
     "SupervisorStatistics",
     "Transition",
-    "build_tree",
     "cleanup_scope",
     "configure_logging",
     "load_config",

@@ -1,8 +1,8 @@
 """The supervision tree as data (pure): what to run, how to restart it, how hard to try.
 
-``build_tree(config, ...)`` turns a ``Config`` into a ``SupervisorSpec`` without running
-anything, so the tree can be unit-tested; the callables that make each child's ``run`` are
-injected, since exchanges and bots live in other packages.
+The daemon's own tree is assembled by ``supervisor.system.open_supervisor``: each exchange
+pool keeps its connection under a ``Keeper`` of its own (a one-child supervisor with a
+breaker), and bots are dynamic ``transient`` children of the ``bots`` supervisor.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import attrs
 from actors.errors import FeedError, RestartIntensityError
 from supervisor.backoff import BackoffPolicy
 from supervisor.breaker import BreakerPolicy
-from supervisor.config import BotConfig, Config, ExchangeConfig
 
 RestartType = Literal["permanent", "transient", "temporary"]
 RESTART_TYPES: tuple[RestartType, ...] = ("permanent", "transient", "temporary")
@@ -86,52 +85,3 @@ class SupervisorSpec:
             if child.name in seen:
                 raise ValueError(f"duplicate child name {child.name!r} in supervisor {self.name!r}")
             seen.add(child.name)
-
-
-def build_tree(
-    config: Config,
-    *,
-    exchange_run: Callable[[ExchangeConfig], ChildRun],
-    bot_run: Callable[[BotConfig], ChildRun],
-) -> SupervisorSpec:
-    """``root`` -> ``exchanges`` (one permanent child per exchange, with a circuit breaker)
-    then ``bots`` (one transient child per bot).
-
-    Exchanges come first so they are started first and stopped last: bots never outlive the
-    feeds they trade on. Bots are transient: a bot that returns has decided to stop; a bot
-    that crashes is restarted. Children are named by exchange name and bot id; the subtree
-    tells them apart. Each subtree gets the config's restart intensity, and so does the root,
-    which sees one restart per subtree failure.
-    """
-    sup = config.supervisor
-    grace = sup.shutdown_grace_s
-    exchanges = tuple(
-        ChildSpec(
-            name=ex.name,
-            run=exchange_run(ex),
-            restart="permanent",
-            backoff=BackoffPolicy.from_config(ex.backoff or config.backoff),
-            breaker=BreakerPolicy.from_config(ex.circuit_breaker or config.circuit_breaker),
-            shutdown_grace_s=grace,
-        )
-        for ex in config.exchanges
-    )
-    bots = tuple(
-        ChildSpec(
-            name=bot.id,
-            run=bot_run(bot),
-            restart="transient",
-            backoff=BackoffPolicy.from_config(config.backoff),
-            shutdown_grace_s=grace,
-        )
-        for bot in config.bots
-    )
-    limits = {"max_restarts": sup.max_restarts, "period_s": sup.period_s}
-    return SupervisorSpec(
-        name="root",
-        children=(
-            SupervisorSpec(name="exchanges", children=exchanges, **limits),
-            SupervisorSpec(name="bots", children=bots, **limits),
-        ),
-        **limits,
-    )
