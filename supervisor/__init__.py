@@ -1,5 +1,6 @@
-"""The supervisor package's public surface: config loading, supervision specs and state
-machines, the supervision tree, and logging setup. Everything else is internal."""
+"""The supervisor package's public surface: ``open_supervisor`` (the whole system, DESIGN §8),
+config loading, supervision specs and state machines, the supervision tree, and logging setup.
+Everything else is internal."""
 
 from actors.errors import ConfigError, RestartIntensityError
 from supervisor.backoff import Backoff, BackoffPolicy
@@ -47,12 +48,24 @@ __all__ = [
     "Supervisor",
     "SupervisorSpec",
     "SupervisorStatistics",
+    "System",
     "Transition",
     "cleanup_scope",
     "configure_logging",
     "load_config",
+    "open_supervisor",
     "open_supervisor_tree",
     "parse_config",
     "resolve_secret",
     "supervisor_child",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``open_supervisor`` and ``System`` are imported on first use: ``supervisor.system``
+    builds on the actors, which themselves import ``supervisor.config``."""
+    if name in ("System", "open_supervisor"):
+        from supervisor import system
+
+        return getattr(system, name)
+    raise AttributeError(f"module 'supervisor' has no attribute {name!r}")
