@@ -37,6 +37,7 @@ class ChildCrashed:
     programming_error: bool
     consecutive_failures: int
     at: float
+    error_types: tuple[str, ...] = ()  # class names of the error's leaves (groups unwrapped)
 
 
 @attrs.frozen

@@ -324,6 +324,7 @@ class Keeper:
                 programming_error=programming,
                 consecutive_failures=self._consecutive_failures,
                 at=now,
+                error_types=tuple(dict.fromkeys(type(leaf).__name__ for leaf in _leaves(error))),
             )
         )
         if self._breaker is not None:

@@ -280,6 +280,16 @@ def _supervision_alerts(alerts: Alerts) -> Observer:
                     },
                 )
             )
+        elif isinstance(event, ChildCrashed) and "StaleFeedError" in event.error_types:
+            alerts.emit(
+                Alert(
+                    "feed_stale",
+                    event.child,
+                    "warning",
+                    "feed went stale: connection replaced",
+                    {"child": event.child, "error": event.error},
+                )
+            )
         elif isinstance(event, ChildCrashed) and event.programming_error:
             log.error(
                 "child crashed with a programming error", child=event.child, error=event.error
