@@ -78,7 +78,7 @@ class Trade:
         return Stream("trade", self.symbol)
 
 
-# --- control events decoded from the wire ---------------------------------------------------------
+# --- control events decoded from the wire -------------------------------------------------------
 
 
 @attrs.frozen(slots=True)
@@ -141,12 +141,20 @@ class SequenceGap:
     received: int
 
 
-ControlEvent = Subscribed | Unsubscribed | SubscriptionError | Heartbeat | SystemStatus | ReconnectRequested | SequenceGap
+ControlEvent = (
+    Subscribed
+    | Unsubscribed
+    | SubscriptionError
+    | Heartbeat
+    | SystemStatus
+    | ReconnectRequested
+    | SequenceGap
+)
 MarketEvent = Ticker | Trade
 Event = MarketEvent | ControlEvent
 
 
-# --- feed state told to subscribers ----------------------------------------------------------------
+# --- feed state told to subscribers --------------------------------------------------------------
 
 
 @attrs.frozen(slots=True)
