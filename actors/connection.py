@@ -7,7 +7,8 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
   lookups (tickers and trades by symbol), publishing is O(1) whatever the number of
   subscribers. Control events (acks, refusals, reconnect requests) take the slow branch.
 * Watchdog: not a task but a deadline on the reader. The reader's receive loop runs inside
-  ``move_on_at(next check)``; only when that deadline passes does it look at the clock per
+  ``move_on_at(next check)`` (a subscribe sent by the control task pulls that deadline in to
+  the new streams' stale limit); only when that deadline passes does it look at the clock per
   stream, tell quiet streams ``stale``, and decide whether the connection is dead (no frame at
   all for ``stale_after_s``, or every live stream stale -> ``StaleFeedError``, which the keeper
   answers with a backoff restart). Between checks a batch of frames costs one
@@ -307,6 +308,7 @@ class Connection:
     _connected_at: float | None = attrs.field(default=None, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
     _session_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
+    _watch_scope: trio.CancelScope | None = attrs.field(default=None, init=False)  # reader's
     _end_reason: str | None = attrs.field(default=None, init=False)
     _decode_log: LogThrottle = attrs.field(factory=LogThrottle, init=False)
     log: Any = attrs.field(default=None, init=False, repr=False)
@@ -374,6 +376,7 @@ class Connection:
             self._connected_at = None
             self._restoring = None
             self._session_scope = None
+            self._watch_scope = None
             self._wire = {}
 
     async def _read_until_end(self) -> str:
@@ -432,7 +435,7 @@ class Connection:
         wall = time.time
         self._check_restored()  # nothing to restore: streaming at once
         while True:
-            with trio.move_on_at(self._next_check_at()):
+            with trio.move_on_at(self._next_check_at()) as self._watch_scope:
                 while True:
                     frames = await receive_batch()
                     # One clock reading per batch: its frames arrived together.
@@ -665,6 +668,9 @@ class Connection:
             for stream in joining:
                 wire[stream] = _SUBSCRIBING
                 wanted[stream].last_data_at = now  # the stale clock starts with the request
+            watch = self._watch_scope
+            if watch is not None:  # its deadline may predate these streams (nothing watched)
+                watch.deadline = min(watch.deadline, now + self.stale_after_s)
             frames = codec.subscribe_messages(joining)
             self.log.info("subscribing", streams=len(joining), frames=len(frames))
             await self._send_all(transport, budget, frames)

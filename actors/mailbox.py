@@ -222,23 +222,26 @@ class Mailbox(trio.abc.ReceiveChannel[MailboxItem]):
         if self._task is not None:
             raise trio.BusyResourceError("another task is already receiving from this mailbox")
         task = current_task()
-        self._task = task
-        feed._park(task)
 
         def abort(_: object) -> Abort:
             self._task = None
             feed._unpark(task)
             return Abort.SUCCEEDED
 
-        await wait_task_rescheduled(abort)
-        self._task = None
-        # Woken by publish, post_state or close: take what is newest now.
-        item = self._take()
-        if item is not None:
-            return item
-        if self._closed:
-            raise trio.ClosedResourceError
-        raise trio.EndOfChannel
+        while True:
+            self._task = task
+            feed._park(task)
+            await wait_task_rescheduled(abort)
+            self._task = None
+            # Woken by publish, post_state or close: take what is newest now. (Nothing there if
+            # a ``receive_nowait`` elsewhere took it first: wait again.)
+            item = self._take()
+            if item is not None:
+                return item
+            if self._closed:
+                raise trio.ClosedResourceError
+            if feed.closed:
+                raise trio.EndOfChannel
 
     def close(self) -> None:
         """Sync close (STYLE §13): the owner of the receive end uses ``with mailbox:``."""

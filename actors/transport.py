@@ -80,7 +80,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import LocalProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from actors.errors import ConnectionLostError, HandshakeRefusedError
 
@@ -153,7 +153,8 @@ class TrioWebsocketTransport:
 
 @attrs.frozen
 class TrioWebsocketConnector:
-    """trio-websocket client engine (the default). See the module docstring for the sizes."""
+    """trio-websocket client engine (the alternative; ``WsprotoConnector`` is the default).
+    See the module docstring for the sizes."""
 
     message_queue_size: int = 256
     max_message_size: int = 256 * 1024
@@ -442,7 +443,8 @@ class WsprotoConnector:
             raise ConnectionLostError(
                 f"handshake timed out after {self.connect_timeout_s} s"
             ) from exc
-        except (OSError, trio.BrokenResourceError) as exc:
+        except (OSError, trio.BrokenResourceError, RemoteProtocolError) as exc:
+            # RemoteProtocolError: the peer's answer is not HTTP (a wrong URL, another service).
             if stream is not None:
                 await trio.aclose_forcefully(stream)
             raise ConnectionLostError(f"connect failed: {exc!r}") from exc

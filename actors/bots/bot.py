@@ -33,7 +33,8 @@ Decisions:
 * **Quarantined ticks** (price jump guard) trigger no exits, fill no resting orders and feed no
   indicator; the strategy still sees them and any order it asks for is refused (``price_jump``).
 * **A resting sell never blocks a protective exit**: if it holds the base the exit needs, it is
-  cancelled (journaled) first.
+  cancelled (journaled) first, but only when risk would let the exit through on this tick: an
+  exit refused on a stale or REST-fallback price leaves the resting sell in place.
 * **Failures propagate.** A strategy that raises, a journal error or a feed subscription that
   ends make ``run`` raise; the supervisor restarts the bot, which then replays the journal.
 * ``run`` may be called again after it returns (a supervisor restart); it may not run twice at
@@ -452,11 +453,11 @@ class Bot:
             lot = self._book.lots.get(trigger.position_id)
             if lot is None or lot.exit_client_id is not None:
                 continue
-            if self._available_base() < lot.size:
-                await self._cancel_resting_sells(f"superseded by {trigger.reason}", now_ts)
             plan = self._executor.plan_sell(
                 lot.size, tick, tag=trigger.reason, position_id=lot.position_id, protective=True
             )
+            if self._available_base() < lot.size and self._exit_allowed(plan, tick, now_ts, now_at):
+                await self._cancel_resting_sells(f"superseded by {trigger.reason}", now_ts)
             self.log.debug(
                 "exit triggered",
                 reason=trigger.reason,
@@ -475,6 +476,17 @@ class Bot:
                 )
             )
             await self._place(plan, tick, now_ts, now_at)
+
+    def _exit_allowed(
+        self, plan: OrderPlan | RejectReason, tick: Ticker, now_ts: float, now_at: float
+    ) -> bool:
+        """Would risk pass this exit once the resting sells are cancelled? Only then are they
+        cancelled: an exit refused on this price (stale, or REST fallback) must not
+        cost the bot its resting orders."""
+        if isinstance(plan, RejectReason):
+            return False
+        view = attrs.evolve(self._risk_view(tick, now_ts, now_at), available_base=self._book.base)
+        return check_order(plan.proposal(), view, self.config.risk) is None
 
     def _check_daily_loss(self, tick: Ticker, now_ts: float) -> None:
         if self._halted_day is not None:

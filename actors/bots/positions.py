@@ -168,10 +168,6 @@ class Book:
             return None
         return sum((lot.entry_price * lot.size for lot in self.lots.values()), ZERO) / size
 
-    def closable_size(self) -> Decimal:
-        """What a strategy's close may sell: lots without an exit already in flight."""
-        return sum((lot.size for lot in self.lots.values() if lot.exit_client_id is None), ZERO)
-
 
 @attrs.frozen
 class ExitRules:

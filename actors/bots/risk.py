@@ -118,10 +118,6 @@ def check_order(order: OrderProposal, view: RiskView, limits: RiskConfig) -> Rej
     return None
 
 
-def is_stale(received_ts: float, now_ts: float, max_price_age_s: float) -> bool:
-    return now_ts - received_ts > max_price_age_s
-
-
 def daily_loss_breached(realized_today: Decimal, unrealized: Decimal, limit_quote: Decimal) -> bool:
     return -(realized_today + unrealized) >= limit_quote
 

@@ -43,6 +43,11 @@ BUILTIN_STRATEGIES: dict[str, str] = {
 
 
 def _positive_or_none(_inst: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
+    if value is not None and not isinstance(value, Decimal):
+        # Booked money is Decimal (DESIGN §2): a float here would be a silent rounding error.
+        raise TypeError(
+            f"Signal.{attribute.name} must be a Decimal, got {type(value).__name__} {value!r}"
+        )
     if value is not None and not (value.is_finite() and value > 0):
         raise ValueError(f"Signal.{attribute.name} must be > 0, got {value!r}")
 

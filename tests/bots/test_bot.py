@@ -440,6 +440,39 @@ async def test_a_protective_exit_cancels_a_resting_sell_first(tmp_path, thread_c
     ]
 
 
+async def test_a_refused_exit_leaves_the_resting_sell_in_place(tmp_path, thread_clock):
+    """The resting sell is only cancelled for an exit that risk lets through: on a price the
+    exit may not use (here REST fallback without close_on_fallback, or stale), it stays."""
+    clock = WallClock()
+    path = tmp_path / "j.sqlite3"
+    config = bot_config(
+        "tests.bots.strategies:BuyOnceThenLimitSell",
+        {},
+        risk=risk(stop_loss_pct=5.0),
+        close_on_fallback=False,
+    )
+    with trio.fail_after(10):
+        async with running_bot(path, config, clock=clock) as (bot, feed, _):
+            await send_events(bot, feed, tick(100, clock=clock), tick(100, clock=clock))
+            await send_events(
+                bot,
+                feed,
+                tick(94, clock=clock, source="rest"),
+                tick(94, ts=clock.now - 60, clock=clock),
+            )
+            s = bot.statistics()
+            assert (s.open_orders, s.open_positions) == (1, 1)
+            assert s.rejections == {"fallback_price": 1, "stale_price": 1}
+            await send_events(bot, feed, tick(94, clock=clock))
+            s = bot.statistics()
+            assert (s.open_orders, s.open_positions) == (0, 0)
+    assert [(o[0], o[3]) for o in journal_orders(path)] == [
+        ("b1-1", "filled"),
+        ("b1-2", "cancelled"),
+        ("b1-3", "filled"),
+    ]
+
+
 async def test_trades_reach_on_trade_and_lifecycle_hooks_run(tmp_path, thread_clock):
     clock = WallClock()
     TradeFollower.calls = []

@@ -15,7 +15,6 @@ from actors.bots.risk import (
     RiskView,
     check_order,
     daily_loss_breached,
-    is_stale,
 )
 from supervisor.config import RiskConfig
 from tests.bots.helpers import D
@@ -115,11 +114,6 @@ def test_fallback_prices_may_only_close_and_only_if_configured():
     assert check(BUY, source="rest") is RejectReason.FALLBACK_PRICE
     assert check(EXIT, source="rest") is None
     assert check(EXIT, source="rest", close_on_fallback=False) is RejectReason.FALLBACK_PRICE
-
-
-def test_is_stale():
-    assert not is_stale(100.0, 105.0, 5.0)
-    assert is_stale(100.0, 105.001, 5.0)
 
 
 def test_daily_loss():

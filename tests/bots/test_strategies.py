@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from actors.bots import Signal
 from actors.bots.context import PositionView
 from actors.bots.risk import JumpGuard
@@ -144,3 +146,14 @@ def test_quarantined_ticks_do_not_feed_indicators():
         ctx.observe(t, accepted=guard.assess(t.mid), now_ts=t.received_ts)
         assert strategy.on_tick(t, ctx) is None
     assert list(ctx.prices) == [D(10), D(10), D(10)]
+
+
+def test_signal_amounts_are_positive_decimals():
+    assert Signal.buy("x", quote=D(50)).quote == D(50)
+    with pytest.raises(TypeError, match=r"Signal\.quote must be a Decimal, got float 50\.0"):
+        Signal.buy("x", quote=50.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Signal\.price must be a Decimal"):
+        Signal.sell("x", price=101.5)  # type: ignore[arg-type]
+    for bad in (D(0), D(-1), Decimal("NaN"), Decimal("Infinity")):
+        with pytest.raises(ValueError, match=r"Signal\.size must be > 0"):
+            Signal.sell("x", size=bad)

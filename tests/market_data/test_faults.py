@@ -183,6 +183,27 @@ async def test_a_quiet_stream_is_stale_but_its_connection_is_kept(
             }
 
 
+async def test_a_stream_joining_a_lingering_socket_is_watched_for_staleness(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A socket lingering with nothing to carry has no watchdog deadline to speak of; a stream
+    that joins it must still be told stale exactly stale_after_s after its subscribe."""
+    with trio.fail_after(120):
+        async with (
+            open_exchange_server("binance", (BTC,), rate_hz=10.0) as server,
+            open_plane([config_for(server, stale_after_s=5.0)], idle_linger_s=60.0) as md,
+        ):
+            async with md.subscribe("binance", "ticker", BTC) as btc:
+                await md.wait_streaming("binance")
+                await next_of(btc, Ticker)
+            await trio.sleep(10.0)  # the watchdog has looked again: nothing is watched now
+            async with md.subscribe("binance", "ticker", "NOPE/USDT") as nope:
+                subscribed_at = trio.current_time()
+                await next_state(nope, "stale")
+                assert trio.current_time() - subscribed_at == pytest.approx(5.0, abs=1e-6)
+            assert server.statistics().connections_accepted == 1
+
+
 async def test_a_garbage_frame_is_counted_and_the_connection_stays_up(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -188,3 +188,24 @@ async def test_end_of_channel_wakes_a_waiting_reader() -> None:
             nursery.start_soon(close_later)
             with pytest.raises(trio.EndOfChannel):
                 await mailbox.receive()
+
+
+async def test_an_item_taken_by_receive_nowait_first_does_not_end_a_waiting_receive() -> None:
+    """``receive_nowait`` from another task may take what woke a waiting ``receive``; the
+    reader must go on waiting, not report ``EndOfChannel`` on a stream that has not ended."""
+    slot = TickerSlot(BTC_TICKER)
+    mailbox = slot.open_mailbox()
+    got: list[object] = []
+
+    async def reader() -> None:
+        got.append(await mailbox.receive())
+
+    with trio.fail_after(1):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            slot.publish(ticker(1))
+            assert mailbox.receive_nowait() == ticker(1)  # before the woken reader runs
+            await trio.testing.wait_all_tasks_blocked()
+            slot.publish(ticker(2))
+    assert got == [ticker(2)]

@@ -62,6 +62,28 @@ async def test_nobody_listening_is_a_lost_connection(engine: str) -> None:
         assert isinstance(lost.value.__cause__, Exception)
 
 
+async def test_a_server_that_does_not_speak_http_is_a_lost_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A wrong URL (some other service on that port) is a feed fault for the backoff and the
+    breaker, not wsproto's ``RemoteProtocolError`` leaking out as a programming error. (The
+    default engine only: trio-websocket raises it inside a group from its own nursery.)"""
+
+    async def not_http(stream: trio.SocketStream) -> None:
+        await stream.receive_some(65536)
+        await stream.send_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, not_http, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            with pytest.raises(ConnectionLostError):
+                async with WsprotoConnector().connect(f"ws://127.0.0.1:{port}/stream"):
+                    pass
+            nursery.cancel_scope.cancel(reason="test done")
+
+
 @pytest.mark.parametrize(("code", "reason"), [(1008, "Too many requests"), (4000, None)])
 @pytest.mark.parametrize("engine", list(CONNECTORS))
 async def test_a_close_frame_keeps_its_code_and_reason(
