@@ -443,6 +443,11 @@ class Bot:
         await self._act_on(signal, self._last_seen, self.wall_clock(), trio.current_time())
 
     async def _fill_resting(self, tick: Ticker, now_ts: float) -> None:
+        """Paper limits fill when a tick crosses them, but never on a stale tick: a price older
+        than ``max_price_age_s`` could book a fill the market no longer offers. REST-fallback
+        ticks are real prices and do fill."""
+        if now_ts - tick.received_ts > self.config.risk.max_price_age_s:
+            return
         for intent in list(self._open_orders.values()):
             fill = self._executor.fill_resting(intent, tick)
             if fill is not None:

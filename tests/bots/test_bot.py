@@ -414,6 +414,8 @@ async def test_resting_limit_orders_survive_restart_then_fill(tmp_path, thread_c
             assert bot.statistics().open_orders == 1
             await send_events(bot, feed, tick(99, 99, clock=clock))
             assert bot.statistics().fills == 0
+            await send_events(bot, feed, tick(98, "98.4", ts=clock.now - 5.1))  # stale: no fill
+            assert bot.statistics().fills == 0
             await send_events(bot, feed, tick(98, "98.4", clock=clock))
             s = bot.statistics()
             assert (s.open_orders, s.fills, s.position_size) == (0, 1, D("1.015"))
