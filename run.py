@@ -44,7 +44,7 @@ def _report(error: ConfigError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not args.duration > 0:  # NaN too
         print("--duration: must be > 0", file=sys.stderr)
         return 2
     if args.check_config is not None:

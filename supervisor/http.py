@@ -98,9 +98,6 @@ class Route:
     bot_id: str | None = None
 
 
-CONTROL_ACTIONS = frozenset({"spawn", "stop", "pause", "resume"})
-
-
 def match_route(path: str) -> Route | None:
     if path == "/health":
         return Route({"GET": "health"})

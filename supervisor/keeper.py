@@ -14,7 +14,8 @@ Decisions (DESIGN §5, STYLE 16-18, 22):
   ``statistics().state`` tells which case it was.
 * An error a child raises *while being stopped* (its cleanup failed) is logged as "child
   failed while stopping" and recorded in ``last_error``; it neither restarts the child nor
-  escapes the keeper, and the cancellation goes on (``except*`` splits it from ``Cancelled``).
+  escapes the keeper, and the cancellation goes on (``except*`` splits it from ``Cancelled``;
+  when it is the attempt's only error, the keeper's cancelled scope tells it is a stop).
 * Restart types as in OTP: permanent children are always restarted, transient ones only after
   an error, temporary ones never (a crash leaves them ``failed``).
 * A child is *healthy* once it has run ``backoff.reset_after_s`` since becoming ready. That one
@@ -41,6 +42,7 @@ Decisions (DESIGN §5, STYLE 16-18, 22):
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -237,8 +239,8 @@ class Keeper:
             else:
                 self._record_crash(error, now)
             ready.signal()  # the first attempt has settled, whichever way
-            # A child that turned its cancellation into an error is being stopped, not
-            # crashing: no restart, and nothing counted toward intensity.
+            # A child that returned while the keeper is being cancelled is being stopped:
+            # no restart, and nothing counted toward intensity.
             await trio.lowlevel.checkpoint_if_cancelled()
 
             if self.spec.restart == "temporary" or (
@@ -261,18 +263,27 @@ class Keeper:
         self._attempts += 1
         self._retry_at = None
         self._set_state("starting", trio.current_time())
+        stopping = False
         try:
             try:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._run_child, nursery.cancel_scope)
                     self._on_ready(ready, nursery)
             except Exception as exc:  # ExceptionGroup included; never Cancelled/KeyboardInterrupt
-                return exc
+                if trio.current_effective_deadline() != -math.inf:
+                    return exc
+                # The keeper is being cancelled and the child turned its Cancelled into an
+                # error (its only task left, e.g. after the health watch finished): a stop,
+                # not a crash. Recorded as such; the checkpoint below lets the stop go on.
+                self._record_stop_error(exc)
+                stopping = True
         except* Exception as errors:
             # Only reached with errors mixed with Cancelled or KeyboardInterrupt in one group:
             # the child failed while being stopped. Log them; except* re-raises the rest, so
             # the stop goes on.
             self._record_stop_error(errors)
+        if stopping:
+            await trio.lowlevel.checkpoint_if_cancelled()
         return None
 
     async def _run_child(
@@ -330,7 +341,7 @@ class Keeper:
         if self._breaker is not None:
             self._breaker.record_failure(now)
 
-    def _record_stop_error(self, errors: ExceptionGroup[Exception]) -> None:
+    def _record_stop_error(self, errors: Exception) -> None:
         self._last_error = describe_error(errors)
         if _expected(errors, self.spec.faults):
             logger.warning("child failed while stopping", error=self._last_error)

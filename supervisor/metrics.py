@@ -16,6 +16,7 @@ without this module importing them. Fields marked *optional* may be missing or `
     decode_errors: int              frames rejected by the codec (monotonic)
     reconnects: int                 reconnects so far (monotonic)
     breaker_state: str              "closed" | "open" | "half_open"
+    breaker_transitions: int        optional: breaker transitions so far (monotonic)
     state: str                      "live" | "stale" | "down" | "fallback" (FeedState vocabulary;
                                     any other value is exported as well)
     skipped: int                    tickers conflated away, summed over all subscribers, ever
@@ -96,6 +97,7 @@ class ExchangeSnapshot(Protocol):
     decode_errors: int
     reconnects: int
     breaker_state: str
+    breaker_transitions: int | None
     state: str
     skipped: int
     dropped: int
@@ -251,6 +253,9 @@ class SnapshotCollector:
         breaker = gauge(
             "exchange_breaker_state", "Circuit breaker state (1 = current).", [*lx, "state"]
         )
+        transitions = counter(
+            "exchange_breaker_transitions", "Circuit breaker state changes (DESIGN §5)."
+        )
         state = gauge("exchange_state", "Feed state (1 = current).", [*lx, "state"])
         latency = HistogramMetricFamily(
             PREFIX + "exchange_message_latency_seconds",
@@ -275,6 +280,9 @@ class SnapshotCollector:
             if last_age is not None:
                 age.add_metric(labels, float(last_age))
             _add_states(breaker, labels, BREAKER_STATES, _field(snap, "breaker_state"))
+            moves = _field(snap, "breaker_transitions", None)
+            if moves is not None:
+                transitions.add_metric(labels, moves)
             _add_states(state, labels, FEED_STATES, _field(snap, "state"))
             lat = _field(snap, "latency", None)
             if lat is not None:
@@ -287,8 +295,8 @@ class SnapshotCollector:
                 subscribers.add_metric(stream_labels, _field(stream, "subscribers"))
                 stale.add_metric(stream_labels, 1.0 if _field(stream, "stale") else 0.0)
         return [
-            messages, bytes_, decode, reconnects, skipped, dropped, uptime, age, breaker, state,
-            latency, subscribers, stale,
+            messages, bytes_, decode, reconnects, skipped, dropped, uptime, age, breaker,
+            transitions, state, latency, subscribers, stale,
         ]
 
     def _bot_families(self) -> list[Metric]:

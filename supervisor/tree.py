@@ -173,10 +173,11 @@ class Supervisor:
     async def _stop_all(self) -> None:
         """Reverse start order, one at a time; the caller shields this."""
         self._closing = True
-        for name in reversed(list(self._children)):
-            child = self._children[name]
+        # A snapshot of the children: a concurrent ``stop_child`` may forget one meanwhile.
+        for child in reversed(list(self._children.values())):
             if child.done.is_set():
                 continue
+            name = child.spec.name
             child.scope.cancel(reason=f"supervisor {self.name!r} shutting down")
             with trio.move_on_after(child.spec.shutdown_grace_s + STOP_MARGIN_S) as waited:
                 await child.done.wait()

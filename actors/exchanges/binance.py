@@ -193,8 +193,7 @@ class BinanceCodec:
             return []
         bid = price(data["b"], "binance bookTicker b")
         ask = price(data["a"], "binance bookTicker a")
-        if bid > ask:
-            raise DecodeError(f"binance bookTicker: crossed book, bid {bid} > ask {ask}")
+        check_book(bid, ask, "binance bookTicker")
         ticker = Ticker(
             self.exchange,
             symbol,

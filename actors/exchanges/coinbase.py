@@ -224,8 +224,7 @@ class CoinbaseCodec:
                 return []
         bid = price(msg["best_bid"], "coinbase ticker best_bid")
         ask = price(msg["best_ask"], "coinbase ticker best_ask")
-        if bid > ask:
-            raise DecodeError(f"coinbase ticker: crossed book, bid {bid} > ask {ask}")
+        check_book(bid, ask, "coinbase ticker")
         bid_size = msg.get("best_bid_size")
         ask_size = msg.get("best_ask_size")
         when = msg.get("time")

@@ -36,6 +36,7 @@ from actors.exchanges.kraken_rest import (
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     SymbolTable,
+    check_book,
     decode_failure,
     dumps,
     expect_dict,
@@ -177,8 +178,7 @@ class KrakenCodec:
         for item in self._data(msg, "kraken ticker"):
             bid = number_price(item["bid"], "kraken ticker bid")
             ask = number_price(item["ask"], "kraken ticker ask")
-            if bid > ask:
-                raise DecodeError(f"kraken ticker: crossed book, bid {bid} > ask {ask}")
+            check_book(bid, ask, "kraken ticker")
             last = item.get("last")
             bid_size = item.get("bid_qty")
             ask_size = item.get("ask_qty")

@@ -181,8 +181,7 @@ class KrakenV1Codec:
         row = expect_list(row, "kraken_v1 spread")
         bid = price(row[0], "kraken_v1 spread bid")
         ask = price(row[1], "kraken_v1 spread ask")
-        if bid > ask:
-            raise DecodeError(f"kraken_v1 spread: crossed book, bid {bid} > ask {ask}")
+        check_book(bid, ask, "kraken_v1 spread")
         return Ticker(
             self.exchange,
             symbol,

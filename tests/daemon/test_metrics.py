@@ -37,6 +37,7 @@ class ExchangeStats:
     decode_errors: int = 2
     reconnects: int = 3
     breaker_state: str = "half_open"
+    breaker_transitions: int | None = 7
     state: str = "stale"
     skipped: int = 40
     dropped: int = 5
@@ -90,6 +91,7 @@ def test_exchange_metrics() -> None:
         for state in ("closed", "open", "half_open")
     }
     assert breaker == {"closed": 0, "open": 0, "half_open": 1}
+    assert samples[("botcriptofy_exchange_breaker_transitions_total", ex())] == 7
     feed = {
         state: samples[("botcriptofy_exchange_state", ex(state=state))]
         for state in ("live", "stale", "down", "fallback")
@@ -129,6 +131,7 @@ def test_optional_exchange_fields_may_be_missing() -> None:
     labels = (("exchange", "kraken"),)
     assert samples[("botcriptofy_exchange_connection_uptime_seconds", labels)] == 0
     assert ("botcriptofy_exchange_last_message_age_seconds", labels) not in samples
+    assert ("botcriptofy_exchange_breaker_transitions_total", labels) not in samples
     assert not any(name.startswith("botcriptofy_stream_") for name, _ in samples)
     assert samples[("botcriptofy_exchange_breaker_state",
                     (("exchange", "kraken"), ("state", "open")))] == 1

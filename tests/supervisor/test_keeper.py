@@ -334,6 +334,38 @@ async def test_an_error_raised_while_being_cancelled_is_not_restarted(
     )
 
 
+async def test_an_error_raised_while_being_cancelled_after_a_healthy_run_is_no_crash(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    # Past reset_after_s the health watch has ended, so the child's error is the only thing
+    # the attempt's nursery raises (no Cancelled beside it): still a stop, not a crash, so
+    # no "child crashed", no breaker failure, no breaker_opened alert at every shutdown.
+    async def messy(task_status: Any) -> None:
+        task_status.started()
+        await raise_on_cancel(ConnectionLostError("closed during cleanup"))
+
+    events: list[SupervisionEvent] = []
+    keeper = keeper_for(
+        Script([messy]),
+        breaker=BreakerPolicy(failure_threshold=1),
+        intensity=RestartIntensity(max_restarts=0, period_s=60.0),
+        events=events,
+    )
+    with trio.move_on_after(POLICY.reset_after_s + 10) as scope:
+        await keeper.run()
+    assert scope.cancelled_caught
+    assert not [e for e in events if isinstance(e, ChildCrashed | BreakerTransitioned)]
+    assert [r["message"] for r in records if r["level"].no >= 30] == ["child failed while stopping"]
+    stats = keeper.statistics()
+    assert (stats.state, stats.faults, stats.consecutive_failures, stats.breaker_state) == (
+        "stopped",
+        0,
+        0,
+        "closed",
+    )
+    assert stats.last_error == "ConnectionLostError: closed during cleanup"
+
+
 async def test_keyboard_interrupt_is_never_caught(autojump_clock: Any) -> None:
     async def interrupted(task_status: Any) -> None:
         task_status.started()

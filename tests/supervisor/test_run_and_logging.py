@@ -38,6 +38,14 @@ def test_a_bad_config_exits_2_and_starts_nothing(
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("duration", ["0", "-1", "nan"])
+def test_a_duration_that_is_not_positive_exits_2(
+    duration: str, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    assert run.main(["--duration", duration, "--check-config", "missing.toml"]) == 2
+    assert capsys.readouterr().err == "--duration: must be > 0\n"
+
+
 def test_json_logging_keeps_kwargs_as_fields(tmp_path: Path, restore_logging: None) -> None:
     stream = io.StringIO()
     log_file = tmp_path / "log.jsonl"

@@ -204,3 +204,34 @@ async def test_start_child_is_refused_once_the_tree_is_closed(autojump_clock: An
         pass
     with pytest.raises(RuntimeError, match="not accepting children"):
         await sup.start_child(actor("late", log))
+
+
+async def test_a_child_stopped_by_another_task_during_shutdown_is_skipped(
+    autojump_clock: Any,
+) -> None:
+    # While the ordered shutdown waits on "b" (the last started, stopped first), a control
+    # request stops "a" and forgets it: the shutdown must carry on, not KeyError on "a".
+    log: list[tuple[str, str, float]] = []
+    b_cleaning = trio.Event()
+
+    async def slow_cleanup(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            b_cleaning.set()
+            with cleanup_scope():
+                await trio.sleep(1.0)
+
+    stopped: list[str] = []
+    with trio.fail_after(100):
+        async with trio.open_nursery() as nursery:
+            async with open_supervisor_tree([actor("a", log), ChildSpec("b", slow_cleanup)]) as sup:
+
+                async def stop_a_meanwhile() -> None:
+                    await b_cleaning.wait()
+                    stopped.append((await sup.stop_child("a")).state)
+
+                nursery.start_soon(stop_a_meanwhile)
+    assert stopped == ["stopped"]
+    assert [child.name for child in sup.children()] == ["b"]
