@@ -45,6 +45,7 @@ from supervisor.config_loader import resolve_secret
 
 ALERT_KINDS = (
     "breaker_opened",
+    "breaker_half_open",
     "breaker_closed",
     "feed_stale",
     "bot_halted",

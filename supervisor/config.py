@@ -10,6 +10,7 @@ in the secrets file (``[secrets] file``) that holds them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -86,6 +87,19 @@ def unified_symbol(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     )
 
 
+def url_with_scheme(*schemes: str) -> Callable[[Any, attrs.Attribute, str | None], None]:
+    def check(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
+        if value is None:
+            return
+        _check(
+            value.startswith(schemes) and len(value) > len(value.split("//")[0]) + 2,
+            f"must be a URL starting with {' or '.join(schemes)}",
+            value,
+        )
+
+    return check
+
+
 def env_var_name(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
     """The value is not echoed: a user who pasted the secret itself here must not see it
     printed to the terminal or the logs."""
@@ -146,8 +160,12 @@ class ExchangeConfig:
 
     name: str = attrs.field()
     protocol: str | None = attrs.field(default=None)
-    url: str | None = None  # WebSocket URL override (default: the codec's production URL)
-    rest_url: str | None = None  # REST base URL override for the fallback
+    # WebSocket URL override (default: the codec's production URL)
+    url: str | None = attrs.field(default=None, validator=url_with_scheme("ws://", "wss://"))
+    # REST base URL override for the fallback
+    rest_url: str | None = attrs.field(
+        default=None, validator=url_with_scheme("http://", "https://")
+    )
     stale_after_s: float = attrs.field(default=10.0, validator=positive)
     fallback: Literal["none", "rest"] = "none"
     rest_poll_interval_s: float = attrs.field(default=2.0, validator=positive)

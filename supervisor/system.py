@@ -255,6 +255,16 @@ def _supervision_alerts(alerts: Alerts) -> Observer:
                         {"child": event.child, "from": event.transition.from_state},
                     )
                 )
+            elif to_state == "half_open":
+                alerts.emit(
+                    Alert(
+                        "breaker_half_open",
+                        event.child,
+                        "info",
+                        "circuit breaker half-open: one trial connection",
+                        {"child": event.child},
+                    )
+                )
             elif to_state == "closed":
                 alerts.emit(
                     Alert(

@@ -251,6 +251,9 @@ async def test_breaker_opening_sends_one_alert_to_the_webhook(tmp_path: Path) ->
                     server.clear_refusals()  # the next half-open trial succeeds and closes it
                     closed = await inbox.wait_for(lambda d: d.body["kind"] == "breaker_closed")
                     assert closed.body["key"] == "sim"
+                    kinds = inbox.kinds()
+                    # every transition is alerted: the trial that closed it came from half_open
+                    assert "breaker_half_open" in kinds[kinds.index("breaker_opened") :]
                     await wait_health(client, all_streaming)
                 assert await daemon.stop() == 0, daemon.tail()
                 # Stopping flushes the alert queue: the stop notice was delivered before exit.

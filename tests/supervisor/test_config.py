@@ -173,6 +173,17 @@ MALFORMED = [
         id="name-is-not-a-protocol",
     ),
     pytest.param(
+        '[[exchanges]]\nname = "binance"\nurl = "https://stream.binance.com"\n'
+        'rest_url = "api.binance.com"',
+        [
+            "exchanges[0].url: must be a URL starting with ws:// or wss://,"
+            " got 'https://stream.binance.com'",
+            "exchanges[0].rest_url: must be a URL starting with http:// or https://,"
+            " got 'api.binance.com'",
+        ],
+        id="urls-without-their-scheme",
+    ),
+    pytest.param(
         BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
         [
             'bots[0].credentials.api_secret_env: required when mode = "live"',
