@@ -11,6 +11,7 @@ servers on 127.0.0.1 and a few paper bots on them.
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 from typing import TextIO
@@ -104,8 +105,15 @@ async def run(
             print(line, file=sys.stderr)
         return 2
     escalated = _find(failure, RestartIntensityError)
+    unbound = _find(failure, OSError)
     if escalated is not None:
         log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))
+    elif isinstance(unbound, OSError) and unbound.errno == errno.EADDRINUSE:
+        log.critical(
+            "http port already in use: set [http] port or pass --http-port",
+            host=config.http.host,
+            port=config.http.port,
+        )
     else:
         log.opt(exception=failure).critical("daemon failed", error=repr(_find(failure, Exception)))
     return 1
