@@ -49,6 +49,7 @@ from actors.journal_store import (
     Op,
     OrderIntent,
     OrderRecord,
+    WriterLock,
 )
 from supervisor.config import JournalConfig
 
@@ -115,8 +116,11 @@ class Journal:
         if self._running:
             raise RuntimeError("this Journal is already running")
         store = JournalStore(self.config.path, fsync=self.config.fsync)
+        lock = WriterLock(self.config.path)
         batch: list[_Request] = []
         try:
+            if self.config.path != ":memory:":
+                await self._in_thread(lock.acquire)
             await self._in_thread(store.open)
             self._running = True
             self._schema_version = await self._in_thread(store.schema_version)
@@ -141,6 +145,7 @@ class Journal:
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_GRACE_S):
                 await self._in_thread(store.close)
                 self.log.info("journal closed", writes=self._writes, commits=self._commits)
+            lock.release()
 
     async def _drain_on_stop(self, store: JournalStore) -> None:
         """Commit what is already queued (fire-and-forget state writes included) before closing:

@@ -24,12 +24,13 @@ Decisions:
 
 from __future__ import annotations
 
+import fcntl
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import attrs
 import outcome
@@ -157,6 +158,39 @@ class BotRecord:
 
 Op = tuple[str, tuple[Any, ...]]
 WRITE_OPS = frozenset({"record_intent", "record_fill", "record_status", "save_state", "load_bot"})
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``<journal>.lock``, held by the one journal writer.
+
+    Two daemons writing one journal would each replay it, then both place "the next" order: the
+    second writer is refused at start instead. The OS drops the lock when the process dies, so a
+    kill -9 never leaves a stale lock behind. Readers (tests, tools) take no lock.
+    """
+
+    def __init__(self, journal_path: str | Path):
+        self.path = Path(f"{journal_path}.lock")
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = open(self.path, "ab")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise JournalError(
+                f"journal {str(self.path)[:-5]!r} is in use by another process"
+            ) from None
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
 
 
 class JournalStore:

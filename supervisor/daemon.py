@@ -21,7 +21,7 @@ import trio
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
-from actors.errors import ConfigError, RestartIntensityError
+from actors.errors import ConfigError, JournalError, RestartIntensityError
 from supervisor.config import Config
 from supervisor.http import run_http_server
 from supervisor.metrics import SnapshotCollector, new_registry
@@ -108,6 +108,8 @@ async def run(
     unbound = _find(failure, OSError)
     if escalated is not None:
         log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))
+    elif (journal := _find(failure, JournalError)) is not None:
+        log.critical("journal unavailable: stopping the daemon", error=str(journal))
     elif isinstance(unbound, OSError) and unbound.errno == errno.EADDRINUSE:
         log.critical(
             "http port already in use: set [http] port or pass --http-port",

@@ -237,3 +237,17 @@ async def test_queued_writes_are_committed_when_the_journal_stops(tmp_path, thre
     state = store.load_bot("b1", D(1), T0).state
     store.close()
     assert state == {f"k{i}": str(i) for i in range(50)}
+
+
+async def test_a_second_writer_on_the_same_journal_is_refused(tmp_path, thread_clock):
+    path = str(tmp_path / "j.sqlite3")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(Journal(JournalConfig(path=path, fsync=False)).run)
+            with pytest.raises(JournalError, match="in use by another process"):
+                await Journal(JournalConfig(path=path, fsync=False)).run()
+            nursery.cancel_scope.cancel()
+        # once the first writer has stopped, the journal can be opened again
+        async with trio.open_nursery() as nursery:
+            await nursery.start(Journal(JournalConfig(path=path, fsync=False)).run)
+            nursery.cancel_scope.cancel()
