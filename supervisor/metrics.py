@@ -17,8 +17,9 @@ without this module importing them. Fields marked *optional* may be missing or `
     reconnects: int                 reconnects so far (monotonic)
     breaker_state: str              "closed" | "open" | "half_open"
     breaker_transitions: int        optional: breaker transitions so far (monotonic)
-    state: str                      "live" | "stale" | "down" | "fallback" (FeedState vocabulary;
-                                    any other value is exported as well)
+    state: str                      the exchange pool's state: "idle" | "connecting" |
+                                    "streaming" | "backoff" | "circuit_open" | "fallback" |
+                                    "stopped" (any other value is exported as well)
     skipped: int                    tickers conflated away, summed over all subscribers, ever
     dropped: int                    trades dropped on overflow, summed over all subscribers, ever
     connection_uptime_s: float      optional: seconds since the current connection opened
@@ -72,7 +73,9 @@ from prometheus_client.core import (
 
 PREFIX = "botcriptofy_"
 BREAKER_STATES = ("closed", "open", "half_open")
-FEED_STATES = ("live", "stale", "down", "fallback")
+EXCHANGE_STATES = (
+    "idle", "connecting", "streaming", "backoff", "circuit_open", "fallback", "stopped"
+)
 ALERT_OUTCOMES = ("sent", "suppressed", "failed", "dropped")
 
 log = logger.bind(actor="metrics")
@@ -283,7 +286,7 @@ class SnapshotCollector:
             moves = _field(snap, "breaker_transitions", None)
             if moves is not None:
                 transitions.add_metric(labels, moves)
-            _add_states(state, labels, FEED_STATES, _field(snap, "state"))
+            _add_states(state, labels, EXCHANGE_STATES, _field(snap, "state"))
             lat = _field(snap, "latency", None)
             if lat is not None:
                 buckets = histogram_buckets(

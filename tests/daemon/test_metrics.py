@@ -38,7 +38,7 @@ class ExchangeStats:
     reconnects: int = 3
     breaker_state: str = "half_open"
     breaker_transitions: int | None = 7
-    state: str = "stale"
+    state: str = "backoff"
     skipped: int = 40
     dropped: int = 5
     connection_uptime_s: float | None = 12.5
@@ -92,11 +92,13 @@ def test_exchange_metrics() -> None:
     }
     assert breaker == {"closed": 0, "open": 0, "half_open": 1}
     assert samples[("botcriptofy_exchange_breaker_transitions_total", ex())] == 7
-    feed = {
+    states = {
         state: samples[("botcriptofy_exchange_state", ex(state=state))]
-        for state in ("live", "stale", "down", "fallback")
+        for state in ("idle", "connecting", "streaming", "backoff", "circuit_open", "fallback",
+                      "stopped")
     }
-    assert feed == {"live": 0, "stale": 1, "down": 0, "fallback": 0}
+    assert states == {"idle": 0, "connecting": 0, "streaming": 0, "backoff": 1,
+                      "circuit_open": 0, "fallback": 0, "stopped": 0}
     stream = ex(kind="ticker", symbol="BTC/USDT")
     assert samples[("botcriptofy_stream_subscribers", stream)] == 2
     assert samples[("botcriptofy_stream_stale", stream)] == 0
@@ -125,7 +127,7 @@ def test_histogram_buckets_rejects_malformed_snapshots() -> None:
 def test_optional_exchange_fields_may_be_missing() -> None:
     minimal = {
         "messages_received": 0, "bytes_received": 0, "decode_errors": 0, "reconnects": 0,
-        "breaker_state": "open", "state": "down", "skipped": 0, "dropped": 0,
+        "breaker_state": "open", "state": "circuit_open", "skipped": 0, "dropped": 0,
     }
     samples = scrape(SnapshotCollector(exchanges=lambda: {"kraken": minimal}))
     labels = (("exchange", "kraken"),)
