@@ -1,7 +1,8 @@
 """The daemon: ``open_supervisor`` plus HTTP, signals, ``--duration`` and a live status.
 
 Exit codes: 0 after a clean stop (SIGINT, SIGTERM, ``--duration``), 1 when the system failed
-(a crash loop escalated to the root, HTTP could not bind), 2 for configuration problems only
+(a crash loop escalated to the root, HTTP could not bind, the journal is held by another
+daemon), 2 for configuration problems only
 found at start (a secret's environment variable is unset). Shutdown is cancellation: the bots
 stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.system``).
 
