@@ -98,7 +98,7 @@ class RestPoller:
             if response.status_code >= 400:
                 self._failed(symbol, f"HTTP {response.status_code}: {response.text[:200]}")
                 return
-            ticker = self.codec.decode_rest_ticker(symbol, response.content, time.time())
+            ticker = self.codec.decode_rest_ticker(response.content, symbol, time.time())
         except (httpx.HTTPError, httpx.InvalidURL, DecodeError) as exc:
             self._failed(symbol, f"{type(exc).__name__}: {exc}")
             return

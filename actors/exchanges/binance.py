@@ -70,6 +70,7 @@ class BinanceCodec:
 
     def __init__(self, exchange: str = "binance") -> None:
         self.exchange = exchange
+        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._next_id = 1
         # request id -> ("subscribe" | "unsubscribe", streams)
         self._pending: dict[int, tuple[str, tuple[Stream, ...]]] = {}
@@ -299,6 +300,7 @@ class BinanceCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/ticker/bookTicker",
@@ -306,17 +308,20 @@ class BinanceCodec:
         )
 
     def decode_rest_ticker(
-        self, symbol: str, body: bytes | str, received_ts: float | None = None
+        self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         """``{"symbol":"BTCUSDT","bidPrice":"..","bidQty":"..","askPrice":"..","askQty":".."}``;
         errors are ``{"code":-1121,"msg":"Invalid symbol."}``."""
         ts = time.time() if received_ts is None else received_ts
+        symbol = symbol or self._rest_symbol
         try:
             data = expect_dict(orjson.loads(body), "binance REST bookTicker")
             if "code" in data and "bidPrice" not in data:
                 raise DecodeError(
                     f"binance REST error {show(data.get('code'))}: {show(data.get('msg'), 200)}"
                 )
+            if symbol is None:  # the body names its symbol
+                symbol = self._symbols.decode(data["symbol"])
             native = binance_native(symbol)
             if data["symbol"] != native:
                 raise DecodeError(

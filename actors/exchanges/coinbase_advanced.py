@@ -51,6 +51,7 @@ from actors.exchanges.parsing import (
     expect_list,
     expect_str,
     price,
+    rest_symbol,
     rfc3339_ts,
     show,
     size,
@@ -86,6 +87,7 @@ class CoinbaseAdvancedCodec:
 
     def __init__(self, exchange: str = "coinbase_advanced") -> None:
         self.exchange = exchange
+        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         # native product id -> unified symbols (more than one only for USD/USDC aliases)
         self._products: dict[str, tuple[str, ...]] = {}
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
@@ -340,6 +342,7 @@ class CoinbaseAdvancedCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/brokerage/market/products/{coinbase_native(symbol)}/ticker",
@@ -348,12 +351,13 @@ class CoinbaseAdvancedCodec:
         )
 
     def decode_rest_ticker(
-        self, symbol: str, body: bytes | str, received_ts: float | None = None
+        self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         """``{"trades":[{"trade_id":"..","product_id":"BTC-USD","price":"..","size":"..",
         "time":"..","side":"BUY"}],"best_bid":"..","best_ask":".."}``; errors are
         ``{"error":"NOT_FOUND","message":".."}``. An Exchange-style body is accepted too."""
         ts = time.time() if received_ts is None else received_ts
+        symbol = rest_symbol(symbol or self._rest_symbol, 'coinbase_advanced')
         try:
             data = expect_dict(orjson.loads(body), "coinbase_advanced REST ticker")
             if "best_bid" not in data:

@@ -43,6 +43,7 @@ from actors.exchanges.parsing import (
     expect_str,
     price,
     remember,
+    rest_symbol,
     show,
     size,
     trade_id,
@@ -78,6 +79,7 @@ class KrakenV1Codec:
 
     def __init__(self, exchange: str = "kraken_v1") -> None:
         self.exchange = exchange
+        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._next_reqid = 1
         # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
@@ -307,10 +309,12 @@ class KrakenV1Codec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         return kraken_rest_ticker_request(symbol, base_url or self.default_rest_url)
 
     def decode_rest_ticker(
-        self, symbol: str, body: bytes | str, received_ts: float | None = None
+        self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
+        symbol = rest_symbol(symbol or self._rest_symbol, 'kraken_v1')
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

@@ -385,3 +385,14 @@ class SymbolTable:
             return self._to_unified(native)
         except ValueError as exc:
             raise DecodeError(f"{self._label}: {exc}") from None
+
+
+def rest_symbol(symbol: str | None, label: str) -> str:
+    """The symbol a REST ticker body is for, where the body does not name it (Coinbase, Kraken):
+    given, or the one of the codec's last ``rest_ticker_request``."""
+    if symbol is None:
+        raise DecodeError(
+            f"{label} REST ticker: the body does not name its symbol; pass symbol= or build the"
+            " request with rest_ticker_request first"
+        )
+    return symbol

@@ -265,17 +265,17 @@ def test_rest_request_and_decode():
     assert request.url == "http://127.0.0.1:8080/api/v3/ticker/bookTicker"
     body = (b'{"symbol":"BTCUSDT","bidPrice":"4.00000000","bidQty":"431.00000000",'
             b'"askPrice":"4.00000200","askQty":"9.00000000"}')
-    ticker = codec.decode_rest_ticker("BTC/USDT", body, 3.0)
+    ticker = codec.decode_rest_ticker(body, "BTC/USDT", 3.0)
     assert ticker == Ticker("binance", "BTC/USDT", Decimal("4.00000000"), Decimal("4.00000200"),
                             None, Decimal("431"), Decimal("9"), None, 3.0, "rest")
     with pytest.raises(ValueError, match="Invalid symbol"):
-        codec.decode_rest_ticker("BTC/USDT", '{"code":-1121,"msg":"Invalid symbol."}')
+        codec.decode_rest_ticker('{"code":-1121,"msg":"Invalid symbol."}', "BTC/USDT")
     with pytest.raises(ValueError, match="asked for BTCUSDT"):
-        codec.decode_rest_ticker("BTC/USDT", body.replace(b"BTCUSDT", b"ETHUSDT"))
+        codec.decode_rest_ticker(body.replace(b"BTCUSDT", b"ETHUSDT"), "BTC/USDT")
     with pytest.raises(ValueError, match="JSON object"):
-        codec.decode_rest_ticker("BTC/USDT", b"[" + body + b"]")
+        codec.decode_rest_ticker(b"[" + body + b"]", "BTC/USDT")
     with pytest.raises(ValueError, match="price must be > 0"):
-        codec.decode_rest_ticker("BTC/USDT", body.replace(b'"4.00000000"', b'"0"'))
+        codec.decode_rest_ticker(body.replace(b'"4.00000000"', b'"0"'), "BTC/USDT")
 
 
 # --- fuzzing ----------------------------------------------------------------------------------

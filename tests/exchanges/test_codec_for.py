@@ -1,5 +1,8 @@
+from decimal import Decimal
+
 import pytest
 
+from actors.errors import DecodeError
 from actors.exchanges import PROTOCOLS, codec_for
 from actors.messages import Stream
 
@@ -44,3 +47,38 @@ def test_symbols_round_trip(protocol):
 def test_bad_unified_symbols_are_refused_when_subscribing(protocol):
     with pytest.raises(ValueError, match="BASE/QUOTE"):
         codec_for(protocol).subscribe_messages([Stream("ticker", "btcusdt")])
+
+
+REST_BODIES = {
+    "binance": ('{"symbol":"BTCUSDT","bidPrice":"100.1","bidQty":"1","askPrice":"100.2",'
+                '"askQty":"2"}'),
+    "coinbase": '{"ask":"100.2","bid":"100.1","price":"100.15","size":"0.1","trade_id":1}',
+    "coinbase_advanced": '{"trades":[],"best_bid":"100.1","best_ask":"100.2"}',
+    "kraken": ('{"error":[],"result":{"XXBTZUSDT":{"a":["100.2","1","1.0"],'
+               '"b":["100.1","1","1.0"],"c":["100.15","0.1"],"o":"99"}}}'),
+}
+REST_BODIES["kraken_v1"] = REST_BODIES["kraken"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_rest_fallback_in_the_contract_form(protocol):
+    """DESIGN §3: ``rest_ticker_request(symbol)`` then ``decode_rest_ticker(body)``."""
+    codec = codec_for(protocol)
+    symbol = "BTC/USDT"
+    request = codec.rest_ticker_request(symbol)
+    assert request.url.startswith(codec.default_rest_url)
+    ticker = codec.decode_rest_ticker(REST_BODIES[protocol])
+    assert (ticker.symbol, ticker.bid, ticker.ask, ticker.source) == (
+        symbol, Decimal("100.1"), Decimal("100.2"), "rest"
+    )
+
+
+@pytest.mark.parametrize("protocol", ["coinbase", "coinbase_advanced", "kraken", "kraken_v1"])
+def test_a_body_that_does_not_name_its_symbol_needs_one(protocol):
+    with pytest.raises(DecodeError, match="does not name its symbol"):
+        codec_for(protocol).decode_rest_ticker(REST_BODIES[protocol])
+
+
+def test_a_binance_body_names_its_symbol():
+    ticker = codec_for("binance").decode_rest_ticker(REST_BODIES["binance"])
+    assert ticker.symbol == "BTC/USDT"

@@ -252,15 +252,15 @@ def test_rest_request_and_decode():
     body = ('{"ask":"63212.98","bid":"63212.97","volume":"4916.9","trade_id":1040406588,'
             '"price":"63212.97","size":"0.0078","time":"2026-06-19T16:43:33.016274911Z",'
             '"rfq_volume":"31.6"}')
-    ticker = codec.decode_rest_ticker("BTC/USD", body, 4.0)
+    ticker = codec.decode_rest_ticker(body, "BTC/USD", 4.0)
     assert (ticker.bid, ticker.ask, ticker.last, ticker.source) == (
         Decimal("63212.97"), Decimal("63212.98"), Decimal("63212.97"), "rest"
     )
     assert ticker.exchange_ts == pytest.approx(1781887413.016275, abs=1e-6)
     with pytest.raises(ValueError, match="NotFound"):
-        codec.decode_rest_ticker("BTC/USD", '{"message":"NotFound"}')
+        codec.decode_rest_ticker('{"message":"NotFound"}', "BTC/USD")
     with pytest.raises(ValueError, match="price must be > 0"):
-        codec.decode_rest_ticker("BTC/USD", body.replace('"bid":"63212.97"', '"bid":"0"'))
+        codec.decode_rest_ticker(body.replace('"bid":"63212.97"', '"bid":"0"'), "BTC/USD")
 
 
 # --- fuzzing ----------------------------------------------------------------------------------

@@ -220,16 +220,16 @@ def test_rest_request_and_decode():
     body = ('{"trades":[{"trade_id":"1","product_id":"BTC-USD","price":"100.5","size":"1",'
             '"time":"2026-08-09T21:05:48.229198328Z","side":"BUY"}],'
             '"best_bid":"100.4","best_ask":"100.6"}')
-    ticker = codec.decode_rest_ticker("BTC/USD", body, 2.0)
+    ticker = codec.decode_rest_ticker(body, "BTC/USD", 2.0)
     assert (ticker.bid, ticker.ask, ticker.last, ticker.exchange_ts, ticker.source) == (
         Decimal("100.4"), Decimal("100.6"), Decimal("100.5"), rfc3339_ts(STAMP, "t"), "rest"
     )
     exchange_style = '{"ask":"63212.98","bid":"63212.97","price":"63212.97"}'
-    assert codec.decode_rest_ticker("BTC/USD", exchange_style, 2.0).bid == Decimal("63212.97")
+    assert codec.decode_rest_ticker(exchange_style, "BTC/USD", 2.0).bid == Decimal("63212.97")
     with pytest.raises(ValueError, match=r"NOT_FOUND|not found"):
-        codec.decode_rest_ticker("BTC/USD", '{"error":"NOT_FOUND","message":"not found"}')
+        codec.decode_rest_ticker('{"error":"NOT_FOUND","message":"not found"}', "BTC/USD")
     with pytest.raises(ValueError, match="price must be > 0"):
-        codec.decode_rest_ticker("BTC/USD", body.replace('"100.4"', '"0"'))
+        codec.decode_rest_ticker(body.replace('"100.4"', '"0"'), "BTC/USD")
 
 
 # --- fuzzing ----------------------------------------------------------------------------------

@@ -233,16 +233,16 @@ def test_rest_request_and_decode():
             '"b":["3537.40000","2","2.000"],"c":["3537.50000","0.10000000"],'
             '"v":["1","2"],"p":["1","2"],"t":[1,2],"l":["1","2"],"h":["1","2"],'
             '"o":"3530.60000"}}}')
-    ticker = codec.decode_rest_ticker("BTC/USD", body, 3.0)
+    ticker = codec.decode_rest_ticker(body, "BTC/USD", 3.0)
     assert ticker == Ticker("kraken", "BTC/USD", Decimal("3537.40000"), Decimal("3537.50000"),
                             Decimal("3537.50000"), Decimal("2.000"), Decimal("1.000"), None, 3.0,
                             "rest")
     with pytest.raises(ValueError, match="EQuery:Unknown asset pair"):
-        codec.decode_rest_ticker("BTC/USD", '{"error":["EQuery:Unknown asset pair"],"result":{}}')
+        codec.decode_rest_ticker('{"error":["EQuery:Unknown asset pair"],"result":{}}', "BTC/USD")
     with pytest.raises(ValueError, match="expected one pair"):
-        codec.decode_rest_ticker("BTC/USD", '{"error":[],"result":{}}')
+        codec.decode_rest_ticker('{"error":[],"result":{}}', "BTC/USD")
     with pytest.raises(ValueError, match="price must be > 0"):
-        codec.decode_rest_ticker("BTC/USD", body.replace('"3537.40000"', '"0"'))
+        codec.decode_rest_ticker(body.replace('"3537.40000"', '"0"'), "BTC/USD")
 
 
 # --- fuzzing ----------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def test_rest_uses_v1_asset_codes():
     )
     body = ('{"error":[],"result":{"XDGUSD":{"a":["0.16","1","1.000"],"b":["0.15","2","2.000"],'
             '"c":["0.155","0.1"],"o":"0.15"}}}')
-    ticker = codec.decode_rest_ticker("DOGE/USD", body, 1.0)
+    ticker = codec.decode_rest_ticker(body, "DOGE/USD", 1.0)
     assert (ticker.exchange, ticker.symbol, ticker.bid, ticker.source) == (
         "kraken_v1", "DOGE/USD", Decimal("0.15"), "rest"
     )
