@@ -66,7 +66,7 @@ TABLES: tuple[tuple[str, type, str], ...] = (
         "Checked before every order. Sells are reduce-only: the size caps, "
         "`max_open_positions` and the daily-loss halt apply to buys only.",
     ),
-    ("[bots.paper]", cfg.PaperConfig, "The paper executor (`mode = \"paper\"`)."),
+    ("[bots.paper]", cfg.PaperConfig, 'The paper executor (`mode = "paper"`).'),
     ("[bots.market]", cfg.MarketConfig, "The market's trading rules; orders are rounded to them."),
     (
         "[bots.credentials]",
@@ -395,7 +395,7 @@ def render() -> str:
         strategy = resolve_strategy_class(name, "strategy")
         doc = (sys.modules[strategy.__module__].__doc__ or "").strip().split("\n\n")[0]
         out += [
-            f"### `strategy = \"{name}\"`",
+            f'### `strategy = "{name}"`',
             "",
             f"`{target}`: {' '.join(doc.split()).replace('``', '`')}",
             "",

@@ -241,8 +241,13 @@ class HttpApp:
         """None when the request may proceed, else the refusal (status, body)."""
         client = (scope.get("client") or ("?",))[0]
         if self.token is None:
-            self.log.warning("control request refused", reason="disabled", action=action,
-                             bot=bot_id, client=client)
+            self.log.warning(
+                "control request refused",
+                reason="disabled",
+                action=action,
+                bot=bot_id,
+                client=client,
+            )
             return 403, {
                 "error": "control endpoints are disabled",
                 "detail": f"set the environment variable {self.token_env} and restart",
@@ -253,8 +258,13 @@ class HttpApp:
                 authorization = value
                 break
         if not bearer_matches(authorization, self.token):
-            self.log.warning("control request refused", reason="bad token", action=action,
-                             bot=bot_id, client=client)
+            self.log.warning(
+                "control request refused",
+                reason="bad token",
+                action=action,
+                bot=bot_id,
+                client=client,
+            )
             return 401, {"error": "missing or invalid bearer token"}
         return None
 
@@ -267,13 +277,18 @@ class HttpApp:
                 try:
                     spec = _parse_spec(await self._read_body(scope, receive))
                 except _BodyTooLargeError:
-                    await _send_json(send, 413, {"error": "body too large",
-                                                 "max_bytes": self.max_body_bytes})
+                    await _send_json(
+                        send, 413, {"error": "body too large", "max_bytes": self.max_body_bytes}
+                    )
                     return
                 bot_id = await self.control.spawn_bot(spec)
                 log.info("bot spawned", bot=bot_id)
-                await _send_json(send, 201, {"bot": bot_id, "action": "spawned"},
-                                 [(b"location", f"/bots/{bot_id}".encode())])
+                await _send_json(
+                    send,
+                    201,
+                    {"bot": bot_id, "action": "spawned"},
+                    [(b"location", f"/bots/{bot_id}".encode())],
+                )
                 return
             assert bot_id is not None  # match_route gives every other control route an id
             if action == "stop":
@@ -291,8 +306,9 @@ class HttpApp:
             log.info("control request abandoned by client")
         except ConfigError as exc:
             log.info("control request invalid", problems=list(exc.problems))
-            await _send_json(send, 400, {"error": "invalid bot spec",
-                                         "problems": list(exc.problems)})
+            await _send_json(
+                send, 400, {"error": "invalid bot spec", "problems": list(exc.problems)}
+            )
         except KeyError:
             await _send_json(send, 404, {"error": "unknown bot", "bot": bot_id})
         except Exception:
@@ -336,15 +352,17 @@ async def _send(
     content_type: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", content_type),
-            (b"content-length", str(len(payload)).encode()),
-            *(headers or []),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -394,8 +412,13 @@ async def run_http_server(
 
     def started(binds: list[str]) -> None:
         address = parse_bind(binds[0])
-        log.info("http server listening", host=address.host, port=address.port,
-                 control_enabled=token is not None, token_env=config.token_env)
+        log.info(
+            "http server listening",
+            host=address.host,
+            port=address.port,
+            control_enabled=token is not None,
+            token_env=config.token_env,
+        )
         task_status.started(address)
 
     # Hypercorn reports its binds through task_status; translating them in place (rather than

@@ -74,7 +74,13 @@ from prometheus_client.core import (
 PREFIX = "botcriptofy_"
 BREAKER_STATES = ("closed", "open", "half_open")
 EXCHANGE_STATES = (
-    "idle", "connecting", "streaming", "backoff", "circuit_open", "fallback", "stopped"
+    "idle",
+    "connecting",
+    "streaming",
+    "backoff",
+    "circuit_open",
+    "fallback",
+    "stopped",
 )
 ALERT_OUTCOMES = ("sent", "suppressed", "failed", "dropped")
 
@@ -151,9 +157,7 @@ def _empty() -> Mapping[str, Any]:
     return {}
 
 
-def histogram_buckets(
-    bounds_s: Sequence[float], counts: Sequence[int]
-) -> list[tuple[str, float]]:
+def histogram_buckets(bounds_s: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
     """Turn per-bucket counts into the cumulative ``(le, count)`` pairs Prometheus wants.
 
     Raises ``ValueError`` on a malformed snapshot rather than exporting a wrong histogram.
@@ -215,9 +219,7 @@ class SnapshotCollector:
                 families = build()
             except Exception as exc:  # a broken source must not break the scrape
                 self._errors[source] = self._errors.get(source, 0) + 1
-                log.warning(
-                    "metrics snapshot failed", source=source, error=repr(exc)[:200]
-                )
+                log.warning("metrics snapshot failed", source=source, error=repr(exc)[:200])
                 continue
             yield from families
         errors = CounterMetricFamily(
@@ -298,8 +300,20 @@ class SnapshotCollector:
                 subscribers.add_metric(stream_labels, _field(stream, "subscribers"))
                 stale.add_metric(stream_labels, 1.0 if _field(stream, "stale") else 0.0)
         return [
-            messages, bytes_, decode, reconnects, skipped, dropped, uptime, age, breaker,
-            transitions, state, latency, subscribers, stale,
+            messages,
+            bytes_,
+            decode,
+            reconnects,
+            skipped,
+            dropped,
+            uptime,
+            age,
+            breaker,
+            transitions,
+            state,
+            latency,
+            subscribers,
+            stale,
         ]
 
     def _bot_families(self) -> list[Metric]:
@@ -343,7 +357,8 @@ class SnapshotCollector:
             PREFIX + "child_restarts", "Restarts of a supervised child.", labels=["child"]
         )
         state = GaugeMetricFamily(
-            PREFIX + "child_state", "Supervised child state (1 = current).",
+            PREFIX + "child_state",
+            "Supervised child state (1 = current).",
             labels=["child", "state"],
         )
         for name, snap in snapshots.items():
@@ -356,7 +371,8 @@ class SnapshotCollector:
             return []
         return [
             GaugeMetricFamily(
-                PREFIX + "uptime_seconds", "Seconds since the daemon started.",
+                PREFIX + "uptime_seconds",
+                "Seconds since the daemon started.",
                 value=float(self.uptime_s()),
             )
         ]
@@ -365,9 +381,7 @@ class SnapshotCollector:
         if self.alerts is None:
             return []
         stats = self.alerts()
-        family = CounterMetricFamily(
-            PREFIX + "alerts", "Alerts by outcome.", labels=["outcome"]
-        )
+        family = CounterMetricFamily(PREFIX + "alerts", "Alerts by outcome.", labels=["outcome"])
         for outcome in ALERT_OUTCOMES:
             family.add_metric([outcome], _field(stats, outcome))
         return [family]

@@ -336,7 +336,7 @@ class CoinbaseCodec:
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, 'coinbase')
+        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase")
         try:
             data = expect_dict(orjson.loads(body), "coinbase REST ticker")
             return decode_exchange_rest_ticker(self.exchange, symbol, data, ts)

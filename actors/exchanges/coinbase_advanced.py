@@ -357,7 +357,7 @@ class CoinbaseAdvancedCodec:
         "time":"..","side":"BUY"}],"best_bid":"..","best_ask":".."}``; errors are
         ``{"error":"NOT_FOUND","message":".."}``. An Exchange-style body is accepted too."""
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, 'coinbase_advanced')
+        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase_advanced")
         try:
             data = expect_dict(orjson.loads(body), "coinbase_advanced REST ticker")
             if "best_bid" not in data:

@@ -313,5 +313,5 @@ class KrakenCodec:
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, 'kraken')
+        symbol = rest_symbol(symbol or self._rest_symbol, "kraken")
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

@@ -316,5 +316,5 @@ class KrakenV1Codec:
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, 'kraken_v1')
+        symbol = rest_symbol(symbol or self._rest_symbol, "kraken_v1")
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

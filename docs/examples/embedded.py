@@ -41,15 +41,17 @@ async def main(journal_dir: str) -> None:
                             break
 
             # A bot takes the keys of a [[bots]] table (or a supervisor.config.BotConfig).
-            bot_id = await sup.spawn_bot({
-                "id": "eth-breakout",
-                "exchange": "binance",
-                "symbol": "ETH/USDT",
-                "strategy": "breakout:Breakout",
-                "params": {"window": 10},
-                "order_quote": "250",
-                "risk": {"stop_loss_pct": 0.5},
-            })
+            bot_id = await sup.spawn_bot(
+                {
+                    "id": "eth-breakout",
+                    "exchange": "binance",
+                    "symbol": "ETH/USDT",
+                    "strategy": "breakout:Breakout",
+                    "params": {"window": 10},
+                    "order_quote": "250",
+                    "risk": {"stop_loss_pct": 0.5},
+                }
+            )
             await trio.sleep(BOT_RUN_S)
             stats = sup.bot(bot_id).statistics()
             print(

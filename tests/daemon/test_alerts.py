@@ -62,10 +62,14 @@ class Receiver:
             if not message.get("more_body", False):
                 break
         headers = dict(scope["headers"])
-        self.deliveries.send_nowait(Delivery(
-            scope["path"], headers.get(b"content-type", b"").decode(), orjson.loads(body),
-            trio.current_time(),
-        ))
+        self.deliveries.send_nowait(
+            Delivery(
+                scope["path"],
+                headers.get(b"content-type", b"").decode(),
+                orjson.loads(body),
+                trio.current_time(),
+            )
+        )
         status = self.statuses[min(self.seen, len(self.statuses) - 1)]
         self.seen += 1
         if status == HANG:
@@ -84,8 +88,9 @@ async def receiving(
     config.accesslog = None
     config.errorlog = None
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn.trio.serve, Receiver(statuses or (200,),
-                                                                   deliveries_send), config)
+        binds = await nursery.start(
+            hypercorn.trio.serve, Receiver(statuses or (200,), deliveries_send), config
+        )
         try:
             yield binds[0], deliveries_receive
         finally:
@@ -107,17 +112,29 @@ def test_alert_validates_kind_and_severity() -> None:
 
 
 def test_payload_shapes() -> None:
-    alert = Alert("stop_loss_hit", "b1", "info", "stop-loss hit",
-                  {"price": Decimal("27000.50"), "pnl": Decimal("-12.3")}, ts=1700000000.0)
+    alert = Alert(
+        "stop_loss_hit",
+        "b1",
+        "info",
+        "stop-loss hit",
+        {"price": Decimal("27000.50"), "pnl": Decimal("-12.3")},
+        ts=1700000000.0,
+    )
     assert orjson.loads(render_payload(alert, "json")) == {
-        "kind": "stop_loss_hit", "key": "b1", "severity": "info", "message": "stop-loss hit",
-        "fields": {"price": "27000.50", "pnl": "-12.3"}, "ts": 1700000000.0,
+        "kind": "stop_loss_hit",
+        "key": "b1",
+        "severity": "info",
+        "message": "stop-loss hit",
+        "fields": {"price": "27000.50", "pnl": "-12.3"},
+        "ts": 1700000000.0,
     }
     text = "[INFO] stop_loss_hit b1: stop-loss hit (price=27000.50, pnl=-12.3)"
     assert alert_text(alert) == text
     assert orjson.loads(render_payload(alert, "slack")) == {"text": text}
     assert orjson.loads(render_payload(alert, "discord")) == {
-        "content": text, "allowed_mentions": {"parse": []}}
+        "content": text,
+        "allowed_mentions": {"parse": []},
+    }
 
 
 def test_chat_payloads_are_truncated() -> None:
@@ -137,15 +154,19 @@ async def test_dedup_and_rate_limit_per_kind_and_key(
 ) -> None:
     with trio.fail_after(300):
         async with receiving() as (url, deliveries), trio.open_nursery() as nursery:
-            alerts = Alerts(AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),),
-                                         min_interval_s=60.0))
+            alerts = Alerts(
+                AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),), min_interval_s=60.0)
+            )
             await nursery.start(alerts.run)
             start = trio.current_time()
             accepted = [alerts.emit(breaker_opened(f"opened #{i}")) for i in range(5)]
             assert accepted == [True, False, False, False, False]
             first = await deliveries.receive()
             assert (first.path, first.body["kind"], first.body["message"]) == (
-                "/hook", "breaker_opened", "opened #0")
+                "/hook",
+                "breaker_opened",
+                "opened #0",
+            )
             assert first.content_type == "application/json"
 
             # Another key has its own window; a suppressed emit does not extend the window.
@@ -163,21 +184,37 @@ async def test_dedup_and_rate_limit_per_kind_and_key(
                 deliveries.receive_nowait()  # exactly once per window, nothing else in flight
             stats = alerts.statistics()
             assert (stats.accepted, stats.sent, stats.suppressed, stats.failed, stats.dropped) == (
-                3, 3, 5, 0, 0)
+                3,
+                3,
+                5,
+                0,
+                0,
+            )
             nursery.cancel_scope.cancel()
 
 
 async def test_slack_and_discord_sinks(autojump_clock: trio.testing.MockClock) -> None:
     with trio.fail_after(10):
         async with receiving() as (url, deliveries), trio.open_nursery() as nursery:
-            alerts = Alerts(AlertsConfig(webhooks=(
-                WebhookConfig(url + "/slack", format="slack"),
-                WebhookConfig(url + "/discord", format="discord"),
-                WebhookConfig(url + "/json", format="json"),
-            )))
+            alerts = Alerts(
+                AlertsConfig(
+                    webhooks=(
+                        WebhookConfig(url + "/slack", format="slack"),
+                        WebhookConfig(url + "/discord", format="discord"),
+                        WebhookConfig(url + "/json", format="json"),
+                    )
+                )
+            )
             await nursery.start(alerts.run)
-            alerts.emit(Alert("bot_halted", "b1", "critical", "daily loss limit hit",
-                              {"loss_quote": Decimal("500")}))
+            alerts.emit(
+                Alert(
+                    "bot_halted",
+                    "b1",
+                    "critical",
+                    "daily loss limit hit",
+                    {"loss_quote": Decimal("500")},
+                )
+            )
             got = {}
             for _ in range(3):
                 delivery = await deliveries.receive()
@@ -195,8 +232,11 @@ async def test_failed_delivery_is_retried_with_backoff_then_counted(
 ) -> None:
     with trio.fail_after(30):
         async with receiving(500) as (url, deliveries), trio.open_nursery() as nursery:
-            alerts = Alerts(AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),)),
-                            max_attempts=3, retry_initial_s=0.5)
+            alerts = Alerts(
+                AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),)),
+                max_attempts=3,
+                retry_initial_s=0.5,
+            )
             await nursery.start(alerts.run)
             start = trio.current_time()
             alerts.emit(breaker_opened())
@@ -213,13 +253,16 @@ async def test_failed_delivery_is_retried_with_backoff_then_counted(
 async def test_client_errors_are_not_retried(autojump_clock: trio.testing.MockClock) -> None:
     with trio.fail_after(30):
         async with receiving(404, 200) as (url, deliveries), trio.open_nursery() as nursery:
-            alerts = Alerts(AlertsConfig(webhooks=(WebhookConfig(url + "/gone"),),
-                                         min_interval_s=0.0))
+            alerts = Alerts(
+                AlertsConfig(webhooks=(WebhookConfig(url + "/gone"),), min_interval_s=0.0)
+            )
             await nursery.start(alerts.run)
             alerts.emit(breaker_opened("first"))
             alerts.emit(breaker_opened("second"))  # min_interval_s=0: no suppression
             assert [(await deliveries.receive()).body["message"] for _ in range(2)] == [
-                "first", "second"]
+                "first",
+                "second",
+            ]
             await trio.testing.wait_all_tasks_blocked()
             nursery.cancel_scope.cancel()
     stats = alerts.statistics()
@@ -234,8 +277,10 @@ async def test_unreachable_sink_is_counted_as_failed(
         port = closed.getsockname()[1]  # bound but not listening: connection refused
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
-                alerts = Alerts(AlertsConfig(webhooks=(
-                    WebhookConfig(f"http://127.0.0.1:{port}/hook"),)), max_attempts=2)
+                alerts = Alerts(
+                    AlertsConfig(webhooks=(WebhookConfig(f"http://127.0.0.1:{port}/hook"),)),
+                    max_attempts=2,
+                )
                 await nursery.start(alerts.run)
                 alerts.emit(breaker_opened())
                 # Refused at once, retried after retry_initial_s=0.5, refused again: failed.
@@ -279,8 +324,11 @@ async def test_queued_alerts_are_flushed_on_cancellation(
 async def test_flush_is_bounded_by_shutdown_grace(autojump_clock: trio.testing.MockClock) -> None:
     with trio.fail_after(30):
         async with receiving(HANG) as (url, deliveries):
-            alerts = Alerts(AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),)),
-                            shutdown_grace_s=2.0, request_timeout_s=5.0)
+            alerts = Alerts(
+                AlertsConfig(webhooks=(WebhookConfig(url + "/hook"),)),
+                shutdown_grace_s=2.0,
+                request_timeout_s=5.0,
+            )
             async with trio.open_nursery() as nursery:
                 await nursery.start(alerts.run)
                 alerts.emit(Alert("daemon_stopped", "daemon", "info", "stopping"))

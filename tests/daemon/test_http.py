@@ -53,8 +53,13 @@ class InMemoryPlane:
             raise RuntimeError("snapshot broke")
         return {
             "exchanges": {
-                "binance": {"healthy": self.exchange_healthy, "state": "live",
-                            "breaker": "closed", "last_message_age_s": 0.25, "reconnects": 1},
+                "binance": {
+                    "healthy": self.exchange_healthy,
+                    "state": "live",
+                    "breaker": "closed",
+                    "last_message_age_s": 0.25,
+                    "reconnects": 1,
+                },
             },
             "bots": {
                 bot_id: {"healthy": True, "state": state, "position": Decimal("0.010")}
@@ -105,8 +110,9 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     config = HttpConfig(port=0, token_env=TOKEN_ENV)
     async with trio.open_nursery() as nursery:
-        address = await nursery.start(run_http_server, config, plane,
-                                      registry or CollectorRegistry())
+        address = await nursery.start(
+            run_http_server, config, plane, registry or CollectorRegistry()
+        )
         assert isinstance(address, ServerAddress)
         assert address.host == "127.0.0.1"
         assert address.port > 0
@@ -158,11 +164,14 @@ def test_bearer_matches() -> None:
 
 def test_health_report_fails_closed() -> None:
     assert health_report({"exchanges": {}, "bots": {}, "uptime_s": 1.0}) == (
-        200, {"status": "ok", "exchanges": {}, "bots": {}, "uptime_s": 1.0})
+        200,
+        {"status": "ok", "exchanges": {}, "bots": {}, "uptime_s": 1.0},
+    )
     status, body = health_report({"exchanges": {"x": {"state": "live"}}, "bots": {}})
     assert (status, body["status"]) == (503, "degraded")  # no "healthy": cannot vouch
-    status, body = health_report({"exchanges": {"x": {"healthy": True}},
-                                  "bots": {"b": {"healthy": False}}})
+    status, body = health_report(
+        {"exchanges": {"x": {"healthy": True}}, "bots": {"b": {"healthy": False}}}
+    )
     assert (status, body["status"]) == (503, "degraded")
 
 
@@ -184,8 +193,15 @@ async def test_health_ok(autojump_clock: trio.testing.MockClock, no_token: None)
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {
         "status": "ok",
-        "exchanges": {"binance": {"healthy": True, "state": "live", "breaker": "closed",
-                                  "last_message_age_s": 0.25, "reconnects": 1}},
+        "exchanges": {
+            "binance": {
+                "healthy": True,
+                "state": "live",
+                "breaker": "closed",
+                "last_message_age_s": 0.25,
+                "reconnects": 1,
+            }
+        },
         "bots": {"b1": {"healthy": True, "state": "running", "position": "0.010"}},
         "uptime_s": 12.5,
     }
@@ -210,16 +226,32 @@ async def test_health_degraded(autojump_clock: trio.testing.MockClock, no_token:
 
 async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_token: None) -> None:
     collector = SnapshotCollector(
-        exchanges=lambda: {"binance": {
-            "messages_received": 10, "bytes_received": 2048, "decode_errors": 1,
-            "reconnects": 2, "breaker_state": "closed", "state": "live",
-            "skipped": 3, "dropped": 0, "connection_uptime_s": 5.0, "last_message_age_s": 0.5,
-        }},
-        bots=lambda: {"b1": {
-            "ticks": 7, "orders": 2, "fills": 1, "rejections": {"max_position": 1},
-            "position": Decimal("0.5"), "realized_pnl": Decimal("1.25"),
-            "unrealized_pnl": Decimal("-0.5"), "state": "running",
-        }},
+        exchanges=lambda: {
+            "binance": {
+                "messages_received": 10,
+                "bytes_received": 2048,
+                "decode_errors": 1,
+                "reconnects": 2,
+                "breaker_state": "closed",
+                "state": "live",
+                "skipped": 3,
+                "dropped": 0,
+                "connection_uptime_s": 5.0,
+                "last_message_age_s": 0.5,
+            }
+        },
+        bots=lambda: {
+            "b1": {
+                "ticks": 7,
+                "orders": 2,
+                "fills": 1,
+                "rejections": {"max_position": 1},
+                "position": Decimal("0.5"),
+                "realized_pnl": Decimal("1.25"),
+                "unrealized_pnl": Decimal("-0.5"),
+                "state": "running",
+            }
+        },
         uptime_s=lambda: 42.0,
     )
     with trio.fail_after(5):
@@ -232,12 +264,19 @@ async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_tok
         for family in text_string_to_metric_families(response.text)
         for s in family.samples
     }
-    assert samples[("botcriptofy_exchange_messages_received_total",
-                    (("exchange", "binance"),))] == 10
-    assert samples[("botcriptofy_exchange_breaker_state",
-                    (("exchange", "binance"), ("state", "closed")))] == 1
-    assert samples[("botcriptofy_bot_rejections_total",
-                    (("bot", "b1"), ("reason", "max_position")))] == 1
+    assert (
+        samples[("botcriptofy_exchange_messages_received_total", (("exchange", "binance"),))] == 10
+    )
+    assert (
+        samples[
+            ("botcriptofy_exchange_breaker_state", (("exchange", "binance"), ("state", "closed")))
+        ]
+        == 1
+    )
+    assert (
+        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "max_position")))]
+        == 1
+    )
     assert samples[("botcriptofy_bot_realized_pnl", (("bot", "b1"),))] == 1.25
     assert samples[("botcriptofy_uptime_seconds", ())] == 42.0
 
@@ -248,8 +287,10 @@ async def test_control_lifecycle(autojump_clock: trio.testing.MockClock, token: 
     with trio.fail_after(5):
         async with serving(plane) as client:
             spawned = await client.post("/bots", json=spec, headers=AUTH)
-            assert (spawned.status_code, spawned.json()) == (201, {"bot": "b7",
-                                                                   "action": "spawned"})
+            assert (spawned.status_code, spawned.json()) == (
+                201,
+                {"bot": "b7", "action": "spawned"},
+            )
             assert spawned.headers["location"] == "/bots/b7"
             assert plane.bots == {"b7": "running"}
 
@@ -263,8 +304,10 @@ async def test_control_lifecycle(autojump_clock: trio.testing.MockClock, token: 
             assert plane.bots == {"b7": "running"}
 
             stopped = await client.delete("/bots/b7", headers=AUTH)
-            assert (stopped.status_code, stopped.json()) == (200, {"bot": "b7",
-                                                                   "action": "stopped"})
+            assert (stopped.status_code, stopped.json()) == (
+                200,
+                {"bot": "b7", "action": "stopped"},
+            )
             assert plane.bots == {}
 
 
@@ -327,23 +370,30 @@ async def test_bad_spec_is_400_with_problems(
             not_json = await client.post("/bots", content=b"{id = 'b2'}", headers=headers)
             not_object = await client.post("/bots", content=b"[1, 2]", headers=headers)
             bad_symbol = await client.post(
-                "/bots", json={"id": "b2", "exchange": "binance", "symbol": "btcusdt",
-                               "colour": "red"}, headers=AUTH)
+                "/bots",
+                json={"id": "b2", "exchange": "binance", "symbol": "btcusdt", "colour": "red"},
+                headers=AUTH,
+            )
             duplicate = await client.post(
-                "/bots", json={"id": "b1", "exchange": "binance", "symbol": "BTC/USDT"},
-                headers=AUTH)
+                "/bots",
+                json={"id": "b1", "exchange": "binance", "symbol": "BTC/USDT"},
+                headers=AUTH,
+            )
     assert not_json.status_code == 400
     assert not_json.json()["problems"][0].startswith("body: invalid JSON")
     assert not_object.status_code == 400
     assert not_object.json()["problems"] == [
-        "body: must be a JSON object with the keys of a [[bots]] table"]
+        "body: must be a JSON object with the keys of a [[bots]] table"
+    ]
     assert bad_symbol.status_code == 400
     problems = bad_symbol.json()["problems"]
     assert problems[0] == "bots.colour: unknown key"
     assert "BASE/QUOTE" in problems[1]
     assert duplicate.status_code == 400
-    assert duplicate.json() == {"error": "invalid bot spec",
-                                "problems": ["bots.id: 'b1' already exists"]}
+    assert duplicate.json() == {
+        "error": "invalid bot spec",
+        "problems": ["bots.id: 'b1' already exists"],
+    }
     assert plane.bots == {"b1": "running"}
 
 
@@ -357,8 +407,10 @@ async def test_unknown_bot_is_404(autojump_clock: trio.testing.MockClock, token:
                 await client.post("/bots/nope/resume", headers=AUTH),
             ]
     for response in responses:
-        assert (response.status_code, response.json()) == (404, {"error": "unknown bot",
-                                                                 "bot": "nope"})
+        assert (response.status_code, response.json()) == (
+            404,
+            {"error": "unknown bot", "bot": "nope"},
+        )
     assert plane.bots == {"b1": "running"}
 
 
@@ -382,15 +434,19 @@ async def test_routing_errors_and_body_cap(
 
 async def test_token_never_logged(autojump_clock: trio.testing.MockClock, token: str) -> None:
     lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message) + repr(message.record)),
-                      level="DEBUG")
+    sink = logger.add(
+        lambda message: lines.append(str(message) + repr(message.record)), level="DEBUG"
+    )
     try:
         plane = InMemoryPlane()
         with trio.fail_after(5):
             async with serving(plane) as client:
                 await client.post("/bots/x/pause", headers={"authorization": "Bearer guess"})
-                await client.post("/bots", json={"id": "b1", "exchange": "binance",
-                                                 "symbol": "BTC/USDT"}, headers=AUTH)
+                await client.post(
+                    "/bots",
+                    json={"id": "b1", "exchange": "binance", "symbol": "BTC/USDT"},
+                    headers=AUTH,
+                )
     finally:
         logger.remove(sink)
     text = "\n".join(lines)
@@ -405,8 +461,9 @@ async def test_server_stops_on_cancellation(no_token: None) -> None:
     config = HttpConfig(port=0, token_env=TOKEN_ENV)
     with trio.fail_after(2):
         async with trio.open_nursery() as nursery:
-            address = await nursery.start(run_http_server, config, InMemoryPlane(),
-                                          CollectorRegistry())
+            address = await nursery.start(
+                run_http_server, config, InMemoryPlane(), CollectorRegistry()
+            )
             async with httpx.AsyncClient(base_url=address.url) as client:
                 assert (await client.get("/health")).status_code == 200
                 started_at = trio.current_time()
@@ -423,12 +480,12 @@ async def test_port_in_use_fails_before_started(no_token: None) -> None:
         config = HttpConfig(port=taken.getsockname()[1], token_env=TOKEN_ENV)
         with trio.fail_after(2), pytest.RaisesGroup(OSError, flatten_subgroups=True):
             async with trio.open_nursery() as nursery:
-                await nursery.start(run_http_server, config, InMemoryPlane(),
-                                    CollectorRegistry())
+                await nursery.start(run_http_server, config, InMemoryPlane(), CollectorRegistry())
 
 
 async def test_disabled_returns_at_once() -> None:
     async with trio.open_nursery() as nursery:
-        address = await nursery.start(run_http_server, HttpConfig(enabled=False),
-                                      InMemoryPlane(), CollectorRegistry())
+        address = await nursery.start(
+            run_http_server, HttpConfig(enabled=False), InMemoryPlane(), CollectorRegistry()
+        )
     assert address is None

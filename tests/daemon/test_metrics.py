@@ -51,10 +51,14 @@ class ExchangeStats:
 
 
 BOT = {
-    "ticks": 500, "orders": 4, "fills": 3,
+    "ticks": 500,
+    "orders": 4,
+    "fills": 3,
     "rejections": {"max_position": 2, "stale_price": 1},
-    "position": Decimal("0.015"), "realized_pnl": Decimal("12.34"),
-    "unrealized_pnl": Decimal("-1.5"), "state": "halted",
+    "position": Decimal("0.015"),
+    "realized_pnl": Decimal("12.34"),
+    "unrealized_pnl": Decimal("-1.5"),
+    "state": "halted",
 }
 
 
@@ -94,11 +98,25 @@ def test_exchange_metrics() -> None:
     assert samples[("botcriptofy_exchange_breaker_transitions_total", ex())] == 7
     states = {
         state: samples[("botcriptofy_exchange_state", ex(state=state))]
-        for state in ("idle", "connecting", "streaming", "backoff", "circuit_open", "fallback",
-                      "stopped")
+        for state in (
+            "idle",
+            "connecting",
+            "streaming",
+            "backoff",
+            "circuit_open",
+            "fallback",
+            "stopped",
+        )
     }
-    assert states == {"idle": 0, "connecting": 0, "streaming": 0, "backoff": 1,
-                      "circuit_open": 0, "fallback": 0, "stopped": 0}
+    assert states == {
+        "idle": 0,
+        "connecting": 0,
+        "streaming": 0,
+        "backoff": 1,
+        "circuit_open": 0,
+        "fallback": 0,
+        "stopped": 0,
+    }
     stream = ex(kind="ticker", symbol="BTC/USDT")
     assert samples[("botcriptofy_stream_subscribers", stream)] == 2
     assert samples[("botcriptofy_stream_stale", stream)] == 0
@@ -112,8 +130,10 @@ def test_latency_histogram_is_cumulative() -> None:
     assert buckets == {"0.01": 5, "0.1": 8, "1.0": 9, "+Inf": 11}
     assert samples[(name + "_count", ex())] == 11
     assert samples[(name + "_sum", ex())] == 4.5
-    assert families(SnapshotCollector(exchanges=lambda: {"binance": ExchangeStats()}))[
-        name] == "histogram"
+    assert (
+        families(SnapshotCollector(exchanges=lambda: {"binance": ExchangeStats()}))[name]
+        == "histogram"
+    )
 
 
 def test_histogram_buckets_rejects_malformed_snapshots() -> None:
@@ -126,8 +146,14 @@ def test_histogram_buckets_rejects_malformed_snapshots() -> None:
 
 def test_optional_exchange_fields_may_be_missing() -> None:
     minimal = {
-        "messages_received": 0, "bytes_received": 0, "decode_errors": 0, "reconnects": 0,
-        "breaker_state": "open", "state": "circuit_open", "skipped": 0, "dropped": 0,
+        "messages_received": 0,
+        "bytes_received": 0,
+        "decode_errors": 0,
+        "reconnects": 0,
+        "breaker_state": "open",
+        "state": "circuit_open",
+        "skipped": 0,
+        "dropped": 0,
     }
     samples = scrape(SnapshotCollector(exchanges=lambda: {"kraken": minimal}))
     labels = (("exchange", "kraken"),)
@@ -135,8 +161,10 @@ def test_optional_exchange_fields_may_be_missing() -> None:
     assert ("botcriptofy_exchange_last_message_age_seconds", labels) not in samples
     assert ("botcriptofy_exchange_breaker_transitions_total", labels) not in samples
     assert not any(name.startswith("botcriptofy_stream_") for name, _ in samples)
-    assert samples[("botcriptofy_exchange_breaker_state",
-                    (("exchange", "kraken"), ("state", "open")))] == 1
+    assert (
+        samples[("botcriptofy_exchange_breaker_state", (("exchange", "kraken"), ("state", "open")))]
+        == 1
+    )
 
 
 def test_bot_metrics() -> None:
@@ -145,10 +173,14 @@ def test_bot_metrics() -> None:
     assert samples[("botcriptofy_bot_ticks_total", b1)] == 500
     assert samples[("botcriptofy_bot_orders_total", b1)] == 4
     assert samples[("botcriptofy_bot_fills_total", b1)] == 3
-    assert samples[("botcriptofy_bot_rejections_total",
-                    (("bot", "b1"), ("reason", "max_position")))] == 2
-    assert samples[("botcriptofy_bot_rejections_total",
-                    (("bot", "b1"), ("reason", "stale_price")))] == 1
+    assert (
+        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "max_position")))]
+        == 2
+    )
+    assert (
+        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "stale_price")))]
+        == 1
+    )
     assert samples[("botcriptofy_bot_position", b1)] == pytest.approx(0.015)
     assert samples[("botcriptofy_bot_realized_pnl", b1)] == pytest.approx(12.34)
     assert samples[("botcriptofy_bot_unrealized_pnl", b1)] == -1.5
@@ -163,14 +195,18 @@ def test_children_uptime_and_alerts() -> None:
         failed: int = 1
         dropped: int = 0
 
-    samples = scrape(SnapshotCollector(
-        children=lambda: {"exchange:binance": {"restarts": 6, "state": "backoff"}},
-        uptime_s=lambda: 3600.0,
-        alerts=AlertStats,
-    ))
+    samples = scrape(
+        SnapshotCollector(
+            children=lambda: {"exchange:binance": {"restarts": 6, "state": "backoff"}},
+            uptime_s=lambda: 3600.0,
+            alerts=AlertStats,
+        )
+    )
     assert samples[("botcriptofy_child_restarts_total", (("child", "exchange:binance"),))] == 6
-    assert samples[("botcriptofy_child_state",
-                    (("child", "exchange:binance"), ("state", "backoff")))] == 1
+    assert (
+        samples[("botcriptofy_child_state", (("child", "exchange:binance"), ("state", "backoff")))]
+        == 1
+    )
     assert samples[("botcriptofy_uptime_seconds", ())] == 3600
     outcomes = {
         outcome: samples[("botcriptofy_alerts_total", (("outcome", outcome),))]
@@ -180,10 +216,13 @@ def test_children_uptime_and_alerts() -> None:
 
 
 def test_family_types() -> None:
-    types = families(SnapshotCollector(
-        exchanges=lambda: {"binance": ExchangeStats()}, bots=lambda: {"b1": BOT},
-        uptime_s=lambda: 1.0,
-    ))
+    types = families(
+        SnapshotCollector(
+            exchanges=lambda: {"binance": ExchangeStats()},
+            bots=lambda: {"b1": BOT},
+            uptime_s=lambda: 1.0,
+        )
+    )
     assert types["botcriptofy_exchange_messages_received"] == "counter"
     assert types["botcriptofy_bot_rejections"] == "counter"
     assert types["botcriptofy_exchange_breaker_state"] == "gauge"
@@ -204,8 +243,9 @@ def test_broken_source_is_skipped_and_counted() -> None:
     scrape(collector)
     samples = scrape(collector)
     assert samples[("botcriptofy_uptime_seconds", ())] == 5  # the rest still exported
-    assert not any(name.startswith(("botcriptofy_exchange_", "botcriptofy_bot_"))
-                   for name, _ in samples)
+    assert not any(
+        name.startswith(("botcriptofy_exchange_", "botcriptofy_bot_")) for name, _ in samples
+    )
     errors = {
         source: samples[("botcriptofy_metrics_snapshot_errors_total", (("source", source),))]
         for source in ("exchanges", "bots", "children", "uptime", "alerts")

@@ -68,7 +68,10 @@ def ticker(price: str) -> Ticker:
 @pytest.mark.usefixtures("examples_on_path")
 def test_breakout_buys_above_the_range_and_closes_below_it() -> None:
     config = BotConfig(
-        id="b", exchange="binance", symbol="BTC/USDT", strategy="breakout:Breakout",
+        id="b",
+        exchange="binance",
+        symbol="BTC/USDT",
+        strategy="breakout:Breakout",
         params={"window": 3, "quote": "150"},
     )
     strategy = load_strategy(config)
@@ -101,18 +104,33 @@ def test_metric_families_are_the_real_ones() -> None:
     collector = SnapshotCollector(
         exchanges=lambda: {
             "binance": {
-                "messages_received": 1, "bytes_received": 10, "decode_errors": 0,
-                "reconnects": 0, "breaker_state": "closed", "state": "streaming",
-                "skipped": 0, "dropped": 0, "connection_uptime_s": 1.0,
+                "messages_received": 1,
+                "bytes_received": 10,
+                "decode_errors": 0,
+                "reconnects": 0,
+                "breaker_state": "closed",
+                "state": "streaming",
+                "skipped": 0,
+                "dropped": 0,
+                "connection_uptime_s": 1.0,
                 "last_message_age_s": 0.1,
                 "latency": {"bucket_bounds_s": [0.1], "bucket_counts": [1, 0], "sum_s": 0.01},
-                "streams": [{"kind": "ticker", "symbol": "BTC/USDT", "subscribers": 1,
-                             "stale": False}],
+                "streams": [
+                    {"kind": "ticker", "symbol": "BTC/USDT", "subscribers": 1, "stale": False}
+                ],
             }
         },
         bots=lambda: {
-            "b": {"ticks": 1, "orders": 0, "fills": 0, "rejections": {"rate_limit": 1},
-                  "position": 0, "realized_pnl": 0, "unrealized_pnl": 0, "state": "running"}
+            "b": {
+                "ticks": 1,
+                "orders": 0,
+                "fills": 0,
+                "rejections": {"rate_limit": 1},
+                "position": 0,
+                "realized_pnl": 0,
+                "unrealized_pnl": 0,
+                "state": "running",
+            }
         },
         children=lambda: {"bot:b": {"restarts": 0, "state": "running"}},
         uptime_s=lambda: 1.0,

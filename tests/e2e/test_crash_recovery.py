@@ -66,10 +66,18 @@ FILLS_AFTER_LAST_RESTART = 6
 def bot_table(bot_id: str) -> dict[str, Any]:
     symbol, tick, params = BOTS[bot_id]
     return {
-        "id": bot_id, "exchange": "sim", "symbol": symbol, "strategy": "threshold",
-        "params": {"buy_below": "100000000", **params}, "order_quote": "100",
-        "risk": {"stop_loss_pct": STOP_LOSS_PCT, "take_profit_pct": TAKE_PROFIT_PCT,
-                 "max_orders_per_minute": 100000, "daily_loss_limit_quote": "1000000"},
+        "id": bot_id,
+        "exchange": "sim",
+        "symbol": symbol,
+        "strategy": "threshold",
+        "params": {"buy_below": "100000000", **params},
+        "order_quote": "100",
+        "risk": {
+            "stop_loss_pct": STOP_LOSS_PCT,
+            "take_profit_pct": TAKE_PROFIT_PCT,
+            "max_orders_per_minute": 100000,
+            "daily_loss_limit_quote": "1000000",
+        },
         "paper": {"quote_balance": str(QUOTE), "fee_pct": "0.1", "slippage_pct": "0"},
         "market": {"tick_size": tick},  # fills at the exact bid/ask the monitor compared
     }
@@ -102,7 +110,10 @@ def check_journal(view: JournalView, acknowledged: list[Record]) -> dict[str, Bo
     for record in acknowledged:  # logged after its commit: a fill the daemon acted on is kept
         fill = fills_by_id[record["extra"]["client_id"]]
         assert (fill.side, str(fill.price), str(fill.size)) == (
-            record["extra"]["side"], record["extra"]["price"], record["extra"]["size"])
+            record["extra"]["side"],
+            record["extra"]["price"],
+            record["extra"]["size"],
+        )
     states = {}
     for bot, orders in view.orders.items():
         assert view.initial_quote[bot] == QUOTE
@@ -114,7 +125,8 @@ def check_journal(view: JournalView, acknowledged: list[Record]) -> dict[str, Bo
             order = orders_by_id[fill.client_id]
             assert (order.intent.side, order.status) == (fill.side, "filled")
         assert {o.intent.client_id for o in orders if o.status == "filled"} == {
-            f.client_id for f in fills}
+            f.client_id for f in fills
+        }
         assert all(o.status in ("filled", "open", "intent", "cancelled") for o in orders)
         unresolved = sum(o.status == "intent" for o in orders)
         assert unresolved <= 1  # at most the order being placed when the process died
@@ -125,13 +137,17 @@ def check_journal(view: JournalView, acknowledged: list[Record]) -> dict[str, Bo
         for fill in fills:
             book.apply_fill(fill)
             assert len(book.lots) <= 1  # never a second position, restarts included
-        signed = sum((f.price * f.size * (1 if f.side == "sell" else -1) - f.fee for f in fills),
-                     Decimal(0))
+        signed = sum(
+            (f.price * f.size * (1 if f.side == "sell" else -1) - f.fee for f in fills), Decimal(0)
+        )
         bought = sum((f.size for f in fills if f.side == "buy"), Decimal(0))
         sold = sum((f.size for f in fills if f.side == "sell"), Decimal(0))
         assert (book.quote, book.base) == (QUOTE + signed, bought - sold)
         states[bot] = BotState(
-            quote=book.quote, base=book.base, fills=len(fills), unresolved=unresolved,
+            quote=book.quote,
+            base=book.base,
+            fills=len(fills),
+            unresolved=unresolved,
             resting=resting,
             open_lots={lot.position_id: lot.entry_price for lot in book.lots.values()},
         )
@@ -201,8 +217,9 @@ async def trade_then_kill(
     return daemon.logged(filled)
 
 
-def note_open_lots(expected: Mapping[str, BotState] | None,
-                   into: dict[str, tuple[Decimal, float]]) -> None:
+def note_open_lots(
+    expected: Mapping[str, BotState] | None, into: dict[str, tuple[Decimal, float]]
+) -> None:
     """Remember the lots open at the last kill, with the time the next run starts."""
     for state in (expected or {}).values():
         for position_id, entry in state.open_lots.items():
@@ -219,13 +236,16 @@ async def test_kill_9_three_times_then_restart_resumes_exactly(tmp_path: Path) -
         async with open_exchange_server(
             "binance", ("BTC/USDT", "ETH/USDT"), seed=11, rate_hz=200.0
         ) as server:
-            config = write_config(tmp_path / "crash.toml", {
-                "http": {"enabled": False},
-                "backoff": {"initial_s": 0.05, "max_s": 0.5},
-                "journal": {"path": journal},
-                "exchanges": [local_exchange("sim", server)],
-                "bots": [bot_table(bot) for bot in BOTS],
-            })
+            config = write_config(
+                tmp_path / "crash.toml",
+                {
+                    "http": {"enabled": False},
+                    "backoff": {"initial_s": 0.05, "max_s": 0.5},
+                    "journal": {"path": journal},
+                    "exchanges": [local_exchange("sim", server)],
+                    "bots": [bot_table(bot) for bot in BOTS],
+                },
+            )
             for run, kill in enumerate(KILLS):
                 note_open_lots(expected, open_at_kill)
                 async with open_daemon("--config", str(config), cwd=tmp_path) as daemon:
@@ -266,8 +286,9 @@ async def test_kill_9_three_times_then_restart_resumes_exactly(tmp_path: Path) -
     # monitor (check_journal has checked each exit's fill against its level).
     assert open_at_kill, "no kill landed while a position was open"
     fills_by_id = {f.client_id: f for fills in final.fills.values() for f in fills}
-    exits = {f.position_id: final_orders[f.client_id]
-             for f in fills_by_id.values() if f.side == "sell"}
+    exits = {
+        f.position_id: final_orders[f.client_id] for f in fills_by_id.values() if f.side == "sell"
+    }
     for position_id, (entry, restart_ts) in open_at_kill.items():
         assert fills_by_id[position_id].price == entry
         exit_order = exits[position_id]

@@ -42,8 +42,10 @@ def message_counts(text: str) -> dict[str, float]:
 
 def all_streaming(status: int, body: dict[str, Any]) -> bool:
     exchanges = body.get("exchanges") or {}
-    return status == 200 and bool(exchanges) and all(
-        ex["state"] == "streaming" for ex in exchanges.values()
+    return (
+        status == 200
+        and bool(exchanges)
+        and all(ex["state"] == "streaming" for ex in exchanges.values())
     )
 
 
@@ -77,8 +79,9 @@ async def test_embedded_default_serves_health_and_metrics_and_stops_cleanly(
         assert daemon.logged(log_is("signal received: shutting down", signal="SIGTERM"))
         assert daemon.logged(log_is("journal closed"))
         assert daemon.logged(log_is("daemon stopped"))
-        stopped = {r["extra"]["bot"]: r["extra"]["orders"]
-                   for r in daemon.logged(log_is("bot stopped"))}
+        stopped = {
+            r["extra"]["bot"]: r["extra"]["orders"] for r in daemon.logged(log_is("bot stopped"))
+        }
         assert set(stopped) == {"btc-sma", "eth-rsi", "kraken-sma"}
     check_default_journal(tmp_path / "data" / "default" / "journal.sqlite3", stopped)
 
@@ -90,7 +93,8 @@ def check_default_journal(journal: Path, orders_counted: dict[str, int]) -> None
     with read_only(journal) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         total, unique = db.execute(
-            "SELECT count(*), count(DISTINCT client_id) FROM orders").fetchone()
+            "SELECT count(*), count(DISTINCT client_id) FROM orders"
+        ).fetchone()
         assert total == unique
         per_bot = dict(db.execute("SELECT bot_id, count(*) FROM orders GROUP BY bot_id"))
         bots = {row[0] for row in db.execute("SELECT bot_id FROM bots")}
@@ -102,13 +106,22 @@ async def test_bad_config_exits_2_with_the_problems_and_starts_nothing(tmp_path:
     journal = tmp_path / "journal" / "bad.sqlite3"
     with trio.fail_after(15):
         async with open_exchange_server("binance", ("BTC/USDT",), seed=3, rate_hz=10.0) as server:
-            config = write_config(tmp_path / "bad.toml", {
-                "http": {"port": 70000},
-                "journal": {"path": journal},
-                "exchanges": [local_exchange("sim", server)],
-                "bots": [{"id": "b1", "exchange": "sim", "symbol": "BTC/USDT",
-                          "risk": {"stop_loss_pct": -1.0}}],
-            })
+            config = write_config(
+                tmp_path / "bad.toml",
+                {
+                    "http": {"port": 70000},
+                    "journal": {"path": journal},
+                    "exchanges": [local_exchange("sim", server)],
+                    "bots": [
+                        {
+                            "id": "b1",
+                            "exchange": "sim",
+                            "symbol": "BTC/USDT",
+                            "risk": {"stop_loss_pct": -1.0},
+                        }
+                    ],
+                },
+            )
             async with open_daemon("--config", str(config), cwd=tmp_path) as daemon:
                 code = await daemon.wait_exit()
             assert server.statistics().connections_accepted == 0
@@ -125,22 +138,38 @@ async def test_bad_config_exits_2_with_the_problems_and_starts_nothing(tmp_path:
 
 def spawn_spec(bot_id: str) -> dict[str, Any]:
     """A threshold bot whose buy_below is far above the market: it buys on its first tick."""
-    return {"id": bot_id, "exchange": "sim", "symbol": "BTC/USDT", "strategy": "threshold",
-            "params": {"buy_below": "10000000"}, "order_quote": "100"}
+    return {
+        "id": bot_id,
+        "exchange": "sim",
+        "symbol": "BTC/USDT",
+        "strategy": "threshold",
+        "params": {"buy_below": "10000000"},
+        "order_quote": "100",
+    }
 
 
 async def test_control_endpoints_need_the_token_and_drive_bots(tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     with trio.fail_after(25):
         async with open_exchange_server("binance", ("BTC/USDT",), seed=4, rate_hz=20.0) as server:
-            config = write_config(tmp_path / "control.toml", {
-                "http": {"token_env": TOKEN_ENV},
-                "journal": {"path": journal},
-                "exchanges": [local_exchange("sim", server)],
-                # buy_below far under the market: this bot never trades
-                "bots": [{"id": "watcher", "exchange": "sim", "symbol": "BTC/USDT",
-                          "strategy": "threshold", "params": {"buy_below": "1"}}],
-            })
+            config = write_config(
+                tmp_path / "control.toml",
+                {
+                    "http": {"token_env": TOKEN_ENV},
+                    "journal": {"path": journal},
+                    "exchanges": [local_exchange("sim", server)],
+                    # buy_below far under the market: this bot never trades
+                    "bots": [
+                        {
+                            "id": "watcher",
+                            "exchange": "sim",
+                            "symbol": "BTC/USDT",
+                            "strategy": "threshold",
+                            "params": {"buy_below": "1"},
+                        }
+                    ],
+                },
+            )
             async with open_daemon(
                 "--config", str(config), "--http-port", "0", cwd=tmp_path, env={TOKEN_ENV: TOKEN}
             ) as daemon:
@@ -152,13 +181,18 @@ async def test_control_endpoints_need_the_token_and_drive_bots(tmp_path: Path) -
 
                     refused = [
                         await client.post("/bots", json=spawn_spec("buyer")),
-                        await client.post("/bots", json=spawn_spec("buyer"),
-                                          headers={"Authorization": "Bearer wrong-token"}),
-                        await client.post("/bots", json=spawn_spec("buyer"),
-                                          headers={"Authorization": TOKEN}),  # no scheme
+                        await client.post(
+                            "/bots",
+                            json=spawn_spec("buyer"),
+                            headers={"Authorization": "Bearer wrong-token"},
+                        ),
+                        await client.post(
+                            "/bots", json=spawn_spec("buyer"), headers={"Authorization": TOKEN}
+                        ),  # no scheme
                         await client.post("/bots/watcher/pause"),
-                        await client.delete("/bots/watcher",
-                                            headers={"Authorization": "Bearer " + TOKEN[:-1]}),
+                        await client.delete(
+                            "/bots/watcher", headers={"Authorization": "Bearer " + TOKEN[:-1]}
+                        ),
                     ]
                     assert [r.status_code for r in refused] == [401] * len(refused)
                     assert all(r.headers["www-authenticate"] == "Bearer" for r in refused)
@@ -167,8 +201,9 @@ async def test_control_endpoints_need_the_token_and_drive_bots(tmp_path: Path) -
                     assert after["bots"]["watcher"]["state"] == "running"  # not paused
                     assert not daemon.logged(log_is("bot started", bot="buyer"))
 
-                    bad = await client.post("/bots", json={**spawn_spec("bad one"), "mode": "x"},
-                                            headers=auth)
+                    bad = await client.post(
+                        "/bots", json={**spawn_spec("bad one"), "mode": "x"}, headers=auth
+                    )
                     assert bad.status_code == 400
                     assert any(p.startswith("bot.id: ") for p in bad.json()["problems"])
                     assert any(p.startswith("bot.mode: ") for p in bad.json()["problems"])
@@ -220,18 +255,24 @@ async def test_breaker_opening_sends_one_alert_to_the_webhook(tmp_path: Path) ->
             open_exchange_server("binance", ("BTC/USDT",), seed=5, rate_hz=20.0) as server,
         ):
             server.refuse_handshakes(503)
-            config = write_config(tmp_path / "alerts.toml", {
-                "supervisor": {"max_restarts": 100},
-                "backoff": {"initial_s": 0.05, "max_s": 0.1, "reset_after_s": 0.3},
-                "circuit_breaker": {"failure_threshold": 2, "reset_timeout_s": 0.3},
-                "alerts": {"webhooks": [{"url": hook_url, "format": "json"}],
-                           "min_interval_s": 60.0},
-                "journal": {"path": tmp_path / "journal.sqlite3"},
-                "exchanges": [local_exchange("sim", server)],
-                "bots": [{"id": "b1", "exchange": "sim", "symbol": "BTC/USDT"}],
-            })
-            async with open_daemon("--config", str(config), "--http-port", "0",
-                                   cwd=tmp_path) as daemon:
+            config = write_config(
+                tmp_path / "alerts.toml",
+                {
+                    "supervisor": {"max_restarts": 100},
+                    "backoff": {"initial_s": 0.05, "max_s": 0.1, "reset_after_s": 0.3},
+                    "circuit_breaker": {"failure_threshold": 2, "reset_timeout_s": 0.3},
+                    "alerts": {
+                        "webhooks": [{"url": hook_url, "format": "json"}],
+                        "min_interval_s": 60.0,
+                    },
+                    "journal": {"path": tmp_path / "journal.sqlite3"},
+                    "exchanges": [local_exchange("sim", server)],
+                    "bots": [{"id": "b1", "exchange": "sim", "symbol": "BTC/USDT"}],
+                },
+            )
+            async with open_daemon(
+                "--config", str(config), "--http-port", "0", cwd=tmp_path
+            ) as daemon:
                 opened = await inbox.wait_for(lambda d: d.body["kind"] == "breaker_opened")
                 assert opened.body["key"] == "sim"
                 assert opened.body["severity"] == "critical"

@@ -32,8 +32,14 @@ def thread_clock() -> MockClock:
 
 def buyer_spec() -> dict[str, Any]:
     """Threshold far above the market: buys on its first tick, then holds (nothing sells)."""
-    return {"id": BOT_ID, "exchange": "sim", "symbol": "BTC/USDT", "strategy": "threshold",
-            "params": {"buy_below": "10000000"}, "order_quote": "250"}
+    return {
+        "id": BOT_ID,
+        "exchange": "sim",
+        "symbol": "BTC/USDT",
+        "strategy": "threshold",
+        "params": {"buy_below": "10000000"},
+        "order_quote": "250",
+    }
 
 
 async def test_open_supervisor_streams_spawns_a_trading_bot_and_stops_it(
@@ -55,7 +61,8 @@ async def test_open_supervisor_streams_spawns_a_trading_bot_and_stops_it(
                             if len(tickers) == 3:
                                 break
                 assert {(t.exchange, t.symbol, t.source) for t in tickers} == {
-                    ("sim", "BTC/USDT", "ws")}
+                    ("sim", "BTC/USDT", "ws")
+                }
                 assert all(0 < t.bid < t.ask for t in tickers)
                 assert server.statistics().frames_sent >= 2  # they came over the socket
 
@@ -74,14 +81,25 @@ async def test_open_supervisor_streams_spawns_a_trading_bot_and_stops_it(
                 with pytest.raises(ConfigError) as duplicate:
                     await sup.spawn_bot(buyer_spec())
                 assert list(duplicate.value.problems) == [
-                    f"bot.id: a bot with id {BOT_ID!r} is already running"]
+                    f"bot.id: a bot with id {BOT_ID!r} is already running"
+                ]
                 with pytest.raises(ConfigError) as bad:
-                    await sup.spawn_bot({"id": "has space", "exchange": "sim",
-                                         "symbol": "btc-usdt", "order_quote": "-5",
-                                         "risk": {"stop_loss_pct": 0}})
+                    await sup.spawn_bot(
+                        {
+                            "id": "has space",
+                            "exchange": "sim",
+                            "symbol": "btc-usdt",
+                            "order_quote": "-5",
+                            "risk": {"stop_loss_pct": 0},
+                        }
+                    )
                 paths = sorted(p.partition(":")[0] for p in bad.value.problems)
-                assert paths == ["bot.id", "bot.order_quote", "bot.risk.stop_loss_pct",
-                                 "bot.symbol"], bad.value.problems
+                assert paths == [
+                    "bot.id",
+                    "bot.order_quote",
+                    "bot.risk.stop_loss_pct",
+                    "bot.symbol",
+                ], bad.value.problems
                 assert sup.bot_ids == (BOT_ID,)  # the failed spawns left nothing behind
 
                 await sup.stop_bot(BOT_ID)
@@ -97,6 +115,9 @@ async def test_open_supervisor_streams_spawns_a_trading_bot_and_stops_it(
                 await sup.spawn_bot(buyer_spec())
                 resumed = sup.bot(BOT_ID).statistics()
                 assert (resumed.position_size, resumed.quote_balance, resumed.orders) == (
-                    traded.position_size, traded.quote_balance, 1)
+                    traded.position_size,
+                    traded.quote_balance,
+                    1,
+                )
                 assert resumed.next_client_id == f"{BOT_ID}-2"
                 await sup.stop_bot(BOT_ID)

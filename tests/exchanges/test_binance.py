@@ -32,8 +32,14 @@ from tests.exchanges.helpers import (
 BTC_TICKER = Stream("ticker", "BTC/USDT")
 ETH_TRADE = Stream("trade", "ETH/USDT")
 
-BOOK = {"u": 400900217, "s": "BTCUSDT", "b": "25.35190000", "B": "31.21000000",
-        "a": "25.36520000", "A": "40.66000000"}
+BOOK = {
+    "u": 400900217,
+    "s": "BTCUSDT",
+    "b": "25.35190000",
+    "B": "31.21000000",
+    "a": "25.36520000",
+    "A": "40.66000000",
+}
 
 
 def combined(stream: str, data: dict) -> str:
@@ -132,8 +138,17 @@ def test_error_shapes_that_break_the_protocol(codec):
 def test_combined_book_ticker(codec):
     [ticker] = codec.decode(combined("btcusdt@bookTicker", BOOK), 12.5)
     assert ticker == Ticker(
-        "binance", "BTC/USDT", Decimal("25.35190000"), Decimal("25.36520000"), None,
-        Decimal("31.21000000"), Decimal("40.66000000"), None, 12.5, "ws", 400900217,
+        "binance",
+        "BTC/USDT",
+        Decimal("25.35190000"),
+        Decimal("25.36520000"),
+        None,
+        Decimal("31.21000000"),
+        Decimal("40.66000000"),
+        None,
+        12.5,
+        "ws",
+        400900217,
     )
     assert str(ticker.bid) == "25.35190000"
 
@@ -143,7 +158,10 @@ def test_raw_book_ticker_is_recognised_by_its_keys():
     frame = {"u": 1, "s": "BNBUSDT", "b": "25.3519", "B": "31.21", "a": "25.3652", "A": "40.66"}
     [ticker] = codec.decode(json.dumps(frame).encode(), 1.0)
     assert (ticker.symbol, ticker.bid, ticker.last, ticker.exchange_ts) == (
-        "BNB/USDT", Decimal("25.3519"), None, None
+        "BNB/USDT",
+        Decimal("25.3519"),
+        None,
+        None,
     )
 
 
@@ -160,20 +178,47 @@ def test_book_ticker_drops_stale_and_duplicate_update_ids(codec):
 
 
 def test_trade_side_is_the_taker_side(codec):
-    data = {"e": "trade", "E": 1672515782136, "s": "ETHUSDT", "t": 12345, "p": "1200.50",
-            "q": "0.25", "T": 1672515782134, "m": True, "M": True}
+    data = {
+        "e": "trade",
+        "E": 1672515782136,
+        "s": "ETHUSDT",
+        "t": 12345,
+        "p": "1200.50",
+        "q": "0.25",
+        "T": 1672515782134,
+        "m": True,
+        "M": True,
+    }
     [sold] = codec.decode(combined("ethusdt@trade", data), 2.0)
     assert sold == Trade(
-        "binance", "ETH/USDT", Decimal("1200.50"), Decimal("0.25"), "sell", "12345",
-        1672515782.134, 2.0, 12345,
+        "binance",
+        "ETH/USDT",
+        Decimal("1200.50"),
+        Decimal("0.25"),
+        "sell",
+        "12345",
+        1672515782.134,
+        2.0,
+        12345,
     )
     [bought] = codec.decode(combined("ethusdt@trade", {**data, "m": False}), 2.0)
     assert bought.side == "buy"
 
 
 def test_2019_trade_with_order_ids_and_raw_trade(codec):
-    data = {"e": "trade", "E": 1, "s": "ETHUSDT", "t": 1, "p": "1.0", "q": "2.0", "b": 88,
-            "a": 50, "T": 1000, "m": False, "M": True}
+    data = {
+        "e": "trade",
+        "E": 1,
+        "s": "ETHUSDT",
+        "t": 1,
+        "p": "1.0",
+        "q": "2.0",
+        "b": 88,
+        "a": 50,
+        "T": 1000,
+        "m": False,
+        "M": True,
+    }
     [trade] = codec.decode(json.dumps(data), 1.0)
     assert (trade.symbol, trade.side, trade.exchange_ts) == ("ETH/USDT", "buy", 1.0)
 
@@ -186,21 +231,54 @@ def test_server_shutdown_raw_and_combined(codec):
 
 
 def test_day_ticker_has_a_last_price(codec):
-    data = {"e": "24hrTicker", "E": 1672515782136, "s": "BNBBTC", "p": "0.0015", "P": "250.00",
-            "w": "0.0018", "x": "0.0009", "c": "0.0025", "Q": "10", "b": "0.0024", "B": "10",
-            "a": "0.0026", "A": "100", "o": "0.0010", "h": "0.0025", "l": "0.0010",
-            "v": "10000", "q": "18", "O": 0, "C": 86400000, "F": 0, "L": 18150, "n": 18151}
+    data = {
+        "e": "24hrTicker",
+        "E": 1672515782136,
+        "s": "BNBBTC",
+        "p": "0.0015",
+        "P": "250.00",
+        "w": "0.0018",
+        "x": "0.0009",
+        "c": "0.0025",
+        "Q": "10",
+        "b": "0.0024",
+        "B": "10",
+        "a": "0.0026",
+        "A": "100",
+        "o": "0.0010",
+        "h": "0.0025",
+        "l": "0.0010",
+        "v": "10000",
+        "q": "18",
+        "O": 0,
+        "C": 86400000,
+        "F": 0,
+        "L": 18150,
+        "n": 18151,
+    }
     [ticker] = codec.decode(combined("bnbbtc@ticker", data), 1.0)
     assert (ticker.symbol, ticker.last, ticker.exchange_ts) == (
-        "BNB/BTC", Decimal("0.0025"), 1672515782.136
+        "BNB/BTC",
+        Decimal("0.0025"),
+        1672515782.136,
     )
 
 
 @pytest.mark.parametrize(
     "frame",
     [
-        combined("btcusdt@depth@100ms", {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1,
-                                         "u": 2, "b": [["1", "2"]], "a": []}),
+        combined(
+            "btcusdt@depth@100ms",
+            {
+                "e": "depthUpdate",
+                "E": 1,
+                "s": "BTCUSDT",
+                "U": 1,
+                "u": 2,
+                "b": [["1", "2"]],
+                "a": [],
+            },
+        ),
         combined("btcusdt@depth20", {"lastUpdateId": 160, "bids": [["1", "2"]], "asks": []}),
         combined("btcusdt@kline_1m", {"e": "kline", "E": 1, "s": "BTCUSDT", "k": {}}),
         combined("btcusdt@aggTrade", {"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1}),
@@ -263,11 +341,23 @@ def test_rest_request_and_decode():
     )
     request = codec.rest_ticker_request("BTC/USDT", "http://127.0.0.1:8080/")
     assert request.url == "http://127.0.0.1:8080/api/v3/ticker/bookTicker"
-    body = (b'{"symbol":"BTCUSDT","bidPrice":"4.00000000","bidQty":"431.00000000",'
-            b'"askPrice":"4.00000200","askQty":"9.00000000"}')
+    body = (
+        b'{"symbol":"BTCUSDT","bidPrice":"4.00000000","bidQty":"431.00000000",'
+        b'"askPrice":"4.00000200","askQty":"9.00000000"}'
+    )
     ticker = codec.decode_rest_ticker(body, "BTC/USDT", 3.0)
-    assert ticker == Ticker("binance", "BTC/USDT", Decimal("4.00000000"), Decimal("4.00000200"),
-                            None, Decimal("431"), Decimal("9"), None, 3.0, "rest")
+    assert ticker == Ticker(
+        "binance",
+        "BTC/USDT",
+        Decimal("4.00000000"),
+        Decimal("4.00000200"),
+        None,
+        Decimal("431"),
+        Decimal("9"),
+        None,
+        3.0,
+        "rest",
+    )
     with pytest.raises(ValueError, match="Invalid symbol"):
         codec.decode_rest_ticker('{"code":-1121,"msg":"Invalid symbol."}', "BTC/USDT")
     with pytest.raises(ValueError, match="asked for BTCUSDT"):
@@ -282,12 +372,24 @@ def test_rest_request_and_decode():
 
 book_data = st.one_of(
     st.fixed_dictionaries(
-        {"u": st.integers(min_value=0, max_value=2**63), "s": st.just("BTCUSDT"),
-         "b": plausible_text, "B": plausible_text, "a": plausible_text, "A": plausible_text}
+        {
+            "u": st.integers(min_value=0, max_value=2**63),
+            "s": st.just("BTCUSDT"),
+            "b": plausible_text,
+            "B": plausible_text,
+            "a": plausible_text,
+            "A": plausible_text,
+        }
     ),
     st.fixed_dictionaries(
-        {"u": st.integers(min_value=0, max_value=2**64), "s": st.just("BTCUSDT"), "b": field,
-         "B": field, "a": field, "A": field}
+        {
+            "u": st.integers(min_value=0, max_value=2**64),
+            "s": st.just("BTCUSDT"),
+            "b": field,
+            "B": field,
+            "a": field,
+            "A": field,
+        }
     ),
     optional_keys(
         {"u": st.integers(min_value=0, max_value=2**64) | field, "s": st.just("BTCUSDT") | field},
@@ -296,18 +398,38 @@ book_data = st.one_of(
 )
 trade_data = st.one_of(
     st.fixed_dictionaries(
-        {"e": st.just("trade"), "E": st.integers(0, 2**40), "s": st.just("ETHUSDT"),
-         "t": st.integers(0, 2**40), "p": plausible_text, "q": plausible_text,
-         "T": st.integers(0, 2**40), "m": st.booleans()}
+        {
+            "e": st.just("trade"),
+            "E": st.integers(0, 2**40),
+            "s": st.just("ETHUSDT"),
+            "t": st.integers(0, 2**40),
+            "p": plausible_text,
+            "q": plausible_text,
+            "T": st.integers(0, 2**40),
+            "m": st.booleans(),
+        }
     ),
     st.fixed_dictionaries(
-        {"e": st.just("trade"), "E": st.integers(), "s": st.just("ETHUSDT"), "t": st.integers(),
-         "p": field, "q": field, "T": st.integers(), "m": st.booleans()}
+        {
+            "e": st.just("trade"),
+            "E": st.integers(),
+            "s": st.just("ETHUSDT"),
+            "t": st.integers(),
+            "p": field,
+            "q": field,
+            "T": st.integers(),
+            "m": st.booleans(),
+        }
     ),
     optional_keys(
         {"e": st.just("trade"), "s": st.sampled_from(["ETHUSDT", "BTCUSDT"]) | field},
-        {"t": st.integers() | field, "p": field, "q": field, "T": st.integers() | field,
-         "m": st.booleans() | field},
+        {
+            "t": st.integers() | field,
+            "p": field,
+            "q": field,
+            "T": st.integers() | field,
+            "m": st.booleans() | field,
+        },
     ),
 )
 shaped = st.one_of(
@@ -316,8 +438,10 @@ shaped = st.one_of(
     st.fixed_dictionaries({"stream": field, "data": book_data | trade_data | any_json}),
     book_data,
     trade_data,
-    optional_keys({"id": field}, {"result": field, "error": field | st.fixed_dictionaries(
-        {"code": field, "msg": field})}),
+    optional_keys(
+        {"id": field},
+        {"result": field, "error": field | st.fixed_dictionaries({"code": field, "msg": field})},
+    ),
     any_json,
 )
 

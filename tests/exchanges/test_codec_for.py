@@ -50,12 +50,15 @@ def test_bad_unified_symbols_are_refused_when_subscribing(protocol):
 
 
 REST_BODIES = {
-    "binance": ('{"symbol":"BTCUSDT","bidPrice":"100.1","bidQty":"1","askPrice":"100.2",'
-                '"askQty":"2"}'),
+    "binance": (
+        '{"symbol":"BTCUSDT","bidPrice":"100.1","bidQty":"1","askPrice":"100.2","askQty":"2"}'
+    ),
     "coinbase": '{"ask":"100.2","bid":"100.1","price":"100.15","size":"0.1","trade_id":1}',
     "coinbase_advanced": '{"trades":[],"best_bid":"100.1","best_ask":"100.2"}',
-    "kraken": ('{"error":[],"result":{"XXBTZUSDT":{"a":["100.2","1","1.0"],'
-               '"b":["100.1","1","1.0"],"c":["100.15","0.1"],"o":"99"}}}'),
+    "kraken": (
+        '{"error":[],"result":{"XXBTZUSDT":{"a":["100.2","1","1.0"],'
+        '"b":["100.1","1","1.0"],"c":["100.15","0.1"],"o":"99"}}}'
+    ),
 }
 REST_BODIES["kraken_v1"] = REST_BODIES["kraken"]
 
@@ -69,7 +72,10 @@ def test_rest_fallback_in_the_contract_form(protocol):
     assert request.url.startswith(codec.default_rest_url)
     ticker = codec.decode_rest_ticker(REST_BODIES[protocol])
     assert (ticker.symbol, ticker.bid, ticker.ask, ticker.source) == (
-        symbol, Decimal("100.1"), Decimal("100.2"), "rest"
+        symbol,
+        Decimal("100.1"),
+        Decimal("100.2"),
+        "rest",
     )
 
 

@@ -35,17 +35,35 @@ BTC_TRADE = Stream("trade", "BTC/USD")
 ETH_TICKER = Stream("ticker", "ETH/USD")
 
 TICKER = {
-    "type": "ticker", "sequence": 37475248783, "product_id": "BTC-USD", "price": "43911.41",
-    "open_24h": "43880.18", "volume_24h": "8203.51", "low_24h": "43584.35",
-    "high_24h": "44231.17", "volume_30d": "389120.3", "best_bid": "43911.40",
-    "best_bid_size": "0.10512", "best_ask": "43911.41", "best_ask_size": "0.00251",
-    "side": "buy", "time": "2024-01-07T22:55:34.347040Z", "trade_id": 592171029,
+    "type": "ticker",
+    "sequence": 37475248783,
+    "product_id": "BTC-USD",
+    "price": "43911.41",
+    "open_24h": "43880.18",
+    "volume_24h": "8203.51",
+    "low_24h": "43584.35",
+    "high_24h": "44231.17",
+    "volume_30d": "389120.3",
+    "best_bid": "43911.40",
+    "best_bid_size": "0.10512",
+    "best_ask": "43911.41",
+    "best_ask_size": "0.00251",
+    "side": "buy",
+    "time": "2024-01-07T22:55:34.347040Z",
+    "trade_id": 592171029,
     "last_size": "0.00100",
 }
 MATCH = {
-    "type": "match", "trade_id": 592171029, "maker_order_id": "ac928c66-ca53",
-    "taker_order_id": "132fb6ae-456b", "side": "sell", "size": "0.00100", "price": "43911.41",
-    "product_id": "BTC-USD", "sequence": 37475248783, "time": "2024-01-07T22:55:34.347040Z",
+    "type": "match",
+    "trade_id": 592171029,
+    "maker_order_id": "ac928c66-ca53",
+    "taker_order_id": "132fb6ae-456b",
+    "side": "sell",
+    "size": "0.00100",
+    "price": "43911.41",
+    "product_id": "BTC-USD",
+    "sequence": 37475248783,
+    "time": "2024-01-07T22:55:34.347040Z",
 }
 
 
@@ -105,17 +123,29 @@ def test_cumulative_acks_in_request_order():
     codec.subscribe_messages([BTC_TICKER])
     codec.subscribe_messages([ETH_TICKER, BTC_TRADE])
     codec.unsubscribe_messages([BTC_TICKER])
-    first = {"type": "subscriptions", "channels": [
-        {"name": "ticker", "product_ids": ["BTC-USD"], "account_ids": None},
-        {"name": "heartbeat", "product_ids": ["BTC-USD"], "account_ids": None}]}
-    second = {"type": "subscriptions", "channels": [
-        {"name": "ticker", "product_ids": ["BTC-USD", "ETH-USD"]},
-        {"name": "matches", "product_ids": ["BTC-USD"]},
-        {"name": "heartbeat", "product_ids": ["BTC-USD", "ETH-USD"]}]}
-    third = {"type": "subscriptions", "channels": [
-        {"name": "ticker", "product_ids": ["ETH-USD"]},
-        {"name": "matches", "product_ids": ["BTC-USD"]},
-        {"name": "heartbeat", "product_ids": ["BTC-USD", "ETH-USD"]}]}
+    first = {
+        "type": "subscriptions",
+        "channels": [
+            {"name": "ticker", "product_ids": ["BTC-USD"], "account_ids": None},
+            {"name": "heartbeat", "product_ids": ["BTC-USD"], "account_ids": None},
+        ],
+    }
+    second = {
+        "type": "subscriptions",
+        "channels": [
+            {"name": "ticker", "product_ids": ["BTC-USD", "ETH-USD"]},
+            {"name": "matches", "product_ids": ["BTC-USD"]},
+            {"name": "heartbeat", "product_ids": ["BTC-USD", "ETH-USD"]},
+        ],
+    }
+    third = {
+        "type": "subscriptions",
+        "channels": [
+            {"name": "ticker", "product_ids": ["ETH-USD"]},
+            {"name": "matches", "product_ids": ["BTC-USD"]},
+            {"name": "heartbeat", "product_ids": ["BTC-USD", "ETH-USD"]},
+        ],
+    }
     assert codec.decode(frame(first), 1.0) == [
         Subscribed("coinbase", (BTC_TICKER,), cumulative=True)
     ]
@@ -132,14 +162,21 @@ def test_one_bad_product_fails_the_whole_message():
     codec = codec_for("coinbase")
     foo = Stream("ticker", "FOO/USD")
     codec.subscribe_messages([BTC_TICKER, foo])
-    error = {"type": "error", "message": "Failed to subscribe",
-             "reason": "FOO-USD is not a valid product"}
+    error = {
+        "type": "error",
+        "message": "Failed to subscribe",
+        "reason": "FOO-USD is not a valid product",
+    }
     assert codec.decode(frame(error), 1.0) == [
-        SubscriptionError("coinbase", "Failed to subscribe: FOO-USD is not a valid product",
-                          (BTC_TICKER, foo))
+        SubscriptionError(
+            "coinbase", "Failed to subscribe: FOO-USD is not a valid product", (BTC_TICKER, foo)
+        )
     ]
-    no_channels = {"type": "error", "message": "Failed to subscribe",
-                   "reason": "No channels provided"}
+    no_channels = {
+        "type": "error",
+        "message": "Failed to subscribe",
+        "reason": "No channels provided",
+    }
     [late] = codec.decode(frame(no_channels), 1.0)
     assert isinstance(late, SubscriptionError)
     assert late.streams == ()
@@ -153,8 +190,16 @@ def test_disconnect_errors_ask_for_a_reconnect(codec):
 def test_ticker(codec):
     [ticker] = codec.decode(frame(TICKER), 7.0)
     assert ticker == Ticker(
-        "coinbase", "BTC/USD", Decimal("43911.40"), Decimal("43911.41"), Decimal("43911.41"),
-        Decimal("0.10512"), Decimal("0.00251"), rfc3339_ts(TICKER["time"], "t"), 7.0, "ws",
+        "coinbase",
+        "BTC/USD",
+        Decimal("43911.40"),
+        Decimal("43911.41"),
+        Decimal("43911.41"),
+        Decimal("0.10512"),
+        Decimal("0.00251"),
+        rfc3339_ts(TICKER["time"], "t"),
+        7.0,
+        "ws",
         37475248783,
     )
     assert ticker.exchange_ts == pytest.approx(1704668134.34704)
@@ -174,10 +219,20 @@ def test_2021_ticker_without_sizes(codec):
 
 def test_match_side_is_flipped_to_the_taker(codec):
     [trade] = codec.decode(frame(MATCH), 2.0)
-    assert trade == Trade("coinbase", "BTC/USD", Decimal("43911.41"), Decimal("0.00100"), "buy",
-                          "592171029", rfc3339_ts(MATCH["time"], "t"), 2.0, 37475248783)
-    [last] = codec.decode(frame({**MATCH, "type": "last_match", "side": "buy",
-                                 "sequence": 37475248784}), 2.0)
+    assert trade == Trade(
+        "coinbase",
+        "BTC/USD",
+        Decimal("43911.41"),
+        Decimal("0.00100"),
+        "buy",
+        "592171029",
+        rfc3339_ts(MATCH["time"], "t"),
+        2.0,
+        37475248783,
+    )
+    [last] = codec.decode(
+        frame({**MATCH, "type": "last_match", "side": "buy", "sequence": 37475248784}), 2.0
+    )
     assert last.side == "sell"
 
 
@@ -199,8 +254,13 @@ def test_duplicates_and_out_of_order_are_dropped_per_product(codec):
 
 
 def test_heartbeat(codec):
-    beat = {"type": "heartbeat", "sequence": 90, "last_trade_id": 20, "product_id": "BTC-USD",
-            "time": "2014-11-07T08:19:28.464459Z"}
+    beat = {
+        "type": "heartbeat",
+        "sequence": 90,
+        "last_trade_id": 20,
+        "product_id": "BTC-USD",
+        "time": "2014-11-07T08:19:28.464459Z",
+    }
     assert codec.decode(frame(beat), 1.0) == [
         Heartbeat("coinbase", rfc3339_ts("2014-11-07T08:19:28.464459Z", "t"))
     ]
@@ -249,12 +309,17 @@ def test_rest_request_and_decode():
     assert codec.rest_ticker_request("BTC/USD", "http://127.0.0.1:9/").url == (
         "http://127.0.0.1:9/products/BTC-USD/ticker"
     )
-    body = ('{"ask":"63212.98","bid":"63212.97","volume":"4916.9","trade_id":1040406588,'
-            '"price":"63212.97","size":"0.0078","time":"2026-06-19T16:43:33.016274911Z",'
-            '"rfq_volume":"31.6"}')
+    body = (
+        '{"ask":"63212.98","bid":"63212.97","volume":"4916.9","trade_id":1040406588,'
+        '"price":"63212.97","size":"0.0078","time":"2026-06-19T16:43:33.016274911Z",'
+        '"rfq_volume":"31.6"}'
+    )
     ticker = codec.decode_rest_ticker(body, "BTC/USD", 4.0)
     assert (ticker.bid, ticker.ask, ticker.last, ticker.source) == (
-        Decimal("63212.97"), Decimal("63212.98"), Decimal("63212.97"), "rest"
+        Decimal("63212.97"),
+        Decimal("63212.98"),
+        Decimal("63212.97"),
+        "rest",
     )
     assert ticker.exchange_ts == pytest.approx(1781887413.016275, abs=1e-6)
     with pytest.raises(ValueError, match="NotFound"):
@@ -269,32 +334,66 @@ products = st.one_of(st.sampled_from(["BTC-USD", "ETH-USD"]), st.just("BTC-USD")
 _ints = st.integers(min_value=0, max_value=2**63)
 sequences = st.one_of(_ints, _ints, _ints, field)
 ticker_frames = st.fixed_dictionaries(
-    {"type": st.just("ticker"), "product_id": products, "best_bid": field, "best_ask": field,
-     "price": field, "sequence": sequences},
+    {
+        "type": st.just("ticker"),
+        "product_id": products,
+        "best_bid": field,
+        "best_ask": field,
+        "price": field,
+        "sequence": sequences,
+    },
     optional={"best_bid_size": field, "best_ask_size": field, "time": rfc3339},
 )
 match_frames = st.fixed_dictionaries(
-    {"type": st.sampled_from(["match", "last_match"]), "product_id": products, "price": field,
-     "size": field, "side": st.sampled_from(["buy", "sell"]) | field, "sequence": sequences},
+    {
+        "type": st.sampled_from(["match", "last_match"]),
+        "product_id": products,
+        "price": field,
+        "size": field,
+        "side": st.sampled_from(["buy", "sell"]) | field,
+        "sequence": sequences,
+    },
     optional={"trade_id": st.integers() | field, "time": rfc3339},
 )
 # Every field plausible: reaches event construction with random values (crossed books included).
 plausible_frames = st.one_of(
     st.fixed_dictionaries(
-        {"type": st.just("ticker"), "product_id": st.just("BTC-USD"), "best_bid": plausible_text,
-         "best_ask": plausible_text, "price": plausible_text, "sequence": _ints,
-         "best_bid_size": plausible_text, "time": st.just("2024-01-07T22:55:34.347040Z")}
+        {
+            "type": st.just("ticker"),
+            "product_id": st.just("BTC-USD"),
+            "best_bid": plausible_text,
+            "best_ask": plausible_text,
+            "price": plausible_text,
+            "sequence": _ints,
+            "best_bid_size": plausible_text,
+            "time": st.just("2024-01-07T22:55:34.347040Z"),
+        }
     ),
     st.fixed_dictionaries(
-        {"type": st.just("match"), "product_id": st.just("BTC-USD"), "price": plausible_text,
-         "size": plausible_text, "side": st.sampled_from(["buy", "sell"]), "sequence": _ints,
-         "trade_id": _ints}
+        {
+            "type": st.just("match"),
+            "product_id": st.just("BTC-USD"),
+            "price": plausible_text,
+            "size": plausible_text,
+            "side": st.sampled_from(["buy", "sell"]),
+            "sequence": _ints,
+            "trade_id": _ints,
+        }
     ),
 )
 control_frames = st.one_of(
-    optional_keys({"type": st.just("subscriptions")}, {"channels": any_json | st.lists(
-        optional_keys({"name": st.sampled_from(["ticker", "matches"]) | field},
-                      {"product_ids": st.lists(products) | field}))}),
+    optional_keys(
+        {"type": st.just("subscriptions")},
+        {
+            "channels": any_json
+            | st.lists(
+                optional_keys(
+                    {"name": st.sampled_from(["ticker", "matches"]) | field},
+                    {"product_ids": st.lists(products) | field},
+                )
+            )
+        },
+    ),
     optional_keys({"type": st.just("error")}, {"message": field, "reason": field}),
     optional_keys({"type": st.just("heartbeat")}, {"time": rfc3339, "sequence": field}),
 )

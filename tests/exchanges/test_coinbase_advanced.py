@@ -36,18 +36,40 @@ ETH_TICKER = Stream("ticker", "ETH/USD")
 STAMP = "2026-08-09T21:05:48.229198328Z"
 
 TICKER_ITEM = {
-    "type": "ticker", "product_id": "BTC-USD", "price": "116800.01", "volume_24_h": "5123.4",
-    "low_24_h": "115000", "high_24_h": "117000", "low_52_w": "49000", "high_52_w": "124000",
-    "price_percent_chg_24_h": "0.52", "best_bid": "116800.00", "best_ask": "116800.01",
-    "best_bid_quantity": "0.51", "best_ask_quantity": "0.02",
+    "type": "ticker",
+    "product_id": "BTC-USD",
+    "price": "116800.01",
+    "volume_24_h": "5123.4",
+    "low_24_h": "115000",
+    "high_24_h": "117000",
+    "low_52_w": "49000",
+    "high_52_w": "124000",
+    "price_percent_chg_24_h": "0.52",
+    "best_bid": "116800.00",
+    "best_ask": "116800.01",
+    "best_bid_quantity": "0.51",
+    "best_ask_quantity": "0.02",
 }
-TRADE_ITEM = {"product_id": "BTC-USD", "trade_id": "1068572091", "price": "116800.01",
-              "size": "0.0015", "time": "2026-08-09T21:05:48.1Z", "side": "SELL"}
+TRADE_ITEM = {
+    "product_id": "BTC-USD",
+    "trade_id": "1068572091",
+    "price": "116800.01",
+    "size": "0.0015",
+    "time": "2026-08-09T21:05:48.1Z",
+    "side": "SELL",
+}
 
 
 def envelope(channel: str, seq: int, events: list, timestamp: str = STAMP) -> str:
-    return json.dumps({"channel": channel, "client_id": "", "timestamp": timestamp,
-                       "sequence_num": seq, "events": events})
+    return json.dumps(
+        {
+            "channel": channel,
+            "client_id": "",
+            "timestamp": timestamp,
+            "sequence_num": seq,
+            "events": events,
+        }
+    )
 
 
 def tickers(seq: int, *items: dict, kind: str = "update") -> str:
@@ -102,8 +124,10 @@ def test_cumulative_subscriptions_resolve_requests_in_order():
     assert results == [
         [Subscribed("coinbase_advanced", (), cumulative=True)],
         [Subscribed("coinbase_advanced", (BTC_TICKER,), cumulative=True)],
-        [Unsubscribed("coinbase_advanced", (BTC_TICKER,)),
-         Subscribed("coinbase_advanced", (), cumulative=True)],
+        [
+            Unsubscribed("coinbase_advanced", (BTC_TICKER,)),
+            Subscribed("coinbase_advanced", (), cumulative=True),
+        ],
     ]
 
 
@@ -117,13 +141,26 @@ def test_error_frame_fails_the_oldest_request():
 
 
 def test_ticker_uses_envelope_time_and_quantities(codec):
-    eth = {**TICKER_ITEM, "product_id": "ETH-USD", "best_bid": "3000.1", "best_ask": "3000.2",
-           "price": "3000.2"}
+    eth = {
+        **TICKER_ITEM,
+        "product_id": "ETH-USD",
+        "best_bid": "3000.1",
+        "best_ask": "3000.2",
+        "price": "3000.2",
+    }
     first, second = codec.decode(tickers(6, TICKER_ITEM, eth, kind="snapshot"), 9.0)
     assert first == Ticker(
-        "coinbase_advanced", "BTC/USD", Decimal("116800.00"), Decimal("116800.01"),
-        Decimal("116800.01"), Decimal("0.51"), Decimal("0.02"), rfc3339_ts(STAMP, "t"), 9.0,
-        "ws", 6,
+        "coinbase_advanced",
+        "BTC/USD",
+        Decimal("116800.00"),
+        Decimal("116800.01"),
+        Decimal("116800.01"),
+        Decimal("0.51"),
+        Decimal("0.02"),
+        rfc3339_ts(STAMP, "t"),
+        9.0,
+        "ws",
+        6,
     )
     assert (second.symbol, second.bid) == ("ETH/USD", Decimal("3000.1"))
 
@@ -131,15 +168,27 @@ def test_ticker_uses_envelope_time_and_quantities(codec):
 def test_market_trades_side_is_flipped_and_snapshot_is_history(codec):
     assert codec.decode(trades(1, TRADE_ITEM, TRADE_ITEM, kind="snapshot"), 1.0) == []
     bought, sold = codec.decode(trades(2, TRADE_ITEM, {**TRADE_ITEM, "side": "BUY"}), 3.0)
-    assert bought == Trade("coinbase_advanced", "BTC/USD", Decimal("116800.01"),
-                           Decimal("0.0015"), "buy", "1068572091",
-                           rfc3339_ts("2026-08-09T21:05:48.1Z", "t"), 3.0, 2)
+    assert bought == Trade(
+        "coinbase_advanced",
+        "BTC/USD",
+        Decimal("116800.01"),
+        Decimal("0.0015"),
+        "buy",
+        "1068572091",
+        rfc3339_ts("2026-08-09T21:05:48.1Z", "t"),
+        3.0,
+        2,
+    )
     assert sold.side == "sell"
 
 
 def test_heartbeats_ignore_the_go_debug_time(codec):
-    beat = [{"current_time": "2026-08-09 21:05:48.854840045 +0000 UTC m=+41691.26",
-             "heartbeat_counter": 41691}]
+    beat = [
+        {
+            "current_time": "2026-08-09 21:05:48.854840045 +0000 UTC m=+41691.26",
+            "heartbeat_counter": 41691,
+        }
+    ]
     assert codec.decode(envelope("heartbeats", 0, beat), 1.0) == [
         Heartbeat("coinbase_advanced", rfc3339_ts(STAMP, "t"))
     ]
@@ -217,12 +266,18 @@ def test_rest_request_and_decode():
         (("limit", "1"),),
         (("User-Agent", "botcriptofy/0.1"), ("Accept", "application/json")),
     )
-    body = ('{"trades":[{"trade_id":"1","product_id":"BTC-USD","price":"100.5","size":"1",'
-            '"time":"2026-08-09T21:05:48.229198328Z","side":"BUY"}],'
-            '"best_bid":"100.4","best_ask":"100.6"}')
+    body = (
+        '{"trades":[{"trade_id":"1","product_id":"BTC-USD","price":"100.5","size":"1",'
+        '"time":"2026-08-09T21:05:48.229198328Z","side":"BUY"}],'
+        '"best_bid":"100.4","best_ask":"100.6"}'
+    )
     ticker = codec.decode_rest_ticker(body, "BTC/USD", 2.0)
     assert (ticker.bid, ticker.ask, ticker.last, ticker.exchange_ts, ticker.source) == (
-        Decimal("100.4"), Decimal("100.6"), Decimal("100.5"), rfc3339_ts(STAMP, "t"), "rest"
+        Decimal("100.4"),
+        Decimal("100.6"),
+        Decimal("100.5"),
+        rfc3339_ts(STAMP, "t"),
+        "rest",
     )
     exchange_style = '{"ask":"63212.98","bid":"63212.97","price":"63212.97"}'
     assert codec.decode_rest_ticker(exchange_style, "BTC/USD", 2.0).bid == Decimal("63212.97")
@@ -240,8 +295,12 @@ ticker_items = st.fixed_dictionaries(
     optional={"best_bid_quantity": field, "best_ask_quantity": field, "type": field},
 )
 trade_items = st.fixed_dictionaries(
-    {"product_id": products, "price": field, "size": field,
-     "side": st.sampled_from(["BUY", "SELL"]) | field},
+    {
+        "product_id": products,
+        "price": field,
+        "size": field,
+        "side": st.sampled_from(["BUY", "SELL"]) | field,
+    },
     optional={"trade_id": field, "time": rfc3339},
 )
 
@@ -249,39 +308,94 @@ trade_items = st.fixed_dictionaries(
 def envelopes(channel: st.SearchStrategy, events: st.SearchStrategy) -> st.SearchStrategy:
     return st.fixed_dictionaries(
         {"channel": channel, "events": events},
-        optional={"sequence_num": st.integers(min_value=-2, max_value=8) | field,
-                  "timestamp": rfc3339, "client_id": field},
+        optional={
+            "sequence_num": st.integers(min_value=-2, max_value=8) | field,
+            "timestamp": rfc3339,
+            "client_id": field,
+        },
     )
 
 
 plausible_ticker = st.fixed_dictionaries(
-    {"product_id": st.just("BTC-USD"), "best_bid": plausible_text, "best_ask": plausible_text,
-     "price": plausible_text, "best_bid_quantity": plausible_text}
+    {
+        "product_id": st.just("BTC-USD"),
+        "best_bid": plausible_text,
+        "best_ask": plausible_text,
+        "price": plausible_text,
+        "best_bid_quantity": plausible_text,
+    }
 )
 plausible_trade = st.fixed_dictionaries(
-    {"product_id": st.just("BTC-USD"), "price": plausible_text, "size": plausible_text,
-     "side": st.sampled_from(["BUY", "SELL"]), "trade_id": st.just("7")}
+    {
+        "product_id": st.just("BTC-USD"),
+        "price": plausible_text,
+        "size": plausible_text,
+        "side": st.sampled_from(["BUY", "SELL"]),
+        "trade_id": st.just("7"),
+    }
 )
 plausible_frames = st.fixed_dictionaries(
-    {"channel": st.sampled_from(["ticker", "market_trades"]),
-     "sequence_num": st.integers(min_value=0, max_value=3),
-     "timestamp": st.just(STAMP),
-     "events": st.lists(st.fixed_dictionaries(
-         {"type": st.just("update"), "tickers": st.lists(plausible_ticker, max_size=2),
-          "trades": st.lists(plausible_trade, max_size=2)}), min_size=1, max_size=2)}
+    {
+        "channel": st.sampled_from(["ticker", "market_trades"]),
+        "sequence_num": st.integers(min_value=0, max_value=3),
+        "timestamp": st.just(STAMP),
+        "events": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("update"),
+                    "tickers": st.lists(plausible_ticker, max_size=2),
+                    "trades": st.lists(plausible_trade, max_size=2),
+                }
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+    }
 )
 shaped = st.one_of(
     plausible_frames,
-    envelopes(st.just("ticker"), st.lists(st.fixed_dictionaries(
-        {"type": st.sampled_from(["snapshot", "update"]) | field,
-         "tickers": st.lists(ticker_items, max_size=3) | field}), max_size=2) | field),
-    envelopes(st.just("market_trades"), st.lists(st.fixed_dictionaries(
-        {"type": st.sampled_from(["snapshot", "update"]) | field,
-         "trades": st.lists(trade_items, max_size=3) | field}), max_size=2) | field),
-    envelopes(st.sampled_from(["subscriptions", "heartbeats", "l2_data"]) | field,
-              st.lists(st.fixed_dictionaries({"subscriptions": st.dictionaries(
-                  st.sampled_from(["ticker", "market_trades", "heartbeats"]),
-                  st.lists(products, max_size=3) | field)}) | any_json, max_size=2) | field),
+    envelopes(
+        st.just("ticker"),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(["snapshot", "update"]) | field,
+                    "tickers": st.lists(ticker_items, max_size=3) | field,
+                }
+            ),
+            max_size=2,
+        )
+        | field,
+    ),
+    envelopes(
+        st.just("market_trades"),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(["snapshot", "update"]) | field,
+                    "trades": st.lists(trade_items, max_size=3) | field,
+                }
+            ),
+            max_size=2,
+        )
+        | field,
+    ),
+    envelopes(
+        st.sampled_from(["subscriptions", "heartbeats", "l2_data"]) | field,
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "subscriptions": st.dictionaries(
+                        st.sampled_from(["ticker", "market_trades", "heartbeats"]),
+                        st.lists(products, max_size=3) | field,
+                    )
+                }
+            )
+            | any_json,
+            max_size=2,
+        )
+        | field,
+    ),
     optional_keys({"type": st.just("error")}, {"message": field}),
     any_json,
 )

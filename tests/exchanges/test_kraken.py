@@ -88,10 +88,19 @@ def test_subscribe_and_unsubscribe_frames_are_exact():
 
 
 def test_one_ack_per_symbol(codec):
-    ack = {"method": "subscribe", "result": {"channel": "ticker", "event_trigger": "bbo",
-           "snapshot": True, "symbol": "BTC/USD"}, "success": True,
-           "time_in": "2026-01-05T12:00:00.000000Z", "time_out": "2026-01-05T12:00:00.000100Z",
-           "req_id": 1}
+    ack = {
+        "method": "subscribe",
+        "result": {
+            "channel": "ticker",
+            "event_trigger": "bbo",
+            "snapshot": True,
+            "symbol": "BTC/USD",
+        },
+        "success": True,
+        "time_in": "2026-01-05T12:00:00.000000Z",
+        "time_out": "2026-01-05T12:00:00.000100Z",
+        "req_id": 1,
+    }
     assert codec.decode(json.dumps(ack), 1.0) == [Subscribed("kraken", (BTC_TICKER,), 1)]
     ack["result"]["symbol"] = "DOGE/USD"
     assert codec.decode(json.dumps(ack), 1.0) == [Subscribed("kraken", (DOGE_TICKER,), 1)]
@@ -102,15 +111,20 @@ def test_refusal_per_symbol_and_whole_request():
     codec = codec_for("kraken")
     nope = Stream("ticker", "NOPE/USD")
     codec.subscribe_messages([BTC_TICKER, nope])
-    refusal = {"error": "Currency pair not supported NOPE/USD", "method": "subscribe",
-               "success": False, "symbol": "NOPE/USD", "time_in": "..", "time_out": "..",
-               "req_id": 1}
+    refusal = {
+        "error": "Currency pair not supported NOPE/USD",
+        "method": "subscribe",
+        "success": False,
+        "symbol": "NOPE/USD",
+        "time_in": "..",
+        "time_out": "..",
+        "req_id": 1,
+    }
     assert codec.decode(json.dumps(refusal), 1.0) == [
         SubscriptionError("kraken", "Currency pair not supported NOPE/USD", (nope,), 1)
     ]
     codec.subscribe_messages([BTC_TRADE])
-    malformed = {"error": "Malformed request", "method": "subscribe", "success": False,
-                 "req_id": 2}
+    malformed = {"error": "Malformed request", "method": "subscribe", "success": False, "req_id": 2}
     assert codec.decode(json.dumps(malformed), 1.0) == [
         SubscriptionError("kraken", "Malformed request", (BTC_TRADE,), 2)
     ]
@@ -122,14 +136,20 @@ def test_refusal_per_symbol_and_whole_request():
 
 def test_unsubscribe_ack(codec):
     codec.unsubscribe_messages([BTC_TRADE])
-    ack = {"method": "unsubscribe", "result": {"channel": "trade", "symbol": "BTC/USD"},
-           "success": True, "req_id": 3}
+    ack = {
+        "method": "unsubscribe",
+        "result": {"channel": "trade", "symbol": "BTC/USD"},
+        "success": True,
+        "req_id": 3,
+    }
     assert codec.decode(json.dumps(ack), 1.0) == [Unsubscribed("kraken", (BTC_TRADE,), 3)]
 
 
 def test_status_with_u64_connection_id(codec):
-    status = ('{"channel":"status","type":"update","data":[{"api_version":"v2",'
-              '"connection_id":12393906104898154338,"system":"online","version":"2.0.10"}]}')
+    status = (
+        '{"channel":"status","type":"update","data":[{"api_version":"v2",'
+        '"connection_id":12393906104898154338,"system":"online","version":"2.0.10"}]}'
+    )
     assert codec.decode(status, 1.0) == [SystemStatus("kraken", "online")]
     assert codec.decode(status.replace("online", "maintenance").encode(), 1.0) == [
         SystemStatus("kraken", "maintenance")
@@ -145,8 +165,14 @@ def test_heartbeat_and_pong(codec):
 def test_ticker_numbers_keep_their_digits(codec):
     [ticker] = codec.decode(TICKER, 5.0)
     assert ticker == Ticker(
-        "kraken", "BTC/USD", Decimal("105944.2"), Decimal("105944.3"), Decimal("105899.4"),
-        Decimal("2.50000000"), Decimal("3.2"), rfc3339_ts("2026-01-05T12:00:00.123456Z", "t"),
+        "kraken",
+        "BTC/USD",
+        Decimal("105944.2"),
+        Decimal("105944.3"),
+        Decimal("105899.4"),
+        Decimal("2.50000000"),
+        Decimal("3.2"),
+        rfc3339_ts("2026-01-05T12:00:00.123456Z", "t"),
         5.0,
     )
     assert str(ticker.bid) == "105944.2"
@@ -154,19 +180,33 @@ def test_ticker_numbers_keep_their_digits(codec):
 
 
 def test_ticker_accepts_strings_ints_and_no_timestamp(codec):
-    frame = ('{"channel":"ticker","type":"update","data":[{"symbol":"DOGE/USD","bid":"0.16",'
-             '"bid_qty":100,"ask":1,"ask_qty":"5","last":0.1601}]}')
+    frame = (
+        '{"channel":"ticker","type":"update","data":[{"symbol":"DOGE/USD","bid":"0.16",'
+        '"bid_qty":100,"ask":1,"ask_qty":"5","last":0.1601}]}'
+    )
     [ticker] = codec.decode(frame, 1.0)
     assert (ticker.symbol, ticker.bid, ticker.ask, ticker.last, ticker.exchange_ts) == (
-        "DOGE/USD", Decimal("0.16"), Decimal(1), Decimal("0.1601"), None
+        "DOGE/USD",
+        Decimal("0.16"),
+        Decimal(1),
+        Decimal("0.1601"),
+        None,
     )
 
 
 def test_trade_is_taker_side_and_snapshot_is_history(codec):
     [trade] = codec.decode(TRADE, 2.0)
-    assert trade == Trade("kraken", "BTC/USD", Decimal("105944.2"), Decimal("0.00140000"),
-                          "sell", "83736162", rfc3339_ts("2026-01-05T12:00:01.5Z", "t"), 2.0,
-                          83736162)
+    assert trade == Trade(
+        "kraken",
+        "BTC/USD",
+        Decimal("105944.2"),
+        Decimal("0.00140000"),
+        "sell",
+        "83736162",
+        rfc3339_ts("2026-01-05T12:00:01.5Z", "t"),
+        2.0,
+        83736162,
+    )
     assert codec.decode(TRADE.replace('"update"', '"snapshot"'), 2.0) == []
 
 
@@ -229,14 +269,25 @@ def test_rest_request_and_decode():
     assert codec.rest_ticker_request("DOGE/USD", "http://127.0.0.1:1/").params == (
         ("pair", "XDGUSD"),
     )
-    body = ('{"error":[],"result":{"XXBTZUSD":{"a":["3537.50000","1","1.000"],'
-            '"b":["3537.40000","2","2.000"],"c":["3537.50000","0.10000000"],'
-            '"v":["1","2"],"p":["1","2"],"t":[1,2],"l":["1","2"],"h":["1","2"],'
-            '"o":"3530.60000"}}}')
+    body = (
+        '{"error":[],"result":{"XXBTZUSD":{"a":["3537.50000","1","1.000"],'
+        '"b":["3537.40000","2","2.000"],"c":["3537.50000","0.10000000"],'
+        '"v":["1","2"],"p":["1","2"],"t":[1,2],"l":["1","2"],"h":["1","2"],'
+        '"o":"3530.60000"}}}'
+    )
     ticker = codec.decode_rest_ticker(body, "BTC/USD", 3.0)
-    assert ticker == Ticker("kraken", "BTC/USD", Decimal("3537.40000"), Decimal("3537.50000"),
-                            Decimal("3537.50000"), Decimal("2.000"), Decimal("1.000"), None, 3.0,
-                            "rest")
+    assert ticker == Ticker(
+        "kraken",
+        "BTC/USD",
+        Decimal("3537.40000"),
+        Decimal("3537.50000"),
+        Decimal("3537.50000"),
+        Decimal("2.000"),
+        Decimal("1.000"),
+        None,
+        3.0,
+        "rest",
+    )
     with pytest.raises(ValueError, match="EQuery:Unknown asset pair"):
         codec.decode_rest_ticker('{"error":["EQuery:Unknown asset pair"],"result":{}}', "BTC/USD")
     with pytest.raises(ValueError, match="expected one pair"):
@@ -254,8 +305,25 @@ kraken_numbers = st.one_of(
     _decimal_literals,
     _decimal_literals,
     _decimal_literals,
-    st.sampled_from(["0", "0.0", "-1.5", "1e400", "-1e400", "1e-400", "NaN", "Infinity",
-                     "-Infinity", "true", "null", '"1.5"', '"NaN"', "1" * 40, "105944.2"]),
+    st.sampled_from(
+        [
+            "0",
+            "0.0",
+            "-1.5",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "true",
+            "null",
+            '"1.5"',
+            '"NaN"',
+            "1" * 40,
+            "105944.2",
+        ]
+    ),
     st.integers(min_value=-10, max_value=2**70).map(str),
 )
 symbols = st.sampled_from(
@@ -267,11 +335,9 @@ symbols = st.sampled_from(
 def raw_frames(draw):
     """Raw JSON text, so that NaN/Infinity/1e400 literals reach the Decimal-keeping parser."""
     channel = draw(st.sampled_from(["ticker", "trade"]))
-    keys = (["bid", "bid_qty", "ask", "ask_qty", "last"] if channel == "ticker"
-            else ["price", "qty"])
+    keys = ["bid", "bid_qty", "ask", "ask_qty", "last"] if channel == "ticker" else ["price", "qty"]
     parts = [f'"symbol":{draw(symbols)}']
-    parts += [f'"{key}":{draw(kraken_numbers)}' for key in keys
-              if draw(st.integers(0, 9)) > 0]
+    parts += [f'"{key}":{draw(kraken_numbers)}' for key in keys if draw(st.integers(0, 9)) > 0]
     if channel == "trade":
         side = draw(st.sampled_from(['"buy"', '"sell"', '"b"', "1"]))
         ident = draw(st.sampled_from(["1", '"x"', "null", "1.5"]))
@@ -283,21 +349,56 @@ def raw_frames(draw):
 
 
 shaped = st.one_of(
-    optional_keys({"channel": st.sampled_from(["ticker", "trade", "status", "heartbeat"])},
-                  {"type": field, "data": st.lists(any_json | st.dictionaries(
-                      st.sampled_from(["symbol", "bid", "ask", "last", "price", "qty", "side",
-                                       "system", "timestamp"]), field), max_size=3) | field}),
-    optional_keys({"method": st.sampled_from(["subscribe", "unsubscribe", "pong"]) | field},
-                  {"success": st.booleans() | field, "req_id": st.integers(0, 3) | field,
-                   "symbol": symbols.map(json.loads) | field, "error": field,
-                   "result": optional_keys({"channel": st.sampled_from(["ticker", "trade"])},
-                                           {"symbol": symbols.map(json.loads)}) | field}),
+    optional_keys(
+        {"channel": st.sampled_from(["ticker", "trade", "status", "heartbeat"])},
+        {
+            "type": field,
+            "data": st.lists(
+                any_json
+                | st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "symbol",
+                            "bid",
+                            "ask",
+                            "last",
+                            "price",
+                            "qty",
+                            "side",
+                            "system",
+                            "timestamp",
+                        ]
+                    ),
+                    field,
+                ),
+                max_size=3,
+            )
+            | field,
+        },
+    ),
+    optional_keys(
+        {"method": st.sampled_from(["subscribe", "unsubscribe", "pong"]) | field},
+        {
+            "success": st.booleans() | field,
+            "req_id": st.integers(0, 3) | field,
+            "symbol": symbols.map(json.loads) | field,
+            "error": field,
+            "result": optional_keys(
+                {"channel": st.sampled_from(["ticker", "trade"])},
+                {"symbol": symbols.map(json.loads)},
+            )
+            | field,
+        },
+    ),
     any_json,
 )
 
 
-@given(frames=st.lists(st.binary(max_size=64) | as_frames(shaped) | raw_frames(),
-                       min_size=1, max_size=4))
+@given(
+    frames=st.lists(
+        st.binary(max_size=64) | as_frames(shaped) | raw_frames(), min_size=1, max_size=4
+    )
+)
 @FUZZ
 def test_fuzz_never_raises_anything_but_decode_error(frames):
     codec = codec_for("kraken")

@@ -37,9 +37,35 @@ def test_price_keeps_the_exchange_digits():
 @pytest.mark.parametrize(
     "bad",
     [
-        "0", "0.0", "-0", "-1", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "1e400",
-        "1e30", "1e-400", " 1", "1 ", "1_000", "١٢", "", ".", "1.2.3", "0x10", "1e", "9" * 65,
-        1.5, 1, None, True, [], {},
+        "0",
+        "0.0",
+        "-0",
+        "-1",
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        "1e400",
+        "1e30",
+        "1e-400",
+        " 1",
+        "1 ",
+        "1_000",
+        "١٢",
+        "",
+        ".",
+        "1.2.3",
+        "0x10",
+        "1e",
+        "9" * 65,
+        1.5,
+        1,
+        None,
+        True,
+        [],
+        {},
     ],
 )
 def test_price_refuses(bad):
@@ -64,8 +90,18 @@ def test_number_price_accepts_json_numbers_and_strings():
     assert number_price(104711, "low") == Decimal(104711)
     assert number_price("105944.2", "bid") == Decimal("105944.2")
     assert number_size(0, "qty") == 0
-    for bad in (Decimal("NaN"), Decimal("Infinity"), Decimal("1E+400"), Decimal(0), True, 1.5,
-                None, 10**40, -3, "NaN"):
+    for bad in (
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        Decimal("1E+400"),
+        Decimal(0),
+        True,
+        1.5,
+        None,
+        10**40,
+        -3,
+        "NaN",
+    ):
         with pytest.raises(DecodeError, match="bid"):
             number_price(bad, "bid")
 

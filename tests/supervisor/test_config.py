@@ -187,7 +187,7 @@ MALFORMED = [
         BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
         [
             'bots[0].credentials.api_secret_env: required when mode = "live"',
-            "bots[0].mode: mode \"live\" is not available: no signed-REST executor is implemented"
+            'bots[0].mode: mode "live" is not available: no signed-REST executor is implemented'
             " for exchange 'binance' (only paper trading is); set mode = \"paper\"",
         ],
         id="live-without-credentials",

@@ -33,5 +33,3 @@ def test_child_spec_validation() -> None:
         ChildSpec("", idle)
     with pytest.raises(ValueError, match="duplicate child name 'a'"):
         SupervisorSpec(children=(ChildSpec("a", idle), ChildSpec("a", idle)))
-
-
