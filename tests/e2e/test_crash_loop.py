@@ -1,0 +1,69 @@
+"""A strategy that raises is restarted with backoff; a crash loop escalates to the root instead
+of spinning (DESIGN §5, issue 5) — through ``open_supervisor`` with a real feed and journal."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from actors.errors import RestartIntensityError
+from actors.simulator import open_exchange_server
+from supervisor.config import (
+    BackoffConfig,
+    BotConfig,
+    Config,
+    ExchangeConfig,
+    HttpConfig,
+    JournalConfig,
+    SupervisorConfig,
+)
+from supervisor.events import ChildCrashed, Escalated
+from supervisor.system import open_supervisor
+
+
+@pytest.fixture
+def thread_clock() -> MockClock:
+    return MockClock(autojump_threshold=0.05)  # the journal's SQLite runs in a thread
+
+
+async def test_a_raising_strategy_is_restarted_then_escalates(
+    tmp_path: Path, thread_clock: MockClock
+) -> None:
+    events: list[Any] = []
+    backoff = BackoffConfig(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=600.0)
+    with trio.fail_after(120):
+        async with open_exchange_server("binance", ("BTC/USDT",), seed=3, rate_hz=10.0) as server:
+            config = Config(
+                supervisor=SupervisorConfig(max_restarts=2, period_s=300.0),
+                backoff=backoff,
+                exchanges=(ExchangeConfig(name="sim", protocol="binance", url=server.ws_url),),
+                bots=(
+                    BotConfig(
+                        id="buggy",
+                        exchange="sim",
+                        symbol="BTC/USDT",
+                        strategy="tests.bots.strategies:Raising",
+                        params={"on_tick_number": 2},
+                    ),
+                ),
+                journal=JournalConfig(path=str(tmp_path / "journal.sqlite3"), fsync=False),
+                http=HttpConfig(enabled=False),
+            )
+            with pytest.RaisesGroup(RestartIntensityError, flatten_subgroups=True):
+                async with open_supervisor(config, observers=(events.append,)):
+                    await trio.sleep_forever()
+
+    crashes = [e for e in events if isinstance(e, ChildCrashed) and e.child == "bot:buggy"]
+    assert [c.error_types for c in crashes] == [("ZeroDivisionError",)] * 3
+    assert all(c.programming_error for c in crashes)  # not mistaken for a flaky feed
+    # restarted after a backoff each time (full jitter within the policy's ceiling), never at once
+    gaps = [b.at - a.at for a, b in itertools.pairwise(crashes)]
+    assert len(gaps) == 2
+    assert all(gap > 0.1 for gap in gaps)
+    (escalated,) = [e for e in events if isinstance(e, Escalated)]
+    assert (escalated.child, escalated.max_restarts) == ("bot:buggy", 2)
