@@ -129,6 +129,8 @@ class ExchangeServer:
     seed: int = 0
     _rate_hz: float | None = attrs.field(default=10.0, converter=_check_rate)
     host: str = "127.0.0.1"
+    ws_port: int = 0  # 0: any free port (tests); fixed ports for a standalone server
+    rest_port: int = 0
 
     markets: dict[str, Market] = attrs.field(init=False, factory=dict)
     started_at: float = attrs.field(init=False, default=0.0)
@@ -201,9 +203,11 @@ class ExchangeServer:
         self._protocol = PROTOCOL_CLASSES[self.protocol](self)
         async with trio.open_nursery() as nursery:
             ws_listeners = await nursery.start(
-                partial(trio.serve_tcp, self._handle_tcp, 0, host=self.host)
+                partial(trio.serve_tcp, self._handle_tcp, self.ws_port, host=self.host)
             )
-            rest_listeners = await nursery.start(serve_http, self._handle_rest, self.host, 0)
+            rest_listeners = await nursery.start(
+                serve_http, self._handle_rest, self.host, self.rest_port
+            )
             self._ws_port = ws_listeners[0].socket.getsockname()[1]
             self._rest_port = rest_listeners[0].socket.getsockname()[1]
             self.log.info(
@@ -433,11 +437,21 @@ async def run_exchange_server(
     seed: int = 0,
     rate_hz: float | None = 10.0,
     host: str = "127.0.0.1",
+    ws_port: int = 0,
+    rest_port: int = 0,
     task_status: trio.TaskStatus[ExchangeServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; for ``nursery.start``, which returns the ``ExchangeServer``.
     ``symbols`` are unified names; None (or empty) means the protocol's defaults."""
-    server = ExchangeServer(protocol, tuple(symbols or ()), seed=seed, rate_hz=rate_hz, host=host)
+    server = ExchangeServer(
+        protocol,
+        tuple(symbols or ()),
+        seed=seed,
+        rate_hz=rate_hz,
+        host=host,
+        ws_port=ws_port,
+        rest_port=rest_port,
+    )
     await server.run(task_status=task_status)
 
 
