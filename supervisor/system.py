@@ -21,7 +21,6 @@ max_restarts`` within ``period_s`` escalates out of ``open_supervisor`` as
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -73,7 +72,6 @@ class System:
     _bot_events: trio.MemorySendChannel[BotEvent]
     _slots: dict[str, _BotSlot] = attrs.field(factory=dict)
     _started_at: float = attrs.field(factory=trio.current_time)
-    started_ts: float = attrs.field(factory=time.time)
 
     # --- embedded API (DESIGN §8) -----------------------------------------------------------
 
