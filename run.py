@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration is not None and not args.duration > 0:  # NaN too
         print("--duration: must be > 0", file=sys.stderr)
         return 2
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        print("--http-port: must be a TCP port in 0..65535 (0 picks a free one)", file=sys.stderr)
+        return 2
     if args.check_config is not None:
         try:
             load_config(args.check_config)

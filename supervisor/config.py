@@ -34,7 +34,9 @@ class FieldValueError(ValueError):
 
 def _check(ok: bool, message: str, value: Any) -> None:
     if not ok:
-        raise FieldValueError(f"{message}, got {value!r}")
+        # Decimals are echoed as written ("-5"), not as Python reprs ("Decimal('-5')").
+        shown = str(value) if isinstance(value, Decimal) else repr(value)
+        raise FieldValueError(f"{message}, got {shown}")
 
 
 def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:

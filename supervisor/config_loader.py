@@ -404,15 +404,28 @@ def _parse_raw(raw: Mapping[str, Any], source: str) -> Config:
     except Exception as exc:
         problems += [f"{format_path(path) or source}: {msg}" for path, msg in _walk(exc, ())]
     problems += _cross_field_problems(cleaned)
-    if config is not None:
-        # Strategies and their params are checked here too, so --check-config catches them.
-        from actors.bots.strategy import bot_problems
+    # Strategies and their params are checked here too, so --check-config catches them; a bot
+    # that structures on its own is checked even when another part of the config did not.
+    from actors.bots.strategy import bot_problems
 
-        for i, bot in enumerate(config.bots):
+    bots = config.bots if config is not None else _bots_that_structure(cleaned)
+    for i, bot in enumerate(bots):
+        if bot is not None:
             problems += bot_problems(bot, f"bots[{i}]")
     if problems or config is None:
         raise ConfigError(problems)
     return config
+
+
+def _bots_that_structure(raw: Mapping[str, Any]) -> list[BotConfig | None]:
+    bots: list[BotConfig | None] = []
+    tables = raw.get("bots")
+    for table in tables if isinstance(tables, list) else []:
+        try:
+            bots.append(_converter.structure(table, BotConfig))
+        except Exception:  # its problems are already reported by the whole-config pass
+            bots.append(None)
+    return bots
 
 
 def parse_bot_spec(spec: Any, *, exchanges: Sequence[ExchangeConfig]) -> BotConfig:

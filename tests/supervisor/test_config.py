@@ -184,6 +184,17 @@ MALFORMED = [
         id="urls-without-their-scheme",
     ),
     pytest.param(
+        '[http]\nport = 70000\n' + BASE + 'order_quote = "-5"\n'
+        '[[bots]]\nid = "bot-2"\nexchange = "binance"\nsymbol = "BTC/USDT"\n'
+        'strategy = "sma_cross"\nparams = { fast = 30, slow = 10 }',
+        [
+            "bots[0].order_quote: must be > 0, got -5",
+            "http.port: must be a TCP port in 0..65535 (0 picks a free one), got 70000",
+            "bots[1].params.slow: must be > fast (30), got 10",
+        ],
+        id="strategy-params-checked-alongside-other-problems",
+    ),
+    pytest.param(
         BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
         [
             'bots[0].credentials.api_secret_env: required when mode = "live"',

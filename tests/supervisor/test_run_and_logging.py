@@ -46,6 +46,16 @@ def test_a_duration_that_is_not_positive_exits_2(
     assert capsys.readouterr().err == "--duration: must be > 0\n"
 
 
+@pytest.mark.parametrize("port", ["-5", "65536", "99999"])
+def test_an_http_port_out_of_range_exits_2(
+    port: str, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    assert run.main(["--http-port", port, "--duration", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "--http-port: must be a TCP port in 0..65535 (0 picks a free one)\n"
+    )
+
+
 def test_json_logging_keeps_kwargs_as_fields(tmp_path: Path, restore_logging: None) -> None:
     stream = io.StringIO()
     log_file = tmp_path / "log.jsonl"
