@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import TextIO
 
 import attrs
@@ -50,12 +51,26 @@ async def main(
         "status_interval_s": status_interval_s,
         "status_out": status_out,
     }
-    if config is None:
-        from supervisor.embedded import open_embedded_default
+    # The signal receiver is held for the whole run, embedded exchanges included: the first
+    # SIGINT/SIGTERM cancels, later ones (Ctrl-C pressed twice, a wrapper forwarding the signal)
+    # are absorbed instead of becoming a KeyboardInterrupt in the middle of the shutdown.
+    code = 0
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            listening = await nursery.start(_stop_on_signals, signals, nursery.cancel_scope)
+            try:
+                if config is None:
+                    from supervisor.embedded import open_embedded_default
 
-        async with open_embedded_default() as default_config:
-            return await run(_with_port(default_config, http_port), **options)
-    return await run(_with_port(config, http_port), **options)
+                    async with open_embedded_default() as default_config:
+                        code = await run(_with_port(default_config, http_port), **options)
+                else:
+                    code = await run(_with_port(config, http_port), **options)
+            finally:
+                listening.cancel(reason="daemon finished")
+    if code == 0:
+        log.info("daemon stopped")
+    return code
 
 
 def _with_port(config: Config, port: int | None) -> Config:
@@ -73,7 +88,6 @@ async def run(
 ) -> int:
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
             if duration_s is not None:
                 nursery.cancel_scope.deadline = trio.current_time() + duration_s
             async with open_supervisor(config) as system:
@@ -98,7 +112,6 @@ async def run(
     else:
         failure = None
     if failure is None:
-        log.info("daemon stopped")
         return 0
     invalid = _find(failure, ConfigError)
     if isinstance(invalid, ConfigError):  # found only at start (e.g. an unset url_env)
@@ -144,12 +157,24 @@ def _registry(system: System) -> CollectorRegistry:
     return new_registry(collector)
 
 
-async def _stop_on_signals(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def _stop_on_signals(
+    signals: AsyncIterator[int],
+    scope: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The first signal cancels ``scope``; later ones are consumed until the daemon is done
+    (trio would otherwise re-raise them as KeyboardInterrupt when the receiver closes). Shielded
+    from the cancellation it causes; ``main`` cancels the returned scope at the very end."""
+    with trio.CancelScope(shield=True) as listening:
+        task_status.started(listening)
         async for signum in signals:
-            log.info("signal received: shutting down", signal=signal.Signals(signum).name)
-            scope.cancel(reason=f"signal {signal.Signals(signum).name}")
-            return
+            name = signal.Signals(signum).name
+            if scope.cancel_called:
+                log.info("signal received again: already shutting down", signal=name)
+                continue
+            log.info("signal received: shutting down", signal=name)
+            scope.cancel(reason=f"signal {name}")
 
 
 async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
