@@ -315,8 +315,11 @@ class Bot:
                 journal_quote=str(record.initial_quote),
                 config_quote=str(cfg.paper.quote_balance),
             )
+        fresh = record.orders_count == 0 and not record.state
+        self._last_action = "started (new journal)" if fresh else "restored"
         self.log.info(
             "bot restored from journal",
+            fresh=fresh,
             fills=len(record.fills),
             open_orders=len(record.open_orders),
             reconciled=len(record.unresolved),
