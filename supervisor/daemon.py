@@ -90,12 +90,13 @@ async def run(
         async with trio.open_nursery() as nursery:
             if duration_s is not None:
                 nursery.cancel_scope.deadline = trio.current_time() + duration_s
-            async with open_supervisor(config) as system:
-                if config.http.enabled:
+            async with open_supervisor(config, start=False) as system:
+                if config.http.enabled:  # bound before any bot trades: a clash stops us first
                     address = await nursery.start(
                         run_http_server, config.http, system, _registry(system)
                     )
                     log.info("http listening", url=address.url)
+                await system.start()
                 if status_interval_s:
                     nursery.start_soon(
                         _print_status, system, status_interval_s, status_out or sys.stdout

@@ -344,7 +344,9 @@ class Keeper:
     def _record_stop_error(self, errors: Exception) -> None:
         self._last_error = describe_error(errors)
         if _expected(errors, self.spec.faults):
-            logger.warning("child failed while stopping", error=self._last_error)
+            # A feed fault while stopping is the shutdown order at work (a bot whose feed closed
+            # first), not news for an operator: info, not a warning.
+            logger.info("child ended with a fault while stopping", error=self._last_error)
         else:
             self._programming_errors += 1
             logger.opt(exception=errors).error(

@@ -73,6 +73,25 @@ class System:
     _slots: dict[str, _BotSlot] = attrs.field(factory=dict)
     _started_at: float = attrs.field(factory=trio.current_time)
 
+    started: bool = False
+
+    async def start(self) -> None:
+        """Spawn the configured bots and announce the start (once)."""
+        if self.started:
+            return
+        self.started = True
+        for bot in self.config.bots:
+            await self.spawn_bot(bot)
+        self.alerts.emit(
+            Alert(
+                "daemon_started",
+                "daemon",
+                "info",
+                "daemon started",
+                {"exchanges": list(self.market_data.exchanges), "bots": list(self.bot_ids)},
+            )
+        )
+
     # --- embedded API (DESIGN §8) -----------------------------------------------------------
 
     def subscribe(
@@ -367,8 +386,13 @@ async def open_supervisor(
     *,
     rng: random.Random | None = None,
     observers: Sequence[Observer] = (),
+    start: bool = True,
 ) -> AsyncIterator[System]:
-    """Run journal, alerts, market data and the configured bots for the block's duration."""
+    """Run journal, alerts, market data and the configured bots for the block's duration.
+
+    With ``start=False`` the configured bots wait for ``await system.start()``: the daemon
+    binds its HTTP port first, so a port clash stops it before any bot trades or any
+    "daemon started" alert goes out."""
     rng = rng if rng is not None else random.Random()
     journal = Journal(config.journal)
     alerts = Alerts.from_config(config.alerts, config.secrets)
@@ -396,21 +420,15 @@ async def open_supervisor(
                 )
                 async with open_supervisor_tree(tree_spec, rng=rng, observers=supervision) as tree:
                     system = System(config, md, journal, alerts, tree, events_send)
-                    for bot in config.bots:
-                        await system.spawn_bot(bot)
-                    alerts.emit(
-                        Alert(
-                            "daemon_started",
-                            "daemon",
-                            "info",
-                            "daemon started",
-                            {"exchanges": list(md.exchanges), "bots": list(system.bot_ids)},
-                        )
-                    )
+                    if start:
+                        await system.start()
                     try:
                         yield system
                     finally:
-                        alerts.emit(Alert("daemon_stopped", "daemon", "info", "daemon stopped", {}))
+                        if system.started:
+                            alerts.emit(
+                                Alert("daemon_stopped", "daemon", "info", "daemon stopped", {})
+                            )
         finally:
             events_send.close()
             for scope in closing:
