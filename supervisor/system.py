@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -369,7 +370,7 @@ async def _run_until_closed(
     *,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a service (journal, alerts) that must outlive everything nested inside it.
+    """Run a service (journal, alerts, market data) that must outlive what is nested inside it.
 
     A cancellation from outside (SIGTERM cancels the daemon's root scope) would otherwise reach
     the services at the same moment as the bots, so the journal could close before the bots'
@@ -397,40 +398,58 @@ async def open_supervisor(
     journal = Journal(config.journal)
     alerts = Alerts.from_config(config.alerts, config.secrets)
     supervision = (_supervision_alerts(alerts), *observers)
-    closing: list[trio.CancelScope] = []
+    services_closing: list[trio.CancelScope] = []  # journal, alerts: closed last
+    feeds_closing: list[trio.CancelScope] = []  # market data: closed once the bots have stopped
     events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
     async with trio.open_nursery() as services:
         try:
-            await services.start(_run_until_closed, journal.run, closing)
-            await services.start(_run_until_closed, alerts.run, closing)
+            await services.start(_run_until_closed, journal.run, services_closing)
+            await services.start(_run_until_closed, alerts.run, services_closing)
             services.start_soon(_forward_bot_events, events_receive, alerts)
-            async with open_market_data(
-                config.exchanges,
-                backoff=config.backoff,
-                circuit_breaker=config.circuit_breaker,
-                rng=rng,
-                restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
-                observers=supervision,
-            ) as md:
-                tree_spec = SupervisorSpec(
-                    children=(),
-                    max_restarts=config.supervisor.max_restarts,
-                    period_s=config.supervisor.period_s,
-                    name="bots",
-                )
-                async with open_supervisor_tree(tree_spec, rng=rng, observers=supervision) as tree:
-                    system = System(config, md, journal, alerts, tree, events_send)
-                    if start:
-                        await system.start()
-                    try:
-                        yield system
-                    finally:
-                        if system.started:
-                            alerts.emit(
-                                Alert("daemon_stopped", "daemon", "info", "daemon stopped", {})
-                            )
+            md = await services.start(
+                _run_until_closed,
+                partial(_run_market_data, config, rng=rng, observers=supervision),
+                feeds_closing,
+            )
+            tree_spec = SupervisorSpec(
+                children=(),
+                max_restarts=config.supervisor.max_restarts,
+                period_s=config.supervisor.period_s,
+                name="bots",
+            )
+            async with open_supervisor_tree(tree_spec, rng=rng, observers=supervision) as tree:
+                system = System(config, md, journal, alerts, tree, events_send)
+                if start:
+                    await system.start()
+                try:
+                    yield system
+                finally:
+                    if system.started:
+                        alerts.emit(Alert("daemon_stopped", "daemon", "info", "daemon stopped", {}))
         finally:
+            # The bots' tree has stopped (it is closed above): now the feeds, then the services.
             events_send.close()
-            for scope in closing:
+            for scope in (*feeds_closing, *services_closing):
                 scope.cancel(reason="system closed")
             services.cancel_scope.cancel(reason="system closed")
+
+
+async def _run_market_data(
+    config: Config,
+    *,
+    rng: random.Random,
+    observers: Sequence[Observer],
+    task_status: trio.TaskStatus[MarketData] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The market-data plane as a service, so that it outlives the bots at shutdown: a bot is
+    stopped while its feed still runs, and never sees its feed vanish first."""
+    async with open_market_data(
+        config.exchanges,
+        backoff=config.backoff,
+        circuit_breaker=config.circuit_breaker,
+        rng=rng,
+        restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
+        observers=observers,
+    ) as md:
+        task_status.started(md)
+        await trio.sleep_forever()

@@ -1,0 +1,62 @@
+"""Shutdown order equals nesting order (STYLE §19), even when the whole system is cancelled from
+outside as SIGTERM does: bots stop while their feed still runs, then the feeds, then the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from loguru import logger
+from trio.testing import MockClock
+
+from actors.simulator import open_exchange_server
+from supervisor.config import BotConfig, Config, ExchangeConfig, HttpConfig, JournalConfig
+from supervisor.system import open_supervisor
+
+
+@pytest.fixture
+def thread_clock() -> MockClock:
+    return MockClock(autojump_threshold=0.05)  # the journal's SQLite runs in a thread
+
+
+async def test_an_outside_cancel_stops_bots_then_feeds_then_the_journal(
+    tmp_path: Path, thread_clock: MockClock
+) -> None:
+    records: list[dict[str, Any]] = []
+    sink = logger.add(lambda m: records.append(m.record), level="DEBUG")
+    try:
+        with trio.fail_after(60):
+            async with open_exchange_server("binance", ("BTC/USDT",), rate_hz=10.0) as server:
+                config = Config(
+                    exchanges=(ExchangeConfig(name="sim", protocol="binance", url=server.ws_url),),
+                    bots=tuple(
+                        BotConfig(id=f"b{i}", exchange="sim", symbol="BTC/USDT") for i in (1, 2)
+                    ),
+                    journal=JournalConfig(path=str(tmp_path / "journal.sqlite3"), fsync=False),
+                    http=HttpConfig(enabled=False),
+                )
+                with trio.CancelScope() as everything:  # what SIGTERM cancels in the daemon
+                    async with open_supervisor(config) as sup:
+                        await sup.market_data.wait_streaming("sim")
+                        await trio.sleep(2)
+                        everything.cancel(reason="like SIGTERM")
+                        await trio.sleep_forever()
+    finally:
+        logger.remove(sink)
+
+    def first(message: str, **extra: Any) -> int:
+        return next(
+            i
+            for i, r in enumerate(records)
+            if r["message"] == message and all(r["extra"].get(k) == v for k, v in extra.items())
+        )
+
+    downs = [r for r in records if r["message"] == "feed state changed"]
+    assert not [r for r in downs if r["extra"]["state"] == "down"]  # no bot saw its feed go
+    assert [r["level"].name for r in records if r["level"].no >= 30] == []
+    bots_stopped = max(first("bot stopped", bot=b) for b in ("b1", "b2"))
+    feed_stopped = first("exchange state", exchange="sim", from_state="streaming")
+    journal_closed = first("journal closed")
+    assert bots_stopped < feed_stopped < journal_closed
