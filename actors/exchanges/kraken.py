@@ -49,7 +49,6 @@ from actors.exchanges.parsing import (
     rfc3339_ts,
     show,
     trade_id,
-    unique,
 )
 from actors.exchanges.symbols import kraken_native, kraken_unified
 from actors.messages import (
@@ -101,13 +100,6 @@ class KrakenCodec:
     def unified_symbol(self, native: str) -> str:
         return self._symbols.unified(native)
 
-    def _maybe_stream(self, kind: str, native: str) -> Stream | None:
-        """The stream an error names, if its symbol is readable (errors may echo bad names)."""
-        try:
-            return Stream(kind, self._symbols.decode(native))  # type: ignore[arg-type]
-        except DecodeError:
-            return None
-
     # --- client frames ------------------------------------------------------------------------
 
     def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
@@ -120,12 +112,7 @@ class KrakenCodec:
         return self._requests("unsubscribe", streams)
 
     def _requests(self, op: str, streams: Sequence[Stream]) -> list[str]:
-        by_kind: dict[str, dict[str, Stream]] = {}
-        for stream in unique(streams):
-            if stream.kind not in _KIND:
-                raise ValueError(f"kraken: unsupported stream kind {stream.kind!r}")
-            native = self._symbols.remember(stream.symbol)
-            by_kind.setdefault(stream.kind, {})[native] = stream
+        by_kind = self._symbols.group_by_kind(streams, _KIND)
         frames = []
         for kind, members in by_kind.items():
             params: dict[str, object] = {"channel": kind, "symbol": list(members)}
@@ -297,7 +284,7 @@ class KrakenCodec:
             else:
                 stream = remaining.pop(expect_str(native, "kraken error symbol"), None)
                 if stream is None:
-                    stream = self._maybe_stream(pending[1], native)
+                    stream = self._symbols.stream_or_none(pending[1], native)
                 streams = () if stream is None else (stream,)
             if not remaining:
                 del self._pending[req_id]  # type: ignore[arg-type]

@@ -48,7 +48,6 @@ from actors.exchanges.parsing import (
     size,
     trade_id,
     trade_size,
-    unique,
     unix_str_ts,
 )
 from actors.exchanges.symbols import kraken_v1_native, kraken_v1_unified
@@ -93,14 +92,6 @@ class KrakenV1Codec:
     def unified_symbol(self, native: str) -> str:
         return self._pairs.unified(native)
 
-    def _maybe_stream(self, kind: str | None, native: object) -> Stream | None:
-        if kind is None:
-            return None
-        try:
-            return Stream(kind, self._pairs.decode(native))  # type: ignore[arg-type]
-        except DecodeError:
-            return None  # errors echo malformed pairs such as "XBT-USDT"
-
     # --- client frames ------------------------------------------------------------------------
 
     def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
@@ -112,12 +103,7 @@ class KrakenV1Codec:
         return self._requests("unsubscribe", streams)
 
     def _requests(self, op: str, streams: Sequence[Stream]) -> list[str]:
-        by_kind: dict[str, dict[str, Stream]] = {}
-        for stream in unique(streams):
-            if stream.kind not in _CHANNEL:
-                raise ValueError(f"kraken_v1: unsupported stream kind {stream.kind!r}")
-            native = self._pairs.remember(stream.symbol)
-            by_kind.setdefault(stream.kind, {})[native] = stream
+        by_kind = self._pairs.group_by_kind(streams, _CHANNEL)
         frames = []
         for kind, members in by_kind.items():
             reqid = self._next_reqid
@@ -274,7 +260,7 @@ class KrakenV1Codec:
         kind = _KIND.get(name) if type(name) is str else None
         pending_kind, stream = self._take_pending(reqid, pair)
         if stream is None:
-            stream = self._maybe_stream(kind or pending_kind, pair)
+            stream = self._pairs.stream_or_none(kind or pending_kind, pair)
         streams = () if stream is None else (stream,)
         if status == "error":
             message = expect_str(msg["errorMessage"], "kraken_v1 errorMessage")

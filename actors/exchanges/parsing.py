@@ -25,7 +25,7 @@ Decisions (PROTOCOLS.md §5.10):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -33,6 +33,7 @@ from typing import TypeVar
 import orjson
 
 from actors.errors import DecodeError
+from actors.messages import Stream
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -373,6 +374,28 @@ class SymbolTable:
     def unified(self, native: str) -> str:
         known = self._known.get(native)
         return known if known is not None else self._to_unified(native)
+
+    def group_by_kind(
+        self, streams: Iterable[Stream], kinds: Container[str]
+    ) -> dict[str, dict[str, Stream]]:
+        """``{kind: {native name: stream}}`` for per-channel requests, remembering each name;
+        ``ValueError`` for a kind the protocol does not carry."""
+        by_kind: dict[str, dict[str, Stream]] = {}
+        for stream in unique(streams):
+            if stream.kind not in kinds:
+                raise ValueError(f"{self._label}: unsupported stream kind {stream.kind!r}")
+            by_kind.setdefault(stream.kind, {})[self.remember(stream.symbol)] = stream
+        return by_kind
+
+    def stream_or_none(self, kind: str | None, native: object) -> Stream | None:
+        """The stream a reply names, if it names one readably (errors may echo bad names such
+        as ``XBT-USDT``)."""
+        if kind is None:
+            return None
+        try:
+            return Stream(kind, self.decode(native))  # type: ignore[arg-type]
+        except DecodeError:
+            return None
 
     def decode(self, native: object) -> str:
         """``unified`` for a value taken from a frame: anything wrong is a ``DecodeError``."""
