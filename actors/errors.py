@@ -20,6 +20,8 @@ boundary that sees them, with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class BotCriptoFyError(Exception):
     """Root of every error this project raises on purpose."""
@@ -83,3 +85,24 @@ class JournalError(BotCriptoFyError):
 
 class RestartIntensityError(BotCriptoFyError):
     """Raised by a keeper when its child exceeded max_restarts within period_s (OTP escalation)."""
+
+
+ERROR_TEXT_LIMIT = 300
+
+
+def error_leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for sub in error.exceptions:
+            yield from error_leaves(sub)
+    else:
+        yield error
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming every leaf of a group, for ``last_error`` and logs (display only; the
+    group itself is never unwrapped)."""
+    text = "; ".join(
+        f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__
+        for leaf in error_leaves(error)
+    )
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"

@@ -21,6 +21,7 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actors import schema
 from actors.bots.strategy import BUILTIN_STRATEGIES, resolve_strategy_class
 from supervisor import config as cfg
 
@@ -277,13 +278,13 @@ MEANINGS: dict[str, str] = {
 
 # Field checks the classes declare as plain validator functions.
 CHECKS: dict[Any, str] = {
-    cfg.positive: "> 0",
-    cfg.non_negative: ">= 0",
-    cfg.at_least_one: ">= 1",
-    cfg.percent: "> 0 and < 100",
-    cfg.tcp_port: "0..65535",
-    cfg.unified_symbol: "`BASE/QUOTE`",
-    cfg.env_var_name: "an `UPPER_CASE` variable name",
+    schema.positive: "> 0",
+    schema.non_negative: ">= 0",
+    schema.at_least_one: ">= 1",
+    schema.percent: "> 0 and < 100",
+    schema.tcp_port: "0..65535",
+    schema.unified_symbol: "`BASE/QUOTE`",
+    schema.env_var_name: "an `UPPER_CASE` variable name",
 }
 
 

@@ -3,11 +3,12 @@ config loading, supervision specs and state machines, the supervision tree, and 
 Everything else is internal."""
 
 from actors.errors import ConfigError, RestartIntensityError
-from supervisor.backoff import Backoff, BackoffPolicy
-from supervisor.breaker import BreakerPolicy, CircuitBreaker, Transition
 from supervisor.config import Config, FieldValueError
 from supervisor.config_loader import load_config, parse_config, resolve_secret
-from supervisor.events import (
+from supervisor.logging import configure_logging
+from supervisor.otp.backoff import Backoff, BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy, CircuitBreaker, Transition
+from supervisor.otp.events import (
     BreakerTransitioned,
     ChildCrashed,
     ChildStateChanged,
@@ -15,11 +16,10 @@ from supervisor.events import (
     Observer,
     SupervisionEvent,
 )
-from supervisor.intensity import RestartIntensity
-from supervisor.keeper import ChildStatistics, Keeper, cleanup_scope
-from supervisor.logging import configure_logging
-from supervisor.spec import ChildSpec, SupervisorSpec
-from supervisor.tree import (
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.keeper import ChildStatistics, Keeper, cleanup_scope
+from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.tree import (
     Supervisor,
     SupervisorStatistics,
     open_supervisor_tree,

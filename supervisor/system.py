@@ -33,15 +33,15 @@ from loguru import logger
 from actors.bots import Bot, BotEvent, BotHalted, BotHaltLifted, ExitTriggered
 from actors.errors import ConfigError
 from actors.journal import Journal
-from actors.mailbox import Mailbox
-from actors.market_data import MarketData, open_market_data
+from actors.market_data.mailbox import Mailbox
 from supervisor.alerts import Alert, Alerts
-from supervisor.backoff import BackoffPolicy
 from supervisor.config import BotConfig, Config
 from supervisor.config_loader import parse_bot_spec
-from supervisor.events import BreakerTransitioned, ChildCrashed, Escalated, Observer
-from supervisor.spec import ChildSpec, SupervisorSpec
-from supervisor.tree import Supervisor, open_supervisor_tree
+from supervisor.feeds import MarketData, open_market_data
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.events import BreakerTransitioned, ChildCrashed, Escalated, Observer
+from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.tree import Supervisor, open_supervisor_tree
 
 __all__ = ["System", "open_supervisor"]
 

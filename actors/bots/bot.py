@@ -56,6 +56,7 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.bots.config import BotConfig
 from actors.bots.context import BalanceView, PositionView, StrategyContext
 from actors.bots.events import BotEvent, BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import OrderPlan, PaperExecutor, PaperFill, make_executor
@@ -73,9 +74,8 @@ from actors.bots.risk import (
 from actors.bots.strategy import Signal, Strategy, context_for, load_strategy
 from actors.errors import BotCriptoFyError, FeedError
 from actors.journal import Journal
-from actors.journal_store import BotRecord, FillRecord, OrderIntent
+from actors.journal.store import BotRecord, FillRecord, OrderIntent
 from actors.messages import FeedState, Lagged, Ticker, Trade
-from supervisor.config import BotConfig
 
 Subscribe = Callable[[str, str, str], AbstractAsyncContextManager[trio.MemoryReceiveChannel[Any]]]
 BotState = Literal["starting", "running", "paused", "halted", "degraded", "stopped"]

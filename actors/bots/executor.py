@@ -32,12 +32,12 @@ from typing import Literal, Protocol
 
 import attrs
 
+from actors.bots.config import BotConfig, MarketConfig, PaperConfig
 from actors.bots.money import pct, round_down, round_up
 from actors.bots.risk import OrderProposal, RejectReason
 from actors.errors import ExecutionError
-from actors.journal_store import OrderIntent, OrderRecord
+from actors.journal.store import OrderIntent, OrderRecord
 from actors.messages import Ticker
-from supervisor.config import BotConfig, MarketConfig, PaperConfig
 
 
 @attrs.frozen(slots=True)

@@ -28,7 +28,7 @@ from typing import Literal
 import attrs
 
 from actors.bots.money import ZERO, utc_day
-from actors.journal_store import FillRecord
+from actors.journal.store import FillRecord
 
 ExitReason = Literal["stop_loss", "take_profit", "trailing_stop"]
 

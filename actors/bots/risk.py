@@ -38,7 +38,7 @@ from typing import Literal
 
 import attrs
 
-from supervisor.config import RiskConfig
+from actors.bots.config import RiskConfig
 
 FeedStateName = Literal["live", "stale", "down", "fallback"]
 

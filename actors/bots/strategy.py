@@ -28,12 +28,12 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from actors.bots.config import BotConfig
 from actors.bots.context import StrategyContext
 from actors.bots.executor import live_mode_problem
 from actors.bots.params import structure_params
 from actors.errors import ConfigError
 from actors.messages import Side, Ticker, Trade
-from supervisor.config import BotConfig
 
 BUILTIN_STRATEGIES: dict[str, str] = {
     "rsi_reversion": "actors.bots.strategies.rsi_reversion:RsiReversion",

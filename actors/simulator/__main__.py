@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
+from loguru import logger
 
 from actors.exchanges import PROTOCOLS
 from actors.simulator.server import ExchangeServer, run_exchange_server
-from supervisor.logging import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(level="INFO")
+    logger.remove()  # a standalone tool: its own plain stderr sink
+    logger.add(
+        sys.stderr,
+        level="INFO",
+        format="{time:HH:mm:ss.SSS} | {level: <8} | {message} | {extra}",
+        diagnose=False,
+    )
     symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     serve = partial(
         run_exchange_server,

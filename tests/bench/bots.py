@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.bots import Bot
 from actors.journal import Journal
-from actors.journal_store import OrderIntent
+from actors.journal.store import OrderIntent
 from actors.messages import Ticker
 from supervisor.config import BotConfig, JournalConfig, PaperConfig, RiskConfig
 

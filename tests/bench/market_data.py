@@ -50,11 +50,11 @@ from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.market_data import open_market_data
+from actors.market_data.pool import PoolTuning
+from actors.market_data.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from actors.messages import Ticker
-from actors.pool import PoolTuning
-from actors.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
+from supervisor.feeds import open_market_data
 
 SYMBOL = "BTC/USDT"
 STREAM = "btcusdt@bookTicker"

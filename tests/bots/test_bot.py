@@ -12,7 +12,7 @@ import trio
 from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered
 from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
-from actors.journal_store import JournalStore, OrderIntent
+from actors.journal.store import JournalStore, OrderIntent
 from actors.messages import FeedState, Lagged, Stream, Trade
 from supervisor.config import JournalConfig, PaperConfig, RiskConfig
 from tests.bots.helpers import (

@@ -19,7 +19,7 @@ from pathlib import Path
 import trio
 
 from actors.bots.positions import Book
-from actors.journal_store import JournalStore
+from actors.journal.store import JournalStore
 from supervisor.config import MarketConfig, PaperConfig, RiskConfig
 from tests.bots.helpers import D, FakeFeed, WallClock, bot_config, running_bot, send_events, tick
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from actors.bots.executor import PaperExecutor, PaperFill
 from actors.bots.money import round_down, round_up
 from actors.bots.risk import RejectReason
-from actors.journal_store import OrderIntent
+from actors.journal.store import OrderIntent
 from supervisor.config import MarketConfig, PaperConfig
 from tests.bots.helpers import D, tick
 

@@ -10,7 +10,7 @@ import trio
 from actors.bots.positions import Book
 from actors.errors import JournalError
 from actors.journal import Journal
-from actors.journal_store import SCHEMA_VERSION, FillRecord, JournalStore, OrderIntent
+from actors.journal.store import SCHEMA_VERSION, FillRecord, JournalStore, OrderIntent
 from supervisor.config import JournalConfig
 from tests.bots.helpers import T0, D, running_journal
 

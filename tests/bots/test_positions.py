@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from actors.bots.positions import Book, BookError, ExitRules, check_exits, update_high_water
-from actors.journal_store import FillRecord
+from actors.journal.store import FillRecord
 from tests.bots.helpers import T0, D
 
 

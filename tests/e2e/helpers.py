@@ -32,7 +32,7 @@ import hypercorn.trio
 import orjson
 import trio
 
-from actors.journal_store import FillRecord, JournalStore, OrderRecord
+from actors.journal.store import FillRecord, JournalStore, OrderRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_PY = ROOT / "run.py"

@@ -22,7 +22,7 @@ from supervisor.config import (
     JournalConfig,
     SupervisorConfig,
 )
-from supervisor.events import ChildCrashed, Escalated
+from supervisor.otp.events import ChildCrashed, Escalated
 from supervisor.system import open_supervisor
 
 

@@ -28,7 +28,7 @@ import attrs
 import trio
 
 from actors.bots.positions import Book
-from actors.journal_store import OrderRecord
+from actors.journal.store import OrderRecord
 from actors.simulator import open_exchange_server
 from tests.e2e.helpers import (
     Daemon,

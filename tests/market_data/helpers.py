@@ -10,12 +10,12 @@ from typing import Any
 
 import trio
 
-from actors.market_data import MarketData, open_market_data
+from actors.market_data.pool import PoolTuning
+from actors.market_data.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from actors.messages import FeedState, Ticker, Trade
-from actors.pool import PoolTuning
 from actors.simulator import ExchangeServer
-from actors.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
+from supervisor.feeds import MarketData, open_market_data
 
 CONNECTORS: dict[str, Connector] = {
     "wsproto": WsprotoConnector(),  # the default engine

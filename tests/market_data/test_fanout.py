@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.mailbox import Mailbox
+from actors.market_data.mailbox import Mailbox
 from actors.messages import FeedState, Lagged, Stream, Ticker, Trade
 from actors.simulator import open_exchange_server
 from tests.market_data.helpers import CONNECTORS, config_for, next_of, open_plane

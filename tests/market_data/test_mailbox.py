@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.mailbox import Mailbox, TickerSlot, TradeRing
+from actors.market_data.mailbox import Mailbox, TickerSlot, TradeRing
 from actors.messages import FeedState, Lagged, Stream, Ticker, Trade
 
 BTC_TICKER = Stream("ticker", "BTC/USDT")

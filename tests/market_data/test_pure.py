@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.connection import LatencyHistogram, LogThrottle, RequestBudget
+from actors.market_data.connection import LatencyHistogram, LogThrottle, RequestBudget
+from actors.market_data.subscription import Subscription
 from actors.messages import FeedState, Stream, Ticker
-from actors.subscription import Subscription
 
 
 def test_budget_keeps_a_message_per_second_for_pongs_in_a_sliding_window() -> None:

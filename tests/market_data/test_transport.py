@@ -11,8 +11,13 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 from actors.errors import ConnectionLostError, HandshakeRefusedError
+from actors.market_data.transport import (
+    Connector,
+    Transport,
+    TrioWebsocketConnector,
+    WsprotoConnector,
+)
 from actors.simulator import open_exchange_server
-from actors.transport import Connector, Transport, TrioWebsocketConnector, WsprotoConnector
 from tests.market_data.helpers import CONNECTORS, config_for, next_of, open_plane
 
 SUBSCRIBE = '{"method":"SUBSCRIBE","params":["btcusdt@bookTicker"],"id":1}'

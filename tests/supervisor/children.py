@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import trio
 
-from supervisor.backoff import Backoff, BackoffPolicy
+from supervisor.otp.backoff import Backoff, BackoffPolicy
 
 Step = Callable[[Any], Awaitable[None]]
 

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from supervisor.backoff import Backoff, BackoffPolicy
 from supervisor.config import BackoffConfig
+from supervisor.otp.backoff import Backoff, BackoffPolicy
 
 
 def test_delays_stay_within_full_jitter_bounds_for_n_0_to_10() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.breaker import BreakerPolicy, CircuitBreaker, Transition
 from supervisor.config import CircuitBreakerConfig
+from supervisor.otp.breaker import BreakerPolicy, CircuitBreaker, Transition
 
 
 def make(threshold: int = 3, timeout_s: float = 30.0) -> tuple[CircuitBreaker, list[Transition]]:

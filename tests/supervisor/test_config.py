@@ -184,7 +184,7 @@ MALFORMED = [
         id="urls-without-their-scheme",
     ),
     pytest.param(
-        '[http]\nport = 70000\n' + BASE + 'order_quote = "-5"\n'
+        "[http]\nport = 70000\n" + BASE + 'order_quote = "-5"\n'
         '[[bots]]\nid = "bot-2"\nexchange = "binance"\nsymbol = "BTC/USDT"\n'
         'strategy = "sma_cross"\nparams = { fast = 30, slow = 10 }',
         [

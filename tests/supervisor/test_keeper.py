@@ -7,12 +7,12 @@ import pytest
 import trio
 
 from actors.errors import ConnectionLostError, RestartIntensityError, StaleFeedError
-from supervisor.backoff import BackoffPolicy
-from supervisor.breaker import BreakerPolicy
-from supervisor.events import BreakerTransitioned, ChildCrashed, SupervisionEvent
-from supervisor.intensity import RestartIntensity
-from supervisor.keeper import Keeper
-from supervisor.spec import ChildSpec, RestartType
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy
+from supervisor.otp.events import BreakerTransitioned, ChildCrashed, SupervisionEvent
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.keeper import Keeper
+from supervisor.otp.spec import ChildSpec, RestartType
 
 from .children import (
     Script,

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from supervisor.intensity import RestartIntensity
-from supervisor.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.spec import ChildSpec, SupervisorSpec
 
 
 async def idle(*, task_status: Any) -> None:

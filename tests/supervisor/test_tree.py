@@ -14,8 +14,8 @@ from supervisor import (
     cleanup_scope,
     open_supervisor_tree,
 )
-from supervisor.events import ChildCrashed, SupervisionEvent
-from supervisor.tree import STOP_MARGIN_S
+from supervisor.otp.events import ChildCrashed, SupervisionEvent
+from supervisor.otp.tree import STOP_MARGIN_S
 
 from .children import Script, crash, ready_forever
 

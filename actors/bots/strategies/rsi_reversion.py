@@ -18,7 +18,7 @@ import attrs
 from actors.bots.context import StrategyContext
 from actors.bots.strategy import Signal
 from actors.messages import Ticker
-from supervisor.config import FieldValueError, at_least_one, non_negative, percent
+from actors.schema import FieldValueError, at_least_one, non_negative, percent
 
 
 @attrs.frozen

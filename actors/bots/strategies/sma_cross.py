@@ -17,7 +17,7 @@ import attrs
 from actors.bots.context import StrategyContext
 from actors.bots.strategy import Signal
 from actors.messages import Ticker
-from supervisor.config import FieldValueError, non_negative, positive
+from actors.schema import FieldValueError, non_negative, positive
 
 
 @attrs.frozen

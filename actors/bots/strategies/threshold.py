@@ -17,7 +17,7 @@ import attrs
 from actors.bots.context import StrategyContext
 from actors.bots.strategy import Signal
 from actors.messages import Ticker
-from supervisor.config import FieldValueError, percent, positive
+from actors.schema import FieldValueError, percent, positive
 
 
 @attrs.frozen

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import attrs
 
 from actors.errors import FeedError, RestartIntensityError
-from supervisor.backoff import BackoffPolicy
-from supervisor.breaker import BreakerPolicy
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy
 
 RestartType = Literal["permanent", "transient", "temporary"]
 RESTART_TYPES: tuple[RestartType, ...] = ("permanent", "transient", "temporary")

@@ -24,7 +24,7 @@ from typing import Literal
 
 import attrs
 
-from actors.mailbox import Mailbox, TickerSlot, TradeRing
+from actors.market_data.mailbox import Mailbox, TickerSlot, TradeRing
 from actors.messages import FeedState, Stream, Ticker
 
 __all__ = ["StreamStatistics", "Subscription", "SubscriptionState"]

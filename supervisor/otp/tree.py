@@ -43,11 +43,11 @@ import attrs
 import trio
 from loguru import logger
 
-from supervisor.backoff import BackoffPolicy
-from supervisor.events import Observer
-from supervisor.intensity import RestartIntensity
-from supervisor.keeper import ChildStatistics, Keeper
-from supervisor.spec import ChildSpec, RestartType, SupervisorSpec
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.events import Observer
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.keeper import ChildStatistics, Keeper
+from supervisor.otp.spec import ChildSpec, RestartType, SupervisorSpec
 
 __all__ = ["Supervisor", "SupervisorStatistics", "open_supervisor_tree", "supervisor_child"]
 

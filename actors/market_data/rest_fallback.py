@@ -29,10 +29,10 @@ import httpx
 import trio
 from loguru import logger
 
-from actors.connection import LogThrottle
 from actors.errors import DecodeError
 from actors.exchanges import Codec
-from actors.subscription import Subscription
+from actors.market_data.connection import LogThrottle
+from actors.market_data.subscription import Subscription
 
 __all__ = ["RestPoller", "RestPollerStatistics"]
 

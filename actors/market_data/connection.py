@@ -68,8 +68,11 @@ from actors.errors import (
     FeedError,
     ProtocolError,
     StaleFeedError,
+    describe_error,
 )
 from actors.exchanges import Codec
+from actors.market_data.subscription import Subscription
+from actors.market_data.transport import Connector, Transport, WsprotoConnector
 from actors.messages import (
     ReconnectRequested,
     SequenceGap,
@@ -81,9 +84,6 @@ from actors.messages import (
     Trade,
     Unsubscribed,
 )
-from actors.subscription import Subscription
-from actors.transport import Connector, Transport, WsprotoConnector
-from supervisor.keeper import describe_error
 
 __all__ = [
     "DECODE_LOG_INTERVAL_S",

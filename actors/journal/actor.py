@@ -41,7 +41,7 @@ import trio
 from loguru import logger
 
 from actors.errors import JournalError
-from actors.journal_store import (
+from actors.journal.store import (
     WRITE_OPS,
     BotRecord,
     FillRecord,
@@ -51,11 +51,16 @@ from actors.journal_store import (
     OrderRecord,
     WriterLock,
 )
-from supervisor.config import JournalConfig
 
 INBOX_SIZE = 256
 MAX_BATCH = 512
 CLOSE_GRACE_S = 5.0
+
+
+@attrs.frozen
+class JournalConfig:
+    path: str = "data/journal.sqlite3"
+    fsync: bool = True  # PRAGMA synchronous=FULL: a fill survives power loss, not only kill -9
 
 
 @attrs.frozen(slots=True)

@@ -35,13 +35,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import attrs
 import trio
 
-from actors.mailbox import Mailbox
-from actors.pool import ExchangePool, ExchangeStatistics, PoolTuning
-from supervisor.backoff import BackoffPolicy
-from supervisor.breaker import BreakerPolicy
+from actors.market_data.mailbox import Mailbox
+from actors.market_data.pool import ExchangePool, ExchangeStatistics, PoolTuning
 from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
-from supervisor.events import Observer
-from supervisor.intensity import RestartIntensity
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy
+from supervisor.otp.events import Observer
+from supervisor.otp.intensity import RestartIntensity
 
 __all__ = ["MarketData", "MarketDataStatistics", "open_market_data"]
 

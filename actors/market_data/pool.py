@@ -45,32 +45,32 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.connection import (
+from actors.exchanges import Codec, codec_for
+from actors.market_data.config import FeedConfig
+from actors.market_data.connection import (
     Connection,
     ConnectionStatistics,
     LatencyHistogram,
     LatencySnapshot,
     Shard,
 )
-from actors.exchanges import Codec, codec_for
-from actors.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
+from actors.market_data.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
+from actors.market_data.rest_fallback import RestPoller, RestPollerStatistics
+from actors.market_data.subscription import StreamStatistics, Subscription
+from actors.market_data.transport import Connector, WsprotoConnector
 from actors.messages import STREAM_KINDS, Stream
-from actors.rest_fallback import RestPoller, RestPollerStatistics
-from actors.subscription import StreamStatistics, Subscription
-from actors.transport import Connector, WsprotoConnector
-from supervisor.backoff import BackoffPolicy
-from supervisor.breaker import BreakerPolicy
-from supervisor.config import ExchangeConfig
-from supervisor.events import (
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy
+from supervisor.otp.events import (
     BreakerTransitioned,
     ChildState,
     ChildStateChanged,
     Observer,
     SupervisionEvent,
 )
-from supervisor.intensity import RestartIntensity
-from supervisor.keeper import ChildStatistics, Keeper
-from supervisor.spec import ChildSpec
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.keeper import ChildStatistics, Keeper
+from supervisor.otp.spec import ChildSpec
 
 __all__ = [
     "ExchangePool",
@@ -165,7 +165,7 @@ def _merge_latency(snapshots: Sequence[LatencySnapshot]) -> LatencySnapshot:
 
 @attrs.define(eq=False)
 class ExchangePool:
-    config: ExchangeConfig
+    config: FeedConfig
     backoff: BackoffPolicy
     breaker: BreakerPolicy
     rng: random.Random = attrs.field(factory=random.Random)

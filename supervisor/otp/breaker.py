@@ -13,7 +13,7 @@ breaker knowing about any of that. Callbacks run synchronously inside the call; 
 from one propagates to the caller (the keeper guards its own observers).
 
 What counts as success or failure is the caller's business; the keeper's rules are in
-``supervisor.keeper``.
+``supervisor.otp.keeper``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ Decisions (DESIGN §5, STYLE 16-18, 22):
   programming errors: restarted per spec all the same, but logged at ERROR with the traceback
   and counted in ``programming_errors``; expected faults are a WARNING without traceback,
   counted in ``faults``. The traceback is logged here and nowhere else.
-* Observers (``supervisor.events``) see every state change, crash, breaker transition and
+* Observers (``supervisor.otp.events``) see every state change, crash, breaker transition and
   escalation, for metrics and alerts.
 """
 
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -52,10 +52,10 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.errors import RestartIntensityError
-from supervisor.backoff import Backoff
-from supervisor.breaker import BreakerState, CircuitBreaker, Transition
-from supervisor.events import (
+from actors.errors import RestartIntensityError, describe_error, error_leaves
+from supervisor.otp.backoff import Backoff
+from supervisor.otp.breaker import BreakerState, CircuitBreaker, Transition
+from supervisor.otp.events import (
     BreakerTransitioned,
     ChildCrashed,
     ChildState,
@@ -64,12 +64,11 @@ from supervisor.events import (
     Observer,
     SupervisionEvent,
 )
-from supervisor.intensity import RestartIntensity
-from supervisor.spec import ChildSpec, RestartType
+from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.spec import ChildSpec, RestartType
 
-__all__ = ["ChildStatistics", "Keeper", "cleanup_scope", "describe_error"]
+__all__ = ["ChildStatistics", "Keeper", "cleanup_scope"]
 
-_ERROR_TEXT_LIMIT = 300
 _shutdown_grace_s: ContextVar[float] = ContextVar("botcriptofy_shutdown_grace_s", default=5.0)
 
 
@@ -102,24 +101,6 @@ class ChildStatistics:
     consecutive_failures: int
     faults: int
     programming_errors: int
-
-
-def _leaves(error: BaseException) -> Iterator[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        for sub in error.exceptions:
-            yield from _leaves(sub)
-    else:
-        yield error
-
-
-def describe_error(error: BaseException) -> str:
-    """One line naming every leaf of a group, for ``last_error`` and logs (display only; the
-    group itself is never unwrapped)."""
-    text = "; ".join(
-        f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__
-        for leaf in _leaves(error)
-    )
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"
 
 
 def _expected(error: Exception, faults: tuple[type[Exception], ...]) -> bool:
@@ -335,7 +316,9 @@ class Keeper:
                 programming_error=programming,
                 consecutive_failures=self._consecutive_failures,
                 at=now,
-                error_types=tuple(dict.fromkeys(type(leaf).__name__ for leaf in _leaves(error))),
+                error_types=tuple(
+                    dict.fromkeys(type(leaf).__name__ for leaf in error_leaves(error))
+                ),
             )
         )
         if self._breaker is not None:

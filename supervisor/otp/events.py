@@ -12,7 +12,7 @@ from typing import Literal
 
 import attrs
 
-from supervisor.breaker import Transition
+from supervisor.otp.breaker import Transition
 
 ChildState = Literal["starting", "running", "backoff", "circuit_open", "stopped", "failed"]
 
