@@ -27,7 +27,7 @@ class FieldValueError(ValueError):
         self.field = field
 
 
-def _check(ok: bool, message: str, value: Any) -> None:
+def check(ok: bool, message: str, value: Any) -> None:
     if not ok:
         # Decimals are echoed as written ("-5"), not as Python reprs ("Decimal('-5')").
         shown = str(value) if isinstance(value, Decimal) else repr(value)
@@ -37,21 +37,21 @@ def _check(ok: bool, message: str, value: Any) -> None:
 def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
-    _check(_finite(value) and value > 0, "must be > 0", value)
+    check(_finite(value) and value > 0, "must be > 0", value)
 
 
 def non_negative(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
-    _check(_finite(value) and value >= 0, "must be >= 0", value)
+    check(_finite(value) and value >= 0, "must be >= 0", value)
 
 
 def at_least_one(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
-    _check(value >= 1, "must be >= 1", value)
+    check(value >= 1, "must be >= 1", value)
 
 
 def tcp_port(_inst: Any, attribute: attrs.Attribute, value: int) -> None:
-    _check(0 <= value <= 65535, "must be a TCP port in 0..65535 (0 picks a free one)", value)
+    check(0 <= value <= 65535, "must be a TCP port in 0..65535 (0 picks a free one)", value)
 
 
 def name_like(value: str, max_len: int) -> bool:
@@ -65,7 +65,7 @@ def name_like(value: str, max_len: int) -> bool:
 def percent(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
-    _check(_finite(value) and 0 < value < 100, "must be > 0 and < 100", value)
+    check(_finite(value) and 0 < value < 100, "must be > 0 and < 100", value)
 
 
 def _finite(value: Any) -> bool:
@@ -76,7 +76,7 @@ def _finite(value: Any) -> bool:
 
 def unified_symbol(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     base, sep, quote = value.partition("/")
-    _check(
+    check(
         bool(sep and value.isascii() and base.isalnum() and quote.isalnum())
         and value == value.upper(),
         "must be a unified BASE/QUOTE symbol like 'BTC/USDT'",
@@ -85,16 +85,16 @@ def unified_symbol(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
 
 
 def url_with_scheme(*schemes: str) -> Callable[[Any, attrs.Attribute, str | None], None]:
-    def check(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    def validate(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
         if value is None:
             return
-        _check(
+        check(
             value.startswith(schemes) and len(value) > len(value.split("//")[0]) + 2,
             f"must be a URL starting with {' or '.join(schemes)}",
             value,
         )
 
-    return check
+    return validate
 
 
 def env_var_name(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:

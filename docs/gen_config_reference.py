@@ -30,14 +30,14 @@ TABLES: tuple[tuple[str, type, str], ...] = (
     ("[supervisor]", cfg.SupervisorConfig, "Restart intensity and shutdown grace."),
     (
         "[backoff]",
-        cfg.BackoffConfig,
+        cfg.BackoffPolicy,
         "Restart delays of exchange connections and bots: exponential with full jitter, the "
         "delay before restart *n* (0-based, counted since the last reset) is drawn uniformly "
         "from `[0, min(max_s, initial_s * multiplier**n)]`.",
     ),
     (
         "[circuit_breaker]",
-        cfg.CircuitBreakerConfig,
+        cfg.BreakerPolicy,
         "One breaker per exchange: `closed` -> `open` after `failure_threshold` consecutive "
         "failures; after `reset_timeout_s` one trial attempt (`half_open`) closes it again "
         "(once it has run healthily for `backoff.reset_after_s`) or re-opens it.",
@@ -50,13 +50,13 @@ TABLES: tuple[tuple[str, type, str], ...] = (
     ),
     (
         "[exchanges.backoff]",
-        cfg.BackoffConfig,
+        cfg.BackoffPolicy,
         "Optional, per exchange: replaces `[backoff]` for this exchange. It is a whole table: "
         "fields left out take the defaults below, not the values of the top-level `[backoff]`.",
     ),
     (
         "[exchanges.circuit_breaker]",
-        cfg.CircuitBreakerConfig,
+        cfg.BreakerPolicy,
         "Optional, per exchange: replaces `[circuit_breaker]` for this exchange (a whole "
         "table, like `[exchanges.backoff]`).",
     ),
@@ -101,16 +101,16 @@ MEANINGS: dict[str, str] = {
         "How long a stopping bot may take to clean up before the next one is stopped."
     ),
     # [backoff]
-    "BackoffConfig.initial_s": "Upper bound of the first restart delay.",
-    "BackoffConfig.multiplier": "Growth of the delay bound per consecutive failure (>= 1).",
-    "BackoffConfig.max_s": "Cap on the delay bound (>= `initial_s`).",
-    "BackoffConfig.reset_after_s": (
+    "BackoffPolicy.initial_s": "Upper bound of the first restart delay.",
+    "BackoffPolicy.multiplier": "Growth of the delay bound per consecutive failure (>= 1).",
+    "BackoffPolicy.max_s": "Cap on the delay bound (>= `initial_s`).",
+    "BackoffPolicy.reset_after_s": (
         "A child that has run this long since it was ready is healthy: its backoff and "
         "failure count reset and a half-open circuit breaker closes."
     ),
     # [circuit_breaker]
-    "CircuitBreakerConfig.failure_threshold": "Consecutive failures that open the breaker.",
-    "CircuitBreakerConfig.reset_timeout_s": (
+    "BreakerPolicy.failure_threshold": "Consecutive failures that open the breaker.",
+    "BreakerPolicy.reset_timeout_s": (
         "Time the breaker stays open before its one trial attempt. No connection is tried "
         "while it is open."
     ),

@@ -9,7 +9,6 @@ key in the secrets file (``[secrets] file``) that holds them.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import attrs
@@ -25,19 +24,20 @@ from actors.journal import JournalConfig
 from actors.market_data.config import FeedConfig
 from actors.schema import (
     FieldValueError,
-    _check,
     at_least_one,
     env_var_name,
     non_negative,
     positive,
     tcp_port,
 )
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.breaker import BreakerPolicy
 
 __all__ = [
     "AlertsConfig",
-    "BackoffConfig",
+    "BackoffPolicy",
     "BotConfig",
-    "CircuitBreakerConfig",
+    "BreakerPolicy",
     "Config",
     "CredentialsConfig",
     "ExchangeConfig",
@@ -65,38 +65,11 @@ class SupervisorConfig:
 
 
 @attrs.frozen
-class BackoffConfig:
-    """Exponential backoff with full jitter; resets after a healthy run of reset_after_s."""
-
-    initial_s: float = attrs.field(default=0.5, validator=positive)
-    multiplier: float = attrs.field(default=2.0)
-    max_s: float = attrs.field(default=30.0)
-    reset_after_s: float = attrs.field(default=60.0, validator=positive)
-
-    # Cross-field checks are validators, not __attrs_post_init__: attrs runs validators after
-    # every field is set, and the loader can re-run each one to report all problems at once.
-    @multiplier.validator
-    def _multiplier(self, attribute: attrs.Attribute, value: float) -> None:
-        _check(math.isfinite(value) and value >= 1, "must be >= 1", value)
-
-    @max_s.validator
-    def _max_s(self, attribute: attrs.Attribute, value: float) -> None:
-        positive(self, attribute, value)
-        _check(value >= self.initial_s, f"must be >= initial_s ({self.initial_s})", value)
-
-
-@attrs.frozen
-class CircuitBreakerConfig:
-    failure_threshold: int = attrs.field(default=5, validator=at_least_one)
-    reset_timeout_s: float = attrs.field(default=30.0, validator=positive)
-
-
-@attrs.frozen
 class ExchangeConfig(FeedConfig):
     """One ``[[exchanges]]`` entry: the feed, plus how the daemon supervises it."""
 
-    backoff: BackoffConfig | None = None  # overrides the top-level [backoff]
-    circuit_breaker: CircuitBreakerConfig | None = None  # overrides [circuit_breaker]
+    backoff: BackoffPolicy | None = None  # overrides the top-level [backoff]
+    circuit_breaker: BreakerPolicy | None = None  # overrides [circuit_breaker]
 
 
 @attrs.frozen
@@ -143,8 +116,8 @@ class SecretsConfig:
 @attrs.frozen
 class Config:
     supervisor: SupervisorConfig = attrs.field(factory=SupervisorConfig)
-    backoff: BackoffConfig = attrs.field(factory=BackoffConfig)
-    circuit_breaker: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)
+    backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
+    circuit_breaker: BreakerPolicy = attrs.field(factory=BreakerPolicy)
     exchanges: tuple[ExchangeConfig, ...] = ()
     bots: tuple[BotConfig, ...] = ()
     http: HttpConfig = attrs.field(factory=HttpConfig)

@@ -17,7 +17,7 @@ from loguru import logger
 
 from actors.simulator import open_exchange_server
 from supervisor.config import (
-    BackoffConfig,
+    BackoffPolicy,
     BotConfig,
     Config,
     ExchangeConfig,
@@ -81,7 +81,7 @@ def default_config(
     return Config(
         exchanges=exchanges,
         bots=bots,
-        backoff=BackoffConfig(initial_s=0.2, max_s=5.0),
+        backoff=BackoffPolicy(initial_s=0.2, max_s=5.0),
         journal=JournalConfig(path=journal_path),
     )
 

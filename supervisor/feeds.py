@@ -37,7 +37,7 @@ import trio
 
 from actors.market_data.mailbox import Mailbox
 from actors.market_data.pool import ExchangePool, ExchangeStatistics, PoolTuning
-from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
+from supervisor.config import ExchangeConfig
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.breaker import BreakerPolicy
 from supervisor.otp.events import Observer
@@ -91,8 +91,8 @@ class MarketData:
 async def open_market_data(
     exchanges: Sequence[ExchangeConfig],
     *,
-    backoff: BackoffConfig,
-    circuit_breaker: CircuitBreakerConfig,
+    backoff: BackoffPolicy,
+    circuit_breaker: BreakerPolicy,
     rng: random.Random | None = None,
     intensity: RestartIntensity | None = None,
     restart_limits: tuple[int, float] = (5, 60.0),
@@ -108,8 +108,8 @@ async def open_market_data(
     pools = {
         ex.name: ExchangePool(
             config=ex,
-            backoff=BackoffPolicy.from_config(ex.backoff or backoff),
-            breaker=BreakerPolicy.from_config(ex.circuit_breaker or circuit_breaker),
+            backoff=ex.backoff or backoff,
+            breaker=ex.circuit_breaker or circuit_breaker,
             rng=rng,
             intensity=intensity if intensity is not None else RestartIntensity(*restart_limits),
             observers=observers,

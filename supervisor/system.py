@@ -38,7 +38,6 @@ from supervisor.alerts import Alert, Alerts
 from supervisor.config import BotConfig, Config
 from supervisor.config_loader import parse_bot_spec
 from supervisor.feeds import MarketData, open_market_data
-from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.events import BreakerTransitioned, ChildCrashed, Escalated, Observer
 from supervisor.otp.spec import ChildSpec, SupervisorSpec
 from supervisor.otp.tree import Supervisor, open_supervisor_tree
@@ -119,7 +118,7 @@ class System:
             name=_bot_child(config.id),
             run=self._bot_runner(slot),
             restart="transient",
-            backoff=BackoffPolicy.from_config(self.config.backoff),
+            backoff=self.config.backoff,
             shutdown_grace_s=self.config.supervisor.shutdown_grace_s,
         )
         try:

@@ -13,8 +13,8 @@ import attrs
 
 from actors.schema import (
     FieldValueError,
-    _check,
     at_least_one,
+    check,
     env_var_name,
     name_like,
     non_negative,
@@ -92,4 +92,4 @@ class BotConfig:
 
     @id.validator
     def _id(self, attribute: attrs.Attribute, value: str) -> None:
-        _check(name_like(value, 24), "must be 1-24 letters, digits, '-' or '_'", value)
+        check(name_like(value, 24), "must be 1-24 letters, digits, '-' or '_'", value)

@@ -7,7 +7,7 @@ from typing import Literal
 import attrs
 
 from actors.exchanges import PROTOCOLS
-from actors.schema import FieldValueError, _check, name_like, positive, url_with_scheme
+from actors.schema import FieldValueError, check, name_like, positive, url_with_scheme
 
 __all__ = ["FeedConfig"]
 
@@ -31,7 +31,7 @@ class FeedConfig:
 
     @name.validator
     def _name(self, attribute: attrs.Attribute, value: str) -> None:
-        _check(name_like(value, 32), "must be 1-32 letters, digits, '-' or '_'", value)
+        check(name_like(value, 32), "must be 1-32 letters, digits, '-' or '_'", value)
 
     @protocol.validator
     def _protocol(self, attribute: attrs.Attribute, value: str | None) -> None:
@@ -42,7 +42,7 @@ class FeedConfig:
                     f" set it to one of {', '.join(PROTOCOLS)}"
                 )
             return
-        _check(value in PROTOCOLS, f"must be one of {', '.join(PROTOCOLS)}", value)
+        check(value in PROTOCOLS, f"must be one of {', '.join(PROTOCOLS)}", value)
 
     @property
     def protocol_name(self) -> str:

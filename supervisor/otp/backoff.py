@@ -15,39 +15,29 @@ import random
 
 import attrs
 
-from supervisor.config import BackoffConfig
-
-
-def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+from actors.schema import check, positive
 
 
 @attrs.frozen
 class BackoffPolicy:
-    initial_s: float = attrs.field(default=0.5, validator=_positive)
+    """``[backoff]``: exponential backoff with full jitter; resets after a healthy run of
+    ``reset_after_s``."""
+
+    initial_s: float = attrs.field(default=0.5, validator=positive)
     multiplier: float = attrs.field(default=2.0)
     max_s: float = attrs.field(default=30.0)
-    reset_after_s: float = attrs.field(default=60.0, validator=_positive)
+    reset_after_s: float = attrs.field(default=60.0, validator=positive)
 
+    # Cross-field checks are validators, not __attrs_post_init__: attrs runs validators after
+    # every field is set, and the config loader re-runs each one to report all problems at once.
     @multiplier.validator
     def _multiplier(self, attribute: attrs.Attribute, value: float) -> None:
-        if not (math.isfinite(value) and value >= 1):
-            raise ValueError(f"multiplier must be >= 1, got {value!r}")
+        check(math.isfinite(value) and value >= 1, "must be >= 1", value)
 
     @max_s.validator
     def _max_s(self, attribute: attrs.Attribute, value: float) -> None:
-        if not (math.isfinite(value) and value >= self.initial_s):
-            raise ValueError(f"max_s must be >= initial_s ({self.initial_s}), got {value!r}")
-
-    @classmethod
-    def from_config(cls, config: BackoffConfig) -> BackoffPolicy:
-        return cls(
-            initial_s=config.initial_s,
-            multiplier=config.multiplier,
-            max_s=config.max_s,
-            reset_after_s=config.reset_after_s,
-        )
+        positive(self, attribute, value)
+        check(value >= self.initial_s, f"must be >= initial_s ({self.initial_s})", value)
 
     def ceiling_s(self, failures: int) -> float:
         """The upper bound of the jittered delay after ``failures`` failures (0-based)."""

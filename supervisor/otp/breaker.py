@@ -18,37 +18,23 @@ What counts as success or failure is the caller's business; the keeper's rules a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Literal
 
 import attrs
 
-from supervisor.config import CircuitBreakerConfig
+from actors.schema import at_least_one, positive
 
 BreakerState = Literal["closed", "open", "half_open"]
 
 
-def _at_least_one(_inst: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
-
-
-def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
 @attrs.frozen
 class BreakerPolicy:
-    failure_threshold: int = attrs.field(default=5, validator=_at_least_one)
-    reset_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+    """``[circuit_breaker]``: open after ``failure_threshold`` consecutive failures, try again
+    ``reset_timeout_s`` later."""
 
-    @classmethod
-    def from_config(cls, config: CircuitBreakerConfig) -> BreakerPolicy:
-        return cls(
-            failure_threshold=config.failure_threshold, reset_timeout_s=config.reset_timeout_s
-        )
+    failure_threshold: int = attrs.field(default=5, validator=at_least_one)
+    reset_timeout_s: float = attrs.field(default=30.0, validator=positive)
 
 
 @attrs.frozen

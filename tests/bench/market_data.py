@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from actors.market_data.pool import PoolTuning
 from actors.market_data.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from actors.messages import Ticker
-from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
+from supervisor.config import BackoffPolicy, BreakerPolicy, ExchangeConfig
 from supervisor.feeds import open_market_data
 
 SYMBOL = "BTC/USDT"
@@ -185,8 +185,8 @@ async def plane(
 
     async with open_market_data(
         [config],
-        backoff=BackoffConfig(),
-        circuit_breaker=CircuitBreakerConfig(),
+        backoff=BackoffPolicy(),
+        circuit_breaker=BreakerPolicy(),
         rng=random.Random(1),
         tuning=PoolTuning(connector=ENGINES[engine]()),
     ) as md:

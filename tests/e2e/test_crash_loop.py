@@ -14,7 +14,7 @@ from trio.testing import MockClock
 from actors.errors import RestartIntensityError
 from actors.simulator import open_exchange_server
 from supervisor.config import (
-    BackoffConfig,
+    BackoffPolicy,
     BotConfig,
     Config,
     ExchangeConfig,
@@ -35,7 +35,7 @@ async def test_a_raising_strategy_is_restarted_then_escalates(
     tmp_path: Path, thread_clock: MockClock
 ) -> None:
     events: list[Any] = []
-    backoff = BackoffConfig(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=600.0)
+    backoff = BackoffPolicy(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=600.0)
     with trio.fail_after(120):
         async with open_exchange_server("binance", ("BTC/USDT",), seed=3, rate_hz=10.0) as server:
             config = Config(

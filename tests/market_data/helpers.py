@@ -14,15 +14,15 @@ from actors.market_data.pool import PoolTuning
 from actors.market_data.transport import Connector, TrioWebsocketConnector, WsprotoConnector
 from actors.messages import FeedState, Ticker, Trade
 from actors.simulator import ExchangeServer
-from supervisor.config import BackoffConfig, CircuitBreakerConfig, ExchangeConfig
+from supervisor.config import BackoffPolicy, BreakerPolicy, ExchangeConfig
 from supervisor.feeds import MarketData, open_market_data
 
 CONNECTORS: dict[str, Connector] = {
     "wsproto": WsprotoConnector(),  # the default engine
     "trio-websocket": TrioWebsocketConnector(),
 }
-BACKOFF = BackoffConfig(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=5.0)
-BREAKER = CircuitBreakerConfig(failure_threshold=3, reset_timeout_s=20.0)
+BACKOFF = BackoffPolicy(initial_s=1.0, multiplier=2.0, max_s=8.0, reset_after_s=5.0)
+BREAKER = BreakerPolicy(failure_threshold=3, reset_timeout_s=20.0)
 
 
 def config_for(server: ExchangeServer, name: str | None = None, **kwargs: Any) -> ExchangeConfig:
@@ -40,8 +40,8 @@ async def open_plane(
     configs: Sequence[ExchangeConfig],
     *,
     connector: Connector | None = None,
-    backoff: BackoffConfig = BACKOFF,
-    breaker: CircuitBreakerConfig = BREAKER,
+    backoff: BackoffPolicy = BACKOFF,
+    breaker: BreakerPolicy = BREAKER,
     seed: int = 7,
     **tuning: Any,
 ) -> AsyncIterator[MarketData]:

@@ -8,11 +8,11 @@ import trio.testing
 
 from actors.messages import FeedState, Ticker
 from actors.simulator import open_exchange_server
-from supervisor.config import BackoffConfig, CircuitBreakerConfig
+from supervisor.config import BackoffPolicy, BreakerPolicy
 from tests.market_data.helpers import CONNECTORS, config_for, next_of, next_state, open_plane
 
-BACKOFF = BackoffConfig(initial_s=1.0, multiplier=2.0, max_s=4.0, reset_after_s=5.0)
-BREAKER = CircuitBreakerConfig(failure_threshold=3, reset_timeout_s=20.0)
+BACKOFF = BackoffPolicy(initial_s=1.0, multiplier=2.0, max_s=4.0, reset_after_s=5.0)
+BREAKER = BreakerPolicy(failure_threshold=3, reset_timeout_s=20.0)
 
 
 @pytest.mark.parametrize("engine", list(CONNECTORS))

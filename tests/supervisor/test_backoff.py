@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-from supervisor.config import BackoffConfig
 from supervisor.otp.backoff import Backoff, BackoffPolicy
 
 
@@ -59,18 +58,13 @@ def test_reset() -> None:
     assert backoff.failures == 0
 
 
-def test_from_config() -> None:
-    config = BackoffConfig(initial_s=1.0, multiplier=3.0, max_s=9.0, reset_after_s=5.0)
-    assert BackoffPolicy.from_config(config) == BackoffPolicy(1.0, 3.0, 9.0, 5.0)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"initial_s": 0}, "initial_s must be > 0, got 0"),
-        ({"multiplier": 0.5}, "multiplier must be >= 1, got 0.5"),
-        ({"initial_s": 2.0, "max_s": 1.0}, "max_s must be >= initial_s (2.0), got 1.0"),
-        ({"reset_after_s": float("nan")}, "reset_after_s must be > 0, got nan"),
+        ({"initial_s": 0}, "must be > 0, got 0"),
+        ({"multiplier": 0.5}, "must be >= 1, got 0.5"),
+        ({"initial_s": 2.0, "max_s": 1.0}, "must be >= initial_s (2.0), got 1.0"),
+        ({"reset_after_s": float("nan")}, "must be > 0, got nan"),
     ],
 )
 def test_policy_rejects_nonsense(kwargs: dict[str, float], message: str) -> None:
