@@ -12,7 +12,10 @@ boundary that sees them, with ``raise ... from exc``.
     │   └── RestFallbackError         the REST fallback could not get a ticker
     ├── DecodeError (ValueError)      one frame is not valid for its protocol
     ├── ConfigError (ValueError)      the configuration is invalid (every problem listed)
+    ├── FieldValueError (ValueError)  a validator refused one field's value (one ConfigError line)
+    ├── FieldTypeError (TypeError)    one field's value has the wrong type (one ConfigError line)
     ├── RiskRejectedError             an order was refused by a risk rule (reason code)
+    ├── BookError (ValueError)        a fill that would corrupt a bot's position book
     ├── ExecutionError                an executor could not place or confirm an order
     ├── JournalError                  the journal could not be read or written
     └── RestartIntensityError         a supervisor's children crashed too often: escalate
@@ -68,11 +71,33 @@ class ConfigError(BotCriptoFyError, ValueError):
         super().__init__("\n".join(self.problems))
 
 
+class FieldValueError(BotCriptoFyError, ValueError):
+    """A validator's complaint about one field; the schema prefixes the field's path.
+
+    The schema knows which attribute's validator raised, so ``field`` is only needed when a
+    check reports on a *different* field than the one it validates (e.g. the protocol check
+    that falls back to the exchange's ``name``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class FieldTypeError(BotCriptoFyError, TypeError):
+    """A value of the wrong type for its field; the message is the whole problem text."""
+
+
 class RiskRejectedError(BotCriptoFyError):
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class BookError(BotCriptoFyError, ValueError):
+    """A fill the position book cannot apply: malformed, or selling more than is held or from
+    an unknown position."""
 
 
 class ExecutionError(BotCriptoFyError):

@@ -1,8 +1,8 @@
 """Messages exchanged between actors: frozen, slotted attrs classes, defined once.
 
 Prices and sizes of market data are ``Decimal`` parsed from the exchange's own text, so that a
-bot books exactly what the exchange quoted (DESIGN §2). Wall-clock times are epoch seconds
-(``*_ts``); durations inside the program use ``trio.current_time()`` (``*_at``).
+bot books exactly what the exchange quoted. Wall-clock times are epoch seconds (``*_ts``);
+durations inside the program use ``trio.current_time()`` (``*_at``).
 """
 
 from __future__ import annotations

@@ -136,6 +136,11 @@ MEANINGS: dict[str, str] = {
         'positions on them). `"none"`: subscribers are told `down`.'
     ),
     "ExchangeConfig.rest_poll_interval_s": "Interval of the REST fallback poller.",
+    "ExchangeConfig.transport": (
+        'WebSocket engine. `"wsproto"` hands subscribers every message of one socket read at '
+        'once, which keeps the feed rate with many subscribers; `"trio-websocket"` moves one '
+        "message per scheduler round."
+    ),
     "ExchangeConfig.backoff": "Override of `[backoff]` (see `[exchanges.backoff]`).",
     "ExchangeConfig.circuit_breaker": "Override of `[circuit_breaker]`.",
     # [[bots]]

@@ -1,5 +1,5 @@
-"""The supervisor package's public surface: ``open_supervisor`` (the whole system, DESIGN §8),
-config loading, supervision specs and state machines, the supervision tree, and logging setup.
+"""The supervisor package's public surface: ``open_supervisor`` (the whole system), config
+loading, supervision specs and state machines, the supervision tree, and logging setup.
 Everything else is internal."""
 
 from actors.errors import ConfigError, RestartIntensityError
@@ -19,12 +19,8 @@ from supervisor.otp.events import (
 from supervisor.otp.intensity import RestartIntensity
 from supervisor.otp.keeper import ChildStatistics, Keeper, cleanup_scope
 from supervisor.otp.spec import ChildSpec, SupervisorSpec
-from supervisor.otp.tree import (
-    Supervisor,
-    SupervisorStatistics,
-    open_supervisor_tree,
-    supervisor_child,
-)
+from supervisor.otp.tree import Supervisor, SupervisorStatistics, open_supervisor_tree
+from supervisor.system import System, open_supervisor
 
 __all__ = [
     "Backoff",
@@ -57,15 +53,4 @@ __all__ = [
     "open_supervisor_tree",
     "parse_config",
     "resolve_secret",
-    "supervisor_child",
 ]
-
-
-def __getattr__(name: str) -> object:
-    """``open_supervisor`` and ``System`` are imported on first use: ``supervisor.system``
-    builds on the actors, which themselves import ``supervisor.config``."""
-    if name in ("System", "open_supervisor"):
-        from supervisor import system
-
-        return getattr(system, name)
-    raise AttributeError(f"module 'supervisor' has no attribute {name!r}")

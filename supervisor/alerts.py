@@ -8,9 +8,9 @@ Decisions:
 * Deduplication and rate limiting happen *in* ``emit()``, per ``(kind, key)``: an alert whose
   key was accepted less than ``min_interval_s`` ago (``trio.current_time()``) is suppressed and
   counted. Doing it at the door means a flapping feed can never fill the inbox and push out
-  other alerts. ``emit`` runs in the caller's task but is sync, so it is atomic (STYLE
-  principle 9); only the window of *accepted* alerts counts, so a steady flood still gets one
-  alert per interval instead of being muted for ever. A dropped alert does not open a window.
+  other alerts. ``emit`` runs in the caller's task but is sync, so it is atomic; only the
+  window of *accepted* alerts counts, so a steady flood still gets one alert per interval
+  instead of being muted for ever. A dropped alert does not open a window.
 * Every accepted alert is logged through loguru at its severity, in the caller's context
   (so ``logger.contextualize(child=...)`` from the keeper shows up); suppressed ones at DEBUG.
 * The actor delivers one alert at a time, to all sinks concurrently, so alerts arrive in order
@@ -25,6 +25,10 @@ Decisions:
   twice at shutdown: at-least-once there beats losing the last alert.
 * Counters (``statistics()``): ``sent`` and ``failed`` count webhook deliveries (one per sink),
   ``suppressed`` and ``dropped`` count alerts, ``accepted`` counts alerts queued.
+* What becomes an alert is decided here too: ``supervision_alerts`` (an observer of the
+  supervision tree) and ``forward_bot_events`` (a child of the tree reading the bots' events).
+  A root that passes a failure up (it restarts nothing) is not a crash loop: the daemon reports
+  why it stopped, and no ``crash_loop`` alert is sent for it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,16 @@ import orjson
 import trio
 from loguru import logger
 
+from actors.bots import BotEvent, BotHalted, BotHaltLifted, ExitTriggered
 from supervisor.config import AlertsConfig, SecretsConfig, WebhookConfig
 from supervisor.config_loader import resolve_secret
+from supervisor.otp.events import (
+    BreakerTransitioned,
+    ChildCrashed,
+    Escalated,
+    Observer,
+    SupervisionEvent,
+)
 
 ALERT_KINDS = (
     "breaker_opened",
@@ -134,7 +146,13 @@ class Alerts:
     """The alerts actor: ``emit()`` from anywhere in the Trio thread, ``run()`` in a nursery."""
 
     config: AlertsConfig
-    urls: tuple[str, ...] = attrs.field(default=None, repr=False)  # resolved, one per webhook
+    # Resolved, one per webhook; by default each webhook's literal ``url``.
+    urls: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(
+            lambda self: tuple(sink.url or "" for sink in self.config.webhooks), takes_self=True
+        ),
+        repr=False,
+    )
     inbox_size: int = 64
     max_attempts: int = 3
     retry_initial_s: float = 0.5
@@ -151,8 +169,6 @@ class Alerts:
     log: Any = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.urls is None:
-            self.urls = tuple(sink.url or "" for sink in self.config.webhooks)
         if len(self.urls) != len(self.config.webhooks):
             raise ValueError("one resolved url per webhook is required")
         if self.inbox_size < 1 or self.max_attempts < 1:
@@ -284,3 +300,126 @@ class Alerts:
             delay_s *= 2
         self._failed += 1
         log.error("alert delivery failed", attempts=attempt, **outcome)
+
+
+# --- what becomes an alert ----------------------------------------------------------------------
+
+
+def supervision_alerts(alerts: Alerts, *, keys: Mapping[str, str] | None = None) -> Observer:
+    """An observer turning the supervision events an operator must hear about into alerts.
+
+    An alert's key is the child's name, or ``keys[child]`` (e.g. an exchange's name for the
+    child that keeps its connections)."""
+    names = dict(keys or {})
+
+    def observe(event: SupervisionEvent) -> None:
+        alert = _supervision_alert(event, names.get(event.child, event.child))
+        if alert is not None:
+            alerts.emit(alert)
+        elif isinstance(event, ChildCrashed) and event.programming_error:
+            alerts.log.error(
+                "child crashed with a programming error", child=event.child, error=event.error
+            )
+
+    return observe
+
+
+def _supervision_alert(event: SupervisionEvent, key: str) -> Alert | None:
+    if isinstance(event, BreakerTransitioned):
+        child, transition = event.child, event.transition
+        if transition.to_state == "open":
+            return Alert(
+                "breaker_opened",
+                key,
+                "critical",
+                "circuit breaker opened",
+                {"child": child, "from": transition.from_state},
+            )
+        if transition.to_state == "half_open":
+            return Alert(
+                "breaker_half_open",
+                key,
+                "info",
+                "circuit breaker half-open: one trial connection",
+                {"child": child},
+            )
+        return Alert("breaker_closed", key, "info", "circuit breaker closed", {"child": child})
+    if isinstance(event, Escalated) and event.max_restarts > 0:
+        return Alert(
+            "crash_loop",
+            key,
+            "critical",
+            "restart intensity exceeded",
+            {
+                "child": event.child,
+                "restarts": event.restarts,
+                "max_restarts": event.max_restarts,
+                "period_s": event.period_s,
+            },
+        )
+    if isinstance(event, ChildCrashed) and "StaleFeedError" in event.error_types:
+        return Alert(
+            "feed_stale",
+            key,
+            "warning",
+            "feed went stale: connection replaced",
+            {"child": event.child, "error": event.error},
+        )
+    return None
+
+
+async def forward_bot_events(
+    events: trio.MemoryReceiveChannel[BotEvent],
+    alerts: Alerts,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Turn bot events into alerts until cancelled or every sender is closed; what is already
+    queued when it is cancelled is still alerted (``emit`` never waits)."""
+    task_status.started()
+    try:
+        async for event in events:
+            _alert_bot_event(event, alerts)
+    finally:
+        while True:
+            try:
+                event = events.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            _alert_bot_event(event, alerts)
+
+
+def _alert_bot_event(event: BotEvent, alerts: Alerts) -> None:
+    if isinstance(event, BotHalted):
+        alerts.emit(
+            Alert(
+                "bot_halted",
+                event.bot_id,
+                "critical",
+                "daily loss limit reached: bot halted",
+                {
+                    "bot": event.bot_id,
+                    "loss_quote": str(event.loss_quote),
+                    "limit_quote": str(event.limit_quote),
+                    "resumes_day": event.resumes_day,
+                },
+            )
+        )
+    elif isinstance(event, ExitTriggered):
+        if event.reason in ("stop_loss", "trailing_stop"):
+            alerts.emit(
+                Alert(
+                    "stop_loss_hit",
+                    f"{event.bot_id}:{event.position_id}",
+                    "warning",
+                    f"{event.reason} hit",
+                    {
+                        "bot": event.bot_id,
+                        "reason": event.reason,
+                        "trigger_price": str(event.trigger_price),
+                        "bid": str(event.bid),
+                    },
+                )
+            )
+    elif isinstance(event, BotHaltLifted):
+        alerts.log.info("bot halt lifted", bot=event.bot_id, day=event.day)

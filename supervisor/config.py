@@ -1,4 +1,4 @@
-"""The daemon's configuration: TOML structured by cattrs into frozen attrs classes.
+"""The daemon's configuration: frozen attrs classes, structured from TOML by ``actors.schema``.
 
 Every field has a default except what only the user can know (an exchange's name, a bot's id,
 exchange and symbol). The feed, bot and journal sections are the actors' own classes; this
@@ -97,7 +97,7 @@ class WebhookConfig:
     format: Literal["json", "slack", "discord"] = "json"
 
     @url.validator
-    def _one_source(self, attribute: attrs.Attribute, value: str | None) -> None:
+    def _one_source(self, attribute: attrs.Attribute[str | None], value: str | None) -> None:
         if (value is None) == (self.url_env is None):
             raise FieldValueError("set exactly one of url and url_env", field="url")
 
@@ -125,9 +125,3 @@ class Config:
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     secrets: SecretsConfig = attrs.field(factory=SecretsConfig)
-
-    def exchange(self, name: str) -> ExchangeConfig:
-        for ex in self.exchanges:
-            if ex.name == name:
-                return ex
-        raise KeyError(name)

@@ -2,12 +2,12 @@
 
 Exit codes: 0 after a clean stop (SIGINT, SIGTERM, ``--duration``), 1 when the system failed
 (a crash loop escalated to the root, HTTP could not bind, the journal is held by another
-daemon), 2 for configuration problems only
-found at start (a secret's environment variable is unset). Shutdown is cancellation: the bots
-stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.system``).
+daemon), 2 for configuration problems only found at start (a secret's environment variable is
+unset). Shutdown is cancellation: the bots
+stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.build``).
 
 With no config, ``main`` runs the embedded default (``supervisor.embedded``): local exchange
-servers on 127.0.0.1 and a few paper bots on them.
+servers on 127.0.0.1, started before the daemon and stopped after it, and a few paper bots.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 import errno
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import TextIO
 
 import attrs
@@ -46,11 +47,9 @@ async def main(
 
     ``http_port`` overrides ``[http] port`` (``--http-port``; 0 picks a free port, which the
     "http listening" log line reports)."""
-    options = {
-        "duration_s": duration_s,
-        "status_interval_s": status_interval_s,
-        "status_out": status_out,
-    }
+    run_config = partial(
+        run, duration_s=duration_s, status_interval_s=status_interval_s, status_out=status_out
+    )
     # The signal receiver is held for the whole run, embedded exchanges included: the first
     # SIGINT/SIGTERM cancels, later ones (Ctrl-C pressed twice, a wrapper forwarding the signal)
     # are absorbed instead of becoming a KeyboardInterrupt in the middle of the shutdown.
@@ -60,17 +59,28 @@ async def main(
             listening = await nursery.start(_stop_on_signals, signals, nursery.cancel_scope)
             try:
                 if config is None:
-                    from supervisor.embedded import open_embedded_default
-
-                    async with open_embedded_default() as default_config:
-                        code = await run(_with_port(default_config, http_port), **options)
+                    code = await _run_embedded_default(http_port, run_config)
                 else:
-                    code = await run(_with_port(config, http_port), **options)
+                    code = await run_config(_with_port(config, http_port))
             finally:
                 listening.cancel(reason="daemon finished")
     if code == 0:
         log.info("daemon stopped")
     return code
+
+
+async def _run_embedded_default(
+    http_port: int | None, run_config: Callable[[Config], Awaitable[int]]
+) -> int:
+    """The daemon on the local exchanges, which run around it: up before it starts, down only
+    once it has stopped (``open_embedded_default``)."""
+    from supervisor.embedded import open_embedded_default
+
+    try:
+        async with open_embedded_default() as default_config:
+            return await run_config(_with_port(default_config, http_port))
+    except Exception as exc:  # the local exchanges failed
+        return _exit_code(exc, None)
 
 
 def _with_port(config: Config, port: int | None) -> Config:
@@ -86,54 +96,74 @@ async def run(
     status_interval_s: float | None = STATUS_INTERVAL_S,
     status_out: TextIO | None = None,
 ) -> int:
+    """Run ``config`` until cancelled or ``duration_s`` has passed; returns the exit code."""
     try:
         async with trio.open_nursery() as nursery:
             if duration_s is not None:
                 nursery.cancel_scope.deadline = trio.current_time() + duration_s
-            async with open_supervisor(config, start=False) as system:
-                if config.http.enabled:  # bound before any bot trades: a clash stops us first
-                    address = await nursery.start(
-                        run_http_server, config.http, system, _registry(system)
-                    )
-                    log.info("http listening", url=address.url)
-                await system.start()
-                if status_interval_s:
-                    nursery.start_soon(
-                        _print_status, system, status_interval_s, status_out or sys.stdout
-                    )
-                log.info(
-                    "daemon running",
-                    exchanges=list(system.market_data.exchanges),
-                    bots=list(system.bot_ids),
-                    duration_s=duration_s,
-                )
-                await trio.sleep_forever()
+            await _serve(config, nursery, duration_s, status_interval_s, status_out)
     except Exception as exc:  # nurseries raise ExceptionGroups; decide after the try
-        failure: Exception | None = exc
-    else:
-        failure = None
-    if failure is None:
-        return 0
-    invalid = _find(failure, ConfigError)
+        return _exit_code(exc, config)
+    return 0
+
+
+async def _serve(
+    config: Config,
+    nursery: trio.Nursery,
+    duration_s: float | None,
+    status_interval_s: float | None,
+    status_out: TextIO | None,
+) -> None:
+    """The system, HTTP (bound before any bot trades: a port clash stops us first) and the
+    status printer, until cancelled."""
+    async with open_supervisor(config, start=False) as system:
+        if config.http.enabled:
+            address = await nursery.start(run_http_server, config.http, system, _registry(system))
+            log.info("http listening", url=address.url)
+        await system.start()
+        if status_interval_s:
+            nursery.start_soon(_print_status, system, status_interval_s, status_out or sys.stdout)
+        log.info(
+            "daemon running",
+            exchanges=list(system.market_data.exchanges),
+            bots=list(system.bot_ids),
+            duration_s=duration_s,
+        )
+        await trio.sleep_forever()
+
+
+def _exit_code(failure: Exception, config: Config | None) -> int:
+    """Log why the daemon stops and return its exit code (2: configuration, 1: anything else)."""
+    cause = _cause(failure)
+    invalid = _find(cause, ConfigError)
     if isinstance(invalid, ConfigError):  # found only at start (e.g. an unset url_env)
         for line in invalid.problems:
             print(line, file=sys.stderr)
         return 2
-    escalated = _find(failure, RestartIntensityError)
-    unbound = _find(failure, OSError)
-    if escalated is not None:
+    unbound = _find(cause, OSError)
+    if (escalated := _find(cause, RestartIntensityError)) is not None:
         log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))
-    elif (journal := _find(failure, JournalError)) is not None:
+    elif (journal := _find(cause, JournalError)) is not None:
         log.critical("journal unavailable: stopping the daemon", error=str(journal))
-    elif isinstance(unbound, OSError) and unbound.errno == errno.EADDRINUSE:
+    elif isinstance(unbound, OSError) and unbound.errno == errno.EADDRINUSE and config:
         log.critical(
             "http port already in use: set [http] port or pass --http-port",
             host=config.http.host,
             port=config.http.port,
         )
     else:
-        log.opt(exception=failure).critical("daemon failed", error=repr(_find(failure, Exception)))
+        log.opt(exception=failure).critical("daemon failed", error=repr(_find(cause, Exception)))
     return 1
+
+
+def _cause(failure: BaseException) -> BaseException:
+    """What stopped the system. The root supervisor restarts nothing, so a child's failure
+    leaves it as the root's ``RestartIntensityError``, whose ``__cause__`` is the child's own
+    error: a subtree's ``RestartIntensityError`` when that subtree was in a crash loop."""
+    root = _find(failure, RestartIntensityError)
+    if root is not None and root.__cause__ is not None:
+        return root.__cause__
+    return failure
 
 
 def _find(error: BaseException, kind: type[BaseException]) -> BaseException | None:

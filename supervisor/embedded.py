@@ -2,8 +2,8 @@
 
 Local exchange servers on 127.0.0.1 (ephemeral ports) speaking the real Binance and Kraken (v2)
 protocols, with their REST tickers as fallback, and three paper bots with different strategies
-on them. The journal lives in ``data/default/``, so a restart resumes the same bots' positions.
-Nothing leaves the machine.
+on them. The journal lives in ``data/default/`` under the working directory, so a restart there
+resumes the same bots' positions. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
+import attrs
 import trio
 from loguru import logger
 
@@ -24,6 +25,8 @@ from supervisor.config import (
     JournalConfig,
     RiskConfig,
 )
+from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.tree import open_supervisor_tree
 
 DEFAULT_JOURNAL = "data/default/journal.sqlite3"
 RATE_HZ = 4.0  # events per second per stream: lively but readable
@@ -86,22 +89,51 @@ def default_config(
     )
 
 
+@attrs.define(eq=False)
+class LocalExchanges:
+    """The local exchange servers as one supervised child; ``config`` is set once they listen
+    (their ports are ephemeral, so the config can only be written then)."""
+
+    journal_path: str = DEFAULT_JOURNAL
+    config: Config | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with (
+            open_exchange_server(
+                "binance", ("BTC/USDT", "ETH/USDT"), seed=1, rate_hz=RATE_HZ
+            ) as binance,
+            open_exchange_server(
+                "kraken", ("BTC/USD", "ETH/USD"), seed=2, rate_hz=RATE_HZ
+            ) as kraken,
+        ):
+            logger.bind(actor="embedded").info(
+                "local exchanges listening", binance=binance.ws_url, kraken=kraken.ws_url
+            )
+            self.config = default_config(
+                binance.ws_url,
+                binance.rest_url,
+                kraken.ws_url,
+                kraken.rest_url,
+                journal_path=self.journal_path,
+            )
+            task_status.started()
+            await trio.sleep_forever()
+
+
 @asynccontextmanager
 async def open_embedded_default(*, journal_path: str = DEFAULT_JOURNAL) -> AsyncIterator[Config]:
-    async with (
-        open_exchange_server(
-            "binance", ("BTC/USDT", "ETH/USDT"), seed=1, rate_hz=RATE_HZ
-        ) as binance,
-        open_exchange_server("kraken", ("BTC/USD", "ETH/USD"), seed=2, rate_hz=RATE_HZ) as kraken,
-    ):
-        logger.bind(actor="embedded").info(
-            "local exchanges listening", binance=binance.ws_url, kraken=kraken.ws_url
-        )
-        yield default_config(
-            binance.ws_url,
-            binance.rest_url,
-            kraken.ws_url,
-            kraken.rest_url,
-            journal_path=journal_path,
-        )
-        await trio.lowlevel.checkpoint()
+    """The local exchanges for the block's duration, and the config that trades on them.
+
+    They run as the only child of a supervisor of their own, so they are shielded once
+    listening: a Ctrl-C that cancels everything at once still reaches them only after the block
+    has ended, i.e. after the daemon has closed its own connections to them. The block never
+    sees a feed cut by its exchange going away first."""
+    exchanges = LocalExchanges(journal_path)
+    spec = SupervisorSpec(
+        name="embedded",
+        max_restarts=0,
+        children=(ChildSpec("local_exchanges", exchanges.run),),
+    )
+    async with open_supervisor_tree(spec):
+        assert exchanges.config is not None  # the child is ready: it has written the config
+        yield exchanges.config

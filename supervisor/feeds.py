@@ -1,29 +1,43 @@
-"""The market-data plane's facade: every configured exchange's pool, under one nursery.
+"""The market-data plane in the supervision tree: one subtree per exchange, and its facade.
 
-    async with open_market_data(config.exchanges, backoff=config.backoff,
-                                circuit_breaker=config.circuit_breaker) as md:
-        async with md.subscribe("binance", "ticker", "BTC/USDT") as events:
-            async for event in events:      # Ticker | Trade | FeedState | Lagged
-                ...
+    feeds = build_feeds(config.exchanges, backoff=config.backoff,
+                        circuit_breaker=config.circuit_breaker)
+    # feeds.spec goes into the daemon's tree, feeds.observer among its observers, and
+    async with feeds.market_data.subscribe("binance", "ticker", "BTC/USDT") as events:
+        async for event in events:      # Ticker | Trade | FeedState | Lagged
+            ...
+
+or, standalone, ``async with open_market_data(...) as md:`` runs that tree by itself.
+
+The tree (names are what ``/metrics`` and the alerts show)::
+
+    feeds                       max_restarts=0: an exchange that gives up stops the plane
+    └─ exchange:<name>          one per exchange, its own restart budget (restart_limits)
+       ├─ streams:<name>        ExchangePool.run: subscription actors, REST fallback loop
+       └─ connections:<name>    ExchangePool.run_connections: backoff + circuit breaker
 
 Decisions:
 
-* Each exchange runs under its own keeper (``pool.py``) with its own backoff and circuit
-  breaker: the exchange's override if it has one, the top-level settings otherwise.
-* Restart intensity: by default each exchange has its own ``RestartIntensity`` built from
-  ``restart_limits`` (``[supervisor] max_restarts, period_s``), i.e. each exchange pool is a
-  supervisor of its own. A network outage
-  fails every exchange at once; with one shared budget, three exchanges each restarting twice
-  would escalate and stop the daemon while every breaker is doing its job. Pass
-  ``intensity`` to share one budget instead (e.g. the embedding supervisor's). When it is
-  exceeded, ``RestartIntensityError`` leaves ``open_market_data`` (escalation, DESIGN §5).
-* ``open_market_data`` returns once every pool's first attempt has settled (streaming, idle
-  with nothing subscribed yet, or backing off): an exchange that is down at boot does not
+* **Supervision is data.** The pools only know how to run; which child restarts how, with
+  which backoff and breaker (the exchange's override if it has one, the top-level settings
+  otherwise), is the spec built here. ``build_feeds`` is pure, so the daemon can put the
+  plane into its own tree and read it back as data.
+* **Each exchange has its own restart budget**, as a nested supervisor: a network outage fails
+  every exchange at once, and with one shared budget three exchanges each restarting twice
+  would escalate and stop the daemon while every breaker is doing its job. An exchange that
+  exceeds its budget escalates, and ``feeds`` (no budget of its own) passes that on at once:
+  ``RestartIntensityError`` leaves ``open_market_data``, and the daemon exits 1.
+* **Streams before connections.** Started in that order, stopped in reverse: at shutdown the
+  sockets close first, then the subscriptions end (subscribers get ``EndOfChannel``); a failing
+  socket restarts only the connections, never a subscriber's feed.
+* **The observer** routes the connections' supervision events to their pool as plain values
+  (``set_session_state``, ``set_breaker_state``): the pools never import the supervisor.
+* ``open_market_data`` returns once every exchange's first attempt has settled (streaming,
+  idle with nothing subscribed yet, or backing off): an exchange that is down at boot does not
   block the others, or the program.
 * ``subscribe`` checks its arguments before anything else: an unknown exchange, an unknown
   kind or a malformed symbol is a ``ValueError`` saying which, raised by ``subscribe()``
   itself rather than on entering the context.
-* ``observers`` receive every supervision event of the plane's keepers (metrics, alerts).
 """
 
 from __future__ import annotations
@@ -33,17 +47,49 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import attrs
-import trio
 
 from actors.market_data.mailbox import Mailbox
 from actors.market_data.pool import ExchangePool, ExchangeStatistics, PoolTuning
 from supervisor.config import ExchangeConfig
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.breaker import BreakerPolicy
-from supervisor.otp.events import Observer
-from supervisor.otp.intensity import RestartIntensity
+from supervisor.otp.events import (
+    BreakerTransitioned,
+    ChildStateChanged,
+    Observer,
+    SupervisionEvent,
+)
+from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.tree import open_supervisor_tree
 
-__all__ = ["MarketData", "MarketDataStatistics", "open_market_data"]
+__all__ = [
+    "FEEDS",
+    "Feeds",
+    "MarketData",
+    "MarketDataStatistics",
+    "build_feeds",
+    "connections_child",
+    "exchange_supervisor",
+    "open_market_data",
+    "streams_child",
+]
+
+FEEDS = "feeds"
+
+
+def exchange_supervisor(exchange: str) -> str:
+    """Name of the exchange's subtree (a child of ``feeds``)."""
+    return f"exchange:{exchange}"
+
+
+def streams_child(exchange: str) -> str:
+    return f"streams:{exchange}"
+
+
+def connections_child(exchange: str) -> str:
+    """The child with the backoff and the breaker: its keeper's statistics are the exchange's
+    restarts, failures and breaker state."""
+    return f"connections:{exchange}"
 
 
 @attrs.frozen
@@ -53,9 +99,10 @@ class MarketDataStatistics:
 
 @attrs.define(eq=False)
 class MarketData:
-    """Handle on a running plane. Only ``open_market_data`` creates one."""
+    """Handle on the plane's pools. ``build_feeds`` creates one; it serves while its spec
+    runs."""
 
-    _pools: dict[str, ExchangePool]
+    _pools: Mapping[str, ExchangePool]
 
     def _pool(self, exchange: str) -> ExchangePool:
         pool = self._pools.get(exchange)
@@ -87,6 +134,83 @@ class MarketData:
         )
 
 
+@attrs.frozen
+class _Router:
+    """Routes each exchange's connections events to its pool."""
+
+    pools: Mapping[tuple[str, str], ExchangePool]  # (supervisor, child) -> pool
+
+    def __call__(self, event: SupervisionEvent) -> None:
+        if isinstance(event, ChildStateChanged):
+            pool = self.pools.get((event.supervisor, event.child))
+            if pool is not None:
+                pool.set_session_state(event.to_state)
+        elif isinstance(event, BreakerTransitioned):
+            pool = self.pools.get((event.supervisor, event.child))
+            if pool is not None:
+                pool.set_breaker_state(event.transition.to_state)
+
+
+@attrs.frozen
+class Feeds:
+    spec: SupervisorSpec  # name "feeds"; one child per exchange
+    market_data: MarketData  # subscribe/wait_streaming/statistics/exchanges
+    observer: Observer  # routes supervision events to the right pool (session state, breaker)
+
+
+def build_feeds(
+    exchanges: Sequence[ExchangeConfig],
+    *,
+    backoff: BackoffPolicy,
+    circuit_breaker: BreakerPolicy,
+    restart_limits: tuple[int, float] = (5, 60.0),
+    tuning: PoolTuning | None = None,
+) -> Feeds:
+    """The plane as data: pools, their subtrees and the observer that connects them. Runs
+    nothing. ``restart_limits`` is each exchange's own ``(max_restarts, period_s)``."""
+    names = [ex.name for ex in exchanges]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate exchange names: {', '.join(duplicates)}")
+    tuning = tuning if tuning is not None else PoolTuning()
+    max_restarts, period_s = restart_limits
+    pools: dict[str, ExchangePool] = {}
+    routes: dict[tuple[str, str], ExchangePool] = {}
+    subtrees: list[SupervisorSpec] = []
+    for ex in exchanges:
+        pool = pools[ex.name] = ExchangePool(ex, tuning)
+        supervisor = exchange_supervisor(ex.name)
+        connections = connections_child(ex.name)
+        routes[supervisor, connections] = pool
+        ex_backoff = ex.backoff or backoff
+        subtrees.append(
+            SupervisorSpec(
+                name=supervisor,
+                max_restarts=max_restarts,
+                period_s=period_s,
+                children=(
+                    ChildSpec(
+                        name=streams_child(ex.name),
+                        run=pool.run,
+                        restart="permanent",
+                        backoff=ex_backoff,
+                        shutdown_grace_s=tuning.shutdown_grace_s,
+                    ),
+                    ChildSpec(
+                        name=connections,
+                        run=pool.run_connections,
+                        restart="permanent",
+                        backoff=ex_backoff,
+                        breaker=ex.circuit_breaker or circuit_breaker,
+                        shutdown_grace_s=tuning.shutdown_grace_s,
+                    ),
+                ),
+            )
+        )
+    spec = SupervisorSpec(name=FEEDS, children=tuple(subtrees), max_restarts=0)
+    return Feeds(spec=spec, market_data=MarketData(pools), observer=_Router(routes))
+
+
 @asynccontextmanager
 async def open_market_data(
     exchanges: Sequence[ExchangeConfig],
@@ -94,33 +218,18 @@ async def open_market_data(
     backoff: BackoffPolicy,
     circuit_breaker: BreakerPolicy,
     rng: random.Random | None = None,
-    intensity: RestartIntensity | None = None,
     restart_limits: tuple[int, float] = (5, 60.0),
     observers: Sequence[Observer] = (),
     tuning: PoolTuning | None = None,
 ) -> AsyncIterator[MarketData]:
-    names = [ex.name for ex in exchanges]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate exchange names: {', '.join(duplicates)}")
-    rng = rng if rng is not None else random.Random()
-    tuning = tuning if tuning is not None else PoolTuning()
-    pools = {
-        ex.name: ExchangePool(
-            config=ex,
-            backoff=ex.backoff or backoff,
-            breaker=ex.circuit_breaker or circuit_breaker,
-            rng=rng,
-            intensity=intensity if intensity is not None else RestartIntensity(*restart_limits),
-            observers=observers,
-            tuning=tuning,
-        )
-        for ex in exchanges
-    }
-    async with trio.open_nursery() as nursery:
-        for pool in pools.values():
-            await nursery.start(pool.run)
-        try:
-            yield MarketData(pools)
-        finally:
-            nursery.cancel_scope.cancel(reason="market data closed")
+    """Run the plane for the block's duration (the tree of ``build_feeds`` as the root);
+    ``observers`` see every supervision event of it (metrics, alerts)."""
+    feeds = build_feeds(
+        exchanges,
+        backoff=backoff,
+        circuit_breaker=circuit_breaker,
+        restart_limits=restart_limits,
+        tuning=tuning,
+    )
+    async with open_supervisor_tree(feeds.spec, rng=rng, observers=(feeds.observer, *observers)):
+        yield feeds.market_data

@@ -23,7 +23,7 @@ Decisions:
   ``KeyError`` -> 404, anything else -> 500 with a generic body (the traceback is logged).
 * ``run_http_server`` binds to ``HttpConfig.host`` (default 127.0.0.1), reports the bound
   address through ``task_status.started`` only once hypercorn listens, and stops on
-  cancellation (DESIGN: cancellation is the shutdown path). Hypercorn's own error log goes to
+  cancellation (cancellation is the shutdown path). Hypercorn's own error log goes to
   the stdlib logger ``hypercorn.error`` untouched; the access log is off.
 """
 
@@ -34,7 +34,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 import hypercorn.config
@@ -46,6 +46,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from actors.errors import ConfigError
 from supervisor.config import HttpConfig
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
 
 JSON = "application/json"
 MAX_BODY_BYTES = 64 * 1024
@@ -424,7 +427,10 @@ async def run_http_server(
     # Hypercorn reports its binds through task_status; translating them in place (rather than
     # via a nursery of our own) keeps its errors unwrapped by one more group level.
     await hypercorn.trio.serve(
-        app, hypercorn_config(config), mode="asgi", task_status=_StartedHook(started)
+        cast("ASGIFramework", app),  # a plain ASGI callable; hypercorn types its own events
+        hypercorn_config(config),
+        mode="asgi",
+        task_status=_StartedHook(started),
     )
 
 
@@ -434,5 +440,5 @@ class _StartedHook:
 
     callback: Callable[[list[str]], None]
 
-    def started(self, value: list[str]) -> None:
-        self.callback(value)
+    def started(self, value: list[str] | None = None) -> None:
+        self.callback(value or [])

@@ -1,5 +1,5 @@
 """Loguru sinks. Only the entry point (run.py) calls ``configure_logging``; library code only
-logs, with bound context and constant messages (STYLE 29-31).
+logs, with bound context (``logger.bind``) and constant messages; values go in keyword fields.
 
 Decisions: ``diagnose=False`` by default, since loguru's diagnose prints variable values in
 tracebacks, secrets included; ``enqueue`` is not used (one process: it would only add a pipe

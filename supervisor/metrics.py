@@ -1,9 +1,9 @@
 """Prometheus metrics read from plain-data snapshots at scrape time.
 
 Why a custom collector instead of ``Counter.inc()`` calls in the hot path: the market-data plane
-and the bots already keep their own counters and expose them through ``statistics()`` (STYLE
-§5, §14). Reading those frozen snapshots only when Prometheus scrapes costs nothing per message
-and keeps prometheus_client (and its locks) out of the actors.
+and the bots already keep their own counters and expose them through ``statistics()``. Reading
+those frozen snapshots only when Prometheus scrapes costs nothing per message and keeps
+prometheus_client (and its locks) out of the actors.
 
 ``SnapshotCollector`` is given zero-argument callables; each returns plain data. A snapshot may
 be any object with the attributes listed below *or* a ``Mapping`` with the same keys, so the
@@ -258,9 +258,7 @@ class SnapshotCollector:
         breaker = gauge(
             "exchange_breaker_state", "Circuit breaker state (1 = current).", [*lx, "state"]
         )
-        transitions = counter(
-            "exchange_breaker_transitions", "Circuit breaker state changes (DESIGN §5)."
-        )
+        transitions = counter("exchange_breaker_transitions", "Circuit breaker state changes.")
         state = gauge("exchange_state", "Feed state (1 = current).", [*lx, "state"])
         latency = HistogramMetricFamily(
             PREFIX + "exchange_message_latency_seconds",

@@ -1,4 +1,4 @@
-"""``open_supervisor(config)``: the whole system as one async context manager (DESIGN §8).
+"""``open_supervisor(config)``: the whole system as one async context manager.
 
 The daemon is a thin wrapper over this; a user's own Trio program uses it the same way:
 
@@ -7,15 +7,14 @@ The daemon is a thin wrapper over this; a user's own Trio program uses it the sa
         async with sup.subscribe("binance", "ticker", "BTC/USDT") as events:
             async for event in events: ...
 
-Nesting is shutdown order (STYLE §19): the journal and alerts enclose everything (closed last,
-so every fill is flushed and the stop alert goes out), the market-data plane encloses the bots,
-and the bots' supervisor is innermost, so bots stop first and no order is sent on a feed that
-is going away.
+It builds the tree (``supervisor.build.build_tree``) and runs it with ``open_supervisor_tree``,
+which starts the journal, alerts, feeds and bots in that order and stops them in reverse order
+when the block ends, however it ends (an outside cancellation included): bots first, while
+their feeds still stream, the journal last, once every write has committed.
 
-Each bot runs as a ``transient`` child of the bots' supervisor: a crash restarts it with backoff
-(a fresh ``Bot`` replayed from the journal), and a crash loop beyond ``[supervisor]
-max_restarts`` within ``period_s`` escalates out of ``open_supervisor`` as
-``RestartIntensityError`` (in an ExceptionGroup), which the daemon turns into exit code 1.
+A bot's crash restarts it with backoff (a fresh ``Bot`` replayed from the journal); a crash loop
+beyond ``[supervisor] max_restarts`` within ``period_s`` stops the system: the error leaves
+``open_supervisor`` as ``RestartIntensityError`` in an ExceptionGroup, and the daemon exits 1.
 """
 
 from __future__ import annotations
@@ -23,65 +22,69 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 from typing import Any
 
 import attrs
 import trio
-from loguru import logger
 
-from actors.bots import Bot, BotEvent, BotHalted, BotHaltLifted, ExitTriggered
+from actors.bots import Bot
 from actors.errors import ConfigError
 from actors.journal import Journal
 from actors.market_data.mailbox import Mailbox
 from supervisor.alerts import Alert, Alerts
+from supervisor.build import BOTS, Bots, Tree, bot_child_name, build_tree
 from supervisor.config import BotConfig, Config
 from supervisor.config_loader import parse_bot_spec
-from supervisor.feeds import MarketData, open_market_data
-from supervisor.otp.events import BreakerTransitioned, ChildCrashed, Escalated, Observer
-from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.feeds import FEEDS, MarketData, connections_child, exchange_supervisor
+from supervisor.otp.events import Observer
+from supervisor.otp.keeper import ChildStatistics
 from supervisor.otp.tree import Supervisor, open_supervisor_tree
 
 __all__ = ["System", "open_supervisor"]
 
-BOT_EVENTS_BUFFER = 256
-log = logger.bind(actor="system")
-
-
-def _bot_child(bot_id: str) -> str:
-    return f"bot:{bot_id}"
-
-
-@attrs.define(eq=False)
-class _BotSlot:
-    config: BotConfig
-    bot: Bot | None = None  # the current run's actor (a restart builds a new one)
-    ticks_before: int = 0  # ticks of earlier runs, so /metrics counters stay monotonic
-    rejections_before: dict[str, int] = attrs.field(factory=dict)
-
 
 @attrs.define(eq=False)
 class System:
-    """Handle on a running system. Only ``open_supervisor`` creates one."""
+    """Handle on a running system. Only ``open_supervisor`` creates one.
+
+    ``tree`` is what runs (the specs and the actors' handles), ``root`` the running root
+    supervisor: ``root.subtree("bots")`` and ``root.subtree("feeds")`` reach the subtrees."""
 
     config: Config
-    market_data: MarketData
-    journal: Journal
-    alerts: Alerts
-    _bots_tree: Supervisor
-    _bot_events: trio.MemorySendChannel[BotEvent]
-    _slots: dict[str, _BotSlot] = attrs.field(factory=dict)
+    tree: Tree
+    root: Supervisor
+    _pending: tuple[BotConfig, ...] = ()  # configured bots left for ``start``
     _started_at: float = attrs.field(factory=trio.current_time)
-
     started: bool = False
 
+    @property
+    def journal(self) -> Journal:
+        return self.tree.journal
+
+    @property
+    def alerts(self) -> Alerts:
+        return self.tree.alerts
+
+    @property
+    def market_data(self) -> MarketData:
+        return self.tree.market_data
+
+    @property
+    def _bots(self) -> Bots:
+        return self.tree.bots
+
+    @property
+    def _bots_tree(self) -> Supervisor:
+        return self.root.subtree(BOTS)
+
     async def start(self) -> None:
-        """Spawn the configured bots and announce the start (once)."""
+        """Spawn the configured bots not started yet and announce the start (once)."""
         if self.started:
             return
         self.started = True
-        for bot in self.config.bots:
+        for bot in self._pending:
             await self.spawn_bot(bot)
+        self._pending = ()
         self.alerts.emit(
             Alert(
                 "daemon_started",
@@ -92,7 +95,7 @@ class System:
             )
         )
 
-    # --- embedded API (DESIGN §8) -----------------------------------------------------------
+    # --- embedded API -----------------------------------------------------------------------
 
     def subscribe(
         self, exchange: str, kind: str, symbol: str
@@ -108,32 +111,24 @@ class System:
             if isinstance(spec, BotConfig)
             else parse_bot_spec(spec, exchanges=self.config.exchanges)
         )
-        if config.id in self._slots:
+        if config.id in self._bots.slots:
             raise ConfigError([f"bot.id: a bot with id {config.id!r} is already running"])
         if config.exchange not in self.market_data.exchanges:
             raise ConfigError([f"bot.exchange: unknown exchange {config.exchange!r}"])
-        slot = _BotSlot(config)
-        self._slots[config.id] = slot
-        child = ChildSpec(
-            name=_bot_child(config.id),
-            run=self._bot_runner(slot),
-            restart="transient",
-            backoff=self.config.backoff,
-            shutdown_grace_s=self.config.supervisor.shutdown_grace_s,
-        )
+        child = self._bots.add(config)
         try:
             await self._bots_tree.start_child(child)
         except BaseException:
-            del self._slots[config.id]
+            self._bots.remove(config.id)
             raise
         return config.id
 
     async def stop_bot(self, bot_id: str) -> None:
         """Stop a bot (its state stays in the journal; spawning it again resumes it)."""
-        if bot_id not in self._slots:
+        if bot_id not in self._bots.slots:
             raise KeyError(bot_id)
-        await self._bots_tree.stop_child(_bot_child(bot_id))
-        del self._slots[bot_id]
+        await self._bots_tree.stop_child(bot_child_name(bot_id))
+        self._bots.remove(bot_id)
 
     async def pause_bot(self, bot_id: str) -> None:
         await self._running_bot(bot_id).pause()
@@ -147,32 +142,13 @@ class System:
 
     @property
     def bot_ids(self) -> tuple[str, ...]:
-        return tuple(self._slots)
+        return tuple(self._bots.slots)
 
     def _running_bot(self, bot_id: str) -> Bot:
-        slot = self._slots.get(bot_id)
+        slot = self._bots.slots.get(bot_id)
         if slot is None or slot.bot is None:
             raise KeyError(bot_id)
         return slot.bot
-
-    def _bot_runner(self, slot: _BotSlot) -> Any:
-        async def run_bot(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            if slot.bot is not None:  # a restart: keep the counters of the run that ended
-                previous = slot.bot.statistics()
-                slot.ticks_before += previous.ticks
-                for reason, count in previous.rejections.items():
-                    slot.rejections_before[reason] = slot.rejections_before.get(reason, 0) + count
-            bot = Bot(
-                slot.config,
-                self.market_data.subscribe,
-                self.journal,
-                events=self._bot_events.clone(),
-            )
-            slot.bot = bot
-            with bot.events:  # type: ignore[union-attr]
-                await bot.run(task_status=task_status)
-
-        return run_bot
 
     # --- health and metrics ----------------------------------------------------------------
 
@@ -203,8 +179,8 @@ class System:
             }
         bots = {}
         children = {c.name: c for c in self._bots_tree.children()}
-        for bot_id, slot in self._slots.items():
-            child = children.get(_bot_child(bot_id))
+        for bot_id, slot in self._bots.slots.items():
+            child = children.get(bot_child_name(bot_id))
             entry: dict[str, Any] = {
                 "healthy": False,
                 "state": child.state if child else "stopped",
@@ -230,7 +206,7 @@ class System:
     def bot_snapshots(self) -> dict[str, dict[str, Any]]:
         """Per-bot counters for ``/metrics`` (monotonic across restarts of a bot)."""
         out = {}
-        for bot_id, slot in self._slots.items():
+        for bot_id, slot in self._bots.slots.items():
             if slot.bot is None:
                 continue
             s = slot.bot.statistics()
@@ -249,135 +225,17 @@ class System:
             }
         return out
 
-    def child_snapshots(self) -> dict[str, Any]:
+    def child_snapshots(self) -> dict[str, ChildStatistics]:
+        """Supervised children for ``/metrics``: every bot, and each exchange's connections
+        (the child with its backoff and breaker) as ``exchange:<name>``."""
         children = {c.name: c for c in self._bots_tree.children()}
-        for name, ex in self.market_data.statistics().exchanges.items():
-            children[f"exchange:{name}"] = ex.keeper
+        feeds = self.root.subtree(FEEDS)
+        for name in self.market_data.exchanges:
+            wanted = connections_child(name)
+            for child in feeds.subtree(exchange_supervisor(name)).children():
+                if child.name == wanted:
+                    children[f"exchange:{name}"] = child
         return children
-
-
-def _supervision_alerts(alerts: Alerts) -> Observer:
-    """Supervision events that a human should hear about become alerts."""
-
-    def observe(event: Any) -> None:
-        if isinstance(event, BreakerTransitioned):
-            to_state = event.transition.to_state
-            if to_state == "open":
-                alerts.emit(
-                    Alert(
-                        "breaker_opened",
-                        event.child,
-                        "critical",
-                        "circuit breaker opened",
-                        {"child": event.child, "from": event.transition.from_state},
-                    )
-                )
-            elif to_state == "half_open":
-                alerts.emit(
-                    Alert(
-                        "breaker_half_open",
-                        event.child,
-                        "info",
-                        "circuit breaker half-open: one trial connection",
-                        {"child": event.child},
-                    )
-                )
-            elif to_state == "closed":
-                alerts.emit(
-                    Alert(
-                        "breaker_closed",
-                        event.child,
-                        "info",
-                        "circuit breaker closed",
-                        {"child": event.child},
-                    )
-                )
-        elif isinstance(event, Escalated):
-            alerts.emit(
-                Alert(
-                    "crash_loop",
-                    event.child,
-                    "critical",
-                    "restart intensity exceeded",
-                    {
-                        "child": event.child,
-                        "restarts": event.restarts,
-                        "max_restarts": event.max_restarts,
-                        "period_s": event.period_s,
-                    },
-                )
-            )
-        elif isinstance(event, ChildCrashed) and "StaleFeedError" in event.error_types:
-            alerts.emit(
-                Alert(
-                    "feed_stale",
-                    event.child,
-                    "warning",
-                    "feed went stale: connection replaced",
-                    {"child": event.child, "error": event.error},
-                )
-            )
-        elif isinstance(event, ChildCrashed) and event.programming_error:
-            log.error(
-                "child crashed with a programming error", child=event.child, error=event.error
-            )
-
-    return observe
-
-
-async def _forward_bot_events(events: trio.MemoryReceiveChannel[BotEvent], alerts: Alerts) -> None:
-    async for event in events:
-        if isinstance(event, BotHalted):
-            alerts.emit(
-                Alert(
-                    "bot_halted",
-                    event.bot_id,
-                    "critical",
-                    "daily loss limit reached: bot halted",
-                    {
-                        "bot": event.bot_id,
-                        "loss_quote": str(event.loss_quote),
-                        "limit_quote": str(event.limit_quote),
-                        "resumes_day": event.resumes_day,
-                    },
-                )
-            )
-        elif isinstance(event, ExitTriggered):
-            kind = "stop_loss_hit" if event.reason in ("stop_loss", "trailing_stop") else None
-            if kind is not None:
-                alerts.emit(
-                    Alert(
-                        kind,
-                        f"{event.bot_id}:{event.position_id}",
-                        "warning",
-                        f"{event.reason} hit",
-                        {
-                            "bot": event.bot_id,
-                            "reason": event.reason,
-                            "trigger_price": str(event.trigger_price),
-                            "bid": str(event.bid),
-                        },
-                    )
-                )
-        elif isinstance(event, BotHaltLifted):
-            log.info("bot halt lifted", bot=event.bot_id, day=event.day)
-
-
-async def _run_until_closed(
-    run: Any,
-    closing: list[trio.CancelScope],
-    *,
-    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Run a service (journal, alerts, market data) that must outlive what is nested inside it.
-
-    A cancellation from outside (SIGTERM cancels the daemon's root scope) would otherwise reach
-    the services at the same moment as the bots, so the journal could close before the bots'
-    last writes and the alerts actor could flush before ``daemon_stopped`` was emitted. The
-    shield keeps it out; ``open_supervisor`` cancels ``closing`` once the body has stopped."""
-    with trio.CancelScope(shield=True) as scope:
-        closing.append(scope)
-        await run(task_status=task_status)
 
 
 @asynccontextmanager
@@ -392,63 +250,15 @@ async def open_supervisor(
 
     With ``start=False`` the configured bots wait for ``await system.start()``: the daemon
     binds its HTTP port first, so a port clash stops it before any bot trades or any
-    "daemon started" alert goes out."""
-    rng = rng if rng is not None else random.Random()
-    journal = Journal(config.journal)
-    alerts = Alerts.from_config(config.alerts, config.secrets)
-    supervision = (_supervision_alerts(alerts), *observers)
-    services_closing: list[trio.CancelScope] = []  # journal, alerts: closed last
-    feeds_closing: list[trio.CancelScope] = []  # market data: closed once the bots have stopped
-    events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
-    async with trio.open_nursery() as services:
+    "daemon started" alert goes out. ``rng`` seeds every backoff's jitter; ``observers`` see
+    every supervision event."""
+    tree = build_tree(config, observers=observers, configured_bots=start)
+    async with open_supervisor_tree(tree.root, rng=rng, observers=tree.observers) as root:
+        system = System(config, tree, root, pending=() if start else config.bots)
+        if start:
+            await system.start()
         try:
-            await services.start(_run_until_closed, journal.run, services_closing)
-            await services.start(_run_until_closed, alerts.run, services_closing)
-            services.start_soon(_forward_bot_events, events_receive, alerts)
-            md = await services.start(
-                _run_until_closed,
-                partial(_run_market_data, config, rng=rng, observers=supervision),
-                feeds_closing,
-            )
-            tree_spec = SupervisorSpec(
-                children=(),
-                max_restarts=config.supervisor.max_restarts,
-                period_s=config.supervisor.period_s,
-                name="bots",
-            )
-            async with open_supervisor_tree(tree_spec, rng=rng, observers=supervision) as tree:
-                system = System(config, md, journal, alerts, tree, events_send)
-                if start:
-                    await system.start()
-                try:
-                    yield system
-                finally:
-                    if system.started:
-                        alerts.emit(Alert("daemon_stopped", "daemon", "info", "daemon stopped", {}))
+            yield system
         finally:
-            # The bots' tree has stopped (it is closed above): now the feeds, then the services.
-            events_send.close()
-            for scope in (*feeds_closing, *services_closing):
-                scope.cancel(reason="system closed")
-            services.cancel_scope.cancel(reason="system closed")
-
-
-async def _run_market_data(
-    config: Config,
-    *,
-    rng: random.Random,
-    observers: Sequence[Observer],
-    task_status: trio.TaskStatus[MarketData] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """The market-data plane as a service, so that it outlives the bots at shutdown: a bot is
-    stopped while its feed still runs, and never sees its feed vanish first."""
-    async with open_market_data(
-        config.exchanges,
-        backoff=config.backoff,
-        circuit_breaker=config.circuit_breaker,
-        rng=rng,
-        restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
-        observers=observers,
-    ) as md:
-        task_status.started(md)
-        await trio.sleep_forever()
+            if system.started:  # queued now, delivered when the alerts actor stops (after this)
+                system.alerts.emit(Alert("daemon_stopped", "daemon", "info", "daemon stopped", {}))

@@ -35,7 +35,7 @@ __all__ = [
 
 @attrs.frozen
 class RiskConfig:
-    """Checked before every order (DESIGN §6). Optional exits are off when unset."""
+    """Checked before every order. Optional exits are off when unset."""
 
     max_order_quote: Decimal = attrs.field(default=Decimal("1000"), validator=positive)
     max_position_quote: Decimal = attrs.field(default=Decimal("5000"), validator=positive)
@@ -91,5 +91,5 @@ class BotConfig:
     credentials: CredentialsConfig = attrs.field(factory=CredentialsConfig)
 
     @id.validator
-    def _id(self, attribute: attrs.Attribute, value: str) -> None:
+    def _id(self, attribute: attrs.Attribute[Any], value: str) -> None:
         check(name_like(value, 24), "must be 1-24 letters, digits, '-' or '_'", value)

@@ -28,13 +28,10 @@ from typing import Literal
 import attrs
 
 from actors.bots.money import ZERO, utc_day
+from actors.errors import BookError
 from actors.journal.store import FillRecord
 
 ExitReason = Literal["stop_loss", "take_profit", "trailing_stop"]
-
-
-class BookError(ValueError):
-    """A fill that the book cannot apply: the journal and the book disagree."""
 
 
 @attrs.define(slots=True)

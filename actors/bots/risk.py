@@ -1,4 +1,4 @@
-"""Risk rules checked before every order (DESIGN §6); pure, no I/O, no clock reads.
+"""Risk rules checked before every order; pure, no I/O, no clock reads.
 
 The bot gathers what the rules need into a ``RiskView`` and an ``OrderProposal`` and calls
 ``check_order``; the answer is None (go) or the first ``RejectReason`` that applies. Time comes in
@@ -58,6 +58,7 @@ class RejectReason(StrEnum):
     NO_POSITION = "no_position"
     SIZE_BELOW_LOT = "size_below_lot"
     MIN_NOTIONAL = "min_notional"
+    VENUE_REJECTED = "venue_rejected"  # risk passed it; the venue refused it
 
 
 @attrs.frozen(slots=True)
@@ -133,10 +134,6 @@ class JumpGuard:
     def __attrs_post_init__(self) -> None:
         if self.confirm_ticks < 1:
             raise ValueError(f"confirm_ticks must be >= 1, got {self.confirm_ticks}")
-
-    @property
-    def quarantining(self) -> bool:
-        return self._candidate is not None
 
     def assess(self, price: Decimal) -> bool:
         """True if ``price`` is accepted (tradeable), False if it is quarantined."""

@@ -1,4 +1,4 @@
-"""The strategy API (DESIGN §6) and how strategies are found and configured.
+"""The strategy API and how strategies are found and configured.
 
 A strategy is a class with ``on_tick(ticker, ctx) -> Signal | None``; optionally
 ``on_trade(trade, ctx) -> Signal | None``, ``on_start(ctx)`` and ``on_stop(ctx)``. It may declare
@@ -29,11 +29,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import attrs
 
 from actors.bots.config import BotConfig
-from actors.bots.context import StrategyContext
+from actors.bots.context import PriceSource, StrategyContext
 from actors.bots.executor import live_mode_problem
 from actors.bots.params import structure_params
 from actors.errors import ConfigError
-from actors.messages import Side, Ticker, Trade
+from actors.messages import Side, Ticker
 
 BUILTIN_STRATEGIES: dict[str, str] = {
     "rsi_reversion": "actors.bots.strategies.rsi_reversion:RsiReversion",
@@ -42,9 +42,10 @@ BUILTIN_STRATEGIES: dict[str, str] = {
 }
 
 
-def _positive_or_none(_inst: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
+def _positive_or_none(_inst: Any, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
     if value is not None and not isinstance(value, Decimal):
-        # Booked money is Decimal (DESIGN §2): a float here would be a silent rounding error.
+        # Booked money is Decimal, exact as the exchange quoted it: a float here would be a
+        # silent rounding error.
         raise TypeError(
             f"Signal.{attribute.name} must be a Decimal, got {type(value).__name__} {value!r}"
         )
@@ -113,10 +114,6 @@ class Strategy(Protocol):
     def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None: ...
 
 
-class TradeAware(Protocol):
-    def on_trade(self, trade: Trade, ctx: StrategyContext) -> Signal | None: ...
-
-
 def resolve_strategy_class(name: str, path: str) -> type:
     """The class named by ``name``; ConfigError (with ``path``) if there is none."""
     target = BUILTIN_STRATEGIES.get(name)
@@ -165,9 +162,11 @@ def load_strategy(config: BotConfig, path_prefix: str = "bots[0]") -> Strategy:
             raise ConfigError(
                 [f"{params_path}: {config.strategy!r} takes no parameters, got {keys}"]
             )
-        return cls()
+        strategy: Strategy = cls()
+        return strategy
     params = structure_params(config.params, params_cls, params_path)
-    return cls(params)
+    strategy = cls(params)
+    return strategy
 
 
 def strategy_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
@@ -187,7 +186,7 @@ def bot_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
 
 def context_for(strategy: Strategy, bot_id: str, symbol: str, **views: Any) -> StrategyContext:
     """A context shaped by what the strategy declares (price source, bar length, history)."""
-    source = getattr(strategy, "price_source", "mid")
+    source: PriceSource = getattr(strategy, "price_source", "mid")
     if source not in ("mid", "last"):
         raise ConfigError(
             [

@@ -1,17 +1,18 @@
-"""Binance Spot public market data codec (PROTOCOLS.md §1), pure.
+"""Binance Spot public market data codec, pure.
 
 Decisions:
 
 * We connect to the combined endpoint ``/stream`` with no stream list and subscribe live, so every
   data frame is ``{"stream": name, "data": payload}`` and is routed by ``stream`` through one dict
-  lookup (trap 1: bookTicker has no ``e``). Raw ``/ws`` payloads are still understood, recognised
-  by their keys, so the codec also works against a raw endpoint or a fake server that sends them.
+  lookup (bookTicker payloads have no ``e`` to route by). Raw ``/ws`` payloads are still
+  understood, recognised by their keys, so the codec also works against a raw endpoint or a fake
+  server that sends them.
 * ``ticker`` -> ``<sym>@bookTicker`` (real-time best bid/ask, no last, no exchange time);
   ``trade`` -> ``<sym>@trade``. A ``24hrTicker`` payload, if one arrives, also becomes a Ticker
   (with last), since it is a documented ticker frame; depth, kline, aggTrade... become ``[]``.
 * All streams of one call go into one SUBSCRIBE (at most 1024 per frame, the per-connection stream
-  cap) with a positive, incrementing integer id (trap 2/3: 5 messages/s, string ids refused by
-  older servers). The codec remembers id -> streams so that ``{"result":null,"id":n}`` resolves
+  cap) with a positive, incrementing integer id (the server allows 5 messages/s and older servers
+  refuse string ids). The codec remembers id -> streams so that ``{"result":null,"id":n}`` resolves
   to ``Subscribed``/``Unsubscribed`` with streams, and ``{"error":{...},"id":n}`` to a
   ``SubscriptionError`` naming them.
 * bookTicker ``u`` is monotonic per symbol: a frame whose ``u`` is not above the last one seen
@@ -26,9 +27,10 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    JsonObject,
     SymbolTable,
     check_book,
     decode_failure,
@@ -65,12 +67,11 @@ class BinanceCodec:
     default_url = "wss://stream.binance.com:9443/stream"
     default_rest_url = "https://api.binance.com"
     max_streams_per_connection: int | None = 1024
-    # Incoming-message limit per connection, counting pings/pongs and requests (§1.3).
+    # Incoming-message limit per connection, counting pings/pongs and requests.
     max_requests_per_second: float | None = 5.0
 
     def __init__(self, exchange: str = "binance") -> None:
         self.exchange = exchange
-        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._next_id = 1
         # request id -> ("subscribe" | "unsubscribe", streams)
         self._pending: dict[int, tuple[str, tuple[Stream, ...]]] = {}
@@ -183,7 +184,7 @@ class BinanceCodec:
             return [ReconnectRequested(self.exchange, "serverShutdown")]
         return []
 
-    def _book_ticker(self, data: dict, symbol: str, ts: float) -> list[Event]:
+    def _book_ticker(self, data: JsonObject, symbol: str, ts: float) -> list[Event]:
         """``{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000",
         "a":"25.36520000","A":"40.66000000"}`` (no ``e``, no time, no last)."""
         update_id = data["u"]
@@ -211,7 +212,7 @@ class BinanceCodec:
         self._last_u[symbol] = update_id
         return [ticker]
 
-    def _trade(self, data: dict, symbol: str, ts: float) -> list[Event]:
+    def _trade(self, data: JsonObject, symbol: str, ts: float) -> list[Event]:
         """``{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100",
         "T":1672515782136,"m":true,"M":true}``; ``m`` (buyer is maker) true -> taker sold."""
         buyer_is_maker = data["m"]
@@ -234,7 +235,7 @@ class BinanceCodec:
             )
         ]
 
-    def _day_ticker(self, data: dict, ts: float) -> list[Event]:
+    def _day_ticker(self, data: JsonObject, ts: float) -> list[Event]:
         """``{"e":"24hrTicker","E":ms,"s":"BNBBTC","c":last,"b":bid,"B":bidQty,"a":ask,
         "A":askQty,...}`` (pushed every 1000 ms)."""
         symbol = self._symbols.decode(data["s"])
@@ -255,7 +256,7 @@ class BinanceCodec:
             )
         ]
 
-    def _reply(self, msg: dict) -> list[Event]:
+    def _reply(self, msg: JsonObject) -> list[Event]:
         """``{"result":null,"id":1}``, ``{"result":["btcusdt@bookTicker"],"id":3}``,
         ``{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}`` (id may be null)."""
         request_id = msg["id"]
@@ -284,7 +285,7 @@ class BinanceCodec:
             return [Unsubscribed(self.exchange, streams, request_id)]
         return [Subscribed(self.exchange, streams, request_id)]
 
-    def _error(self, error: dict, request_id: object) -> SubscriptionError:
+    def _error(self, error: JsonObject, request_id: object) -> SubscriptionError:
         code, text = error.get("code"), error.get("msg")
         if type(text) is not str:
             raise DecodeError(f"binance error: msg must be a string, got {show(text)}")
@@ -300,7 +301,6 @@ class BinanceCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
-        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/ticker/bookTicker",
@@ -313,7 +313,6 @@ class BinanceCodec:
         """``{"symbol":"BTCUSDT","bidPrice":"..","bidQty":"..","askPrice":"..","askQty":".."}``;
         errors are ``{"code":-1121,"msg":"Invalid symbol."}``."""
         ts = time.time() if received_ts is None else received_ts
-        symbol = symbol or self._rest_symbol
         try:
             data = expect_dict(orjson.loads(body), "binance REST bookTicker")
             if "code" in data and "bidPrice" not in data:

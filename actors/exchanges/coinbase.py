@@ -1,4 +1,4 @@
-"""Coinbase Exchange ("ws-feed", ex-Pro) public market data codec (PROTOCOLS.md §2.1), pure.
+"""Coinbase Exchange ("ws-feed", ex-Pro) public market data codec, pure.
 
 Decisions:
 
@@ -8,7 +8,7 @@ Decisions:
 * One subscribe frame per call in the channel-object form
   ``{"type":"subscribe","channels":[{"name":"ticker","product_ids":[..]},..]}``: it says exactly
   which product goes with which channel, where the ``product_ids`` x ``channels`` form would
-  subscribe the cross product. Trap 7: one invalid product id fails the whole message; the codec
+  subscribe the cross product. One invalid product id fails the whole message; the codec
   reports that as a ``SubscriptionError`` carrying every stream of that message, since none of
   them got subscribed. (Validating symbols before subscribing is the caller's job.)
 * Replies carry no request id but come in request order, so the codec keeps a FIFO of the
@@ -19,10 +19,10 @@ Decisions:
   (``ErrSlowConsume``, ``ErrSlowRead``, ``Message too big``) announce a server-side disconnect and
   become ``ReconnectRequested``.
 * Sequence numbers are per product and shared by all its channels, so gaps are normal and a
-  ticker and its match carry the same number (trap 7). Duplicates/out-of-order frames are dropped
+  ticker and its match carry the same number. Duplicates/out-of-order frames are dropped
   per (channel, product): a frame whose ``sequence`` is not above the highest seen decodes to
   ``[]``.
-* ``match.side`` is the maker's side: flipped for ``Trade.side`` (trap 6). ``last_match`` (the
+* ``match.side`` is the maker's side: flipped for ``Trade.side`` (the taker's). ``last_match`` (the
   one print sent right after subscribing) is decoded like a live ``match``.
 * Unknown ``type``s decode to ``[]`` (Coinbase adds new ones).
 """
@@ -36,10 +36,11 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     MAX_PENDING,
+    JsonObject,
     SymbolTable,
     check_book,
     decode_failure,
@@ -71,7 +72,7 @@ from actors.messages import (
 
 USER_AGENT = "botcriptofy/0.1"
 REST_HEADERS: tuple[tuple[str, str], ...] = (
-    ("User-Agent", USER_AGENT),  # required: HTTP 400 without it (§2.3)
+    ("User-Agent", USER_AGENT),  # required: HTTP 400 without it
     ("Accept", "application/json"),
 )
 
@@ -81,7 +82,7 @@ _TAKER = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
 
 
 def decode_exchange_rest_ticker(
-    exchange: str, symbol: str, data: dict, received_ts: float
+    exchange: str, symbol: str, data: JsonObject, received_ts: float
 ) -> Ticker:
     """``GET /products/BTC-USD/ticker`` ->
     ``{"ask":"63212.98","bid":"63212.97","volume":"4916.9","trade_id":1040406588,
@@ -118,7 +119,6 @@ class CoinbaseCodec:
 
     def __init__(self, exchange: str = "coinbase") -> None:
         self.exchange = exchange
-        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._products = SymbolTable("coinbase", coinbase_native, coinbase_unified, "product_id")
         self._active: dict[str, set[str]] = {}  # product -> kinds we asked for (heartbeat upkeep)
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
@@ -169,7 +169,7 @@ class CoinbaseCodec:
         return [dumps({"type": "unsubscribe", "channels": channels})]
 
     @staticmethod
-    def _channels(streams: list[Stream]) -> list[dict]:
+    def _channels(streams: list[Stream]) -> list[JsonObject]:
         by_channel: dict[str, list[str]] = {}
         for stream in streams:
             channel = _CHANNEL.get(stream.kind)
@@ -206,13 +206,13 @@ class CoinbaseCodec:
             raise decode_failure(self.protocol, exc) from exc
 
     @staticmethod
-    def _sequence(msg: dict, what: str) -> int | None:
+    def _sequence(msg: JsonObject, what: str) -> int | None:
         sequence = msg.get("sequence")
         if sequence is not None and type(sequence) is not int:
             raise DecodeError(f"{what}: sequence must be an integer, got {show(sequence)}")
         return sequence
 
-    def _ticker(self, msg: dict, ts: float) -> list[Event]:
+    def _ticker(self, msg: JsonObject, ts: float) -> list[Event]:
         """``{"type":"ticker","sequence":..,"product_id":"BTC-USD","price":"..","open_24h":"..",
         "volume_24h":"..","low_24h":"..","high_24h":"..","volume_30d":"..","best_bid":"..",
         "best_bid_size":"..","best_ask":"..","best_ask_size":"..","side":"buy",
@@ -247,7 +247,7 @@ class CoinbaseCodec:
             self._last_ticker_seq[product] = sequence
         return [ticker]
 
-    def _match(self, msg: dict, ts: float) -> list[Event]:
+    def _match(self, msg: JsonObject, ts: float) -> list[Event]:
         """``{"type":"match","trade_id":10,"maker_order_id":"..","taker_order_id":"..",
         "side":"sell","size":"5.23512","price":"400.23","product_id":"BTC-USD","sequence":50,
         "time":"2014-11-07T08:19:27.028459Z"}``; ``side`` is the maker's: sell -> taker bought."""
@@ -277,7 +277,7 @@ class CoinbaseCodec:
             self._last_match_seq[product] = sequence
         return [trade]
 
-    def _heartbeat(self, msg: dict) -> list[Event]:
+    def _heartbeat(self, msg: JsonObject) -> list[Event]:
         """``{"type":"heartbeat","sequence":90,"last_trade_id":20,"product_id":"BTC-USD",
         "time":"2014-11-07T08:19:28.464459Z"}``"""
         when = msg.get("time")
@@ -285,7 +285,7 @@ class CoinbaseCodec:
             Heartbeat(self.exchange, None if when is None else rfc3339_ts(when, "heartbeat time"))
         ]
 
-    def _subscriptions(self, msg: dict) -> list[Event]:
+    def _subscriptions(self, msg: JsonObject) -> list[Event]:
         """``{"type":"subscriptions","channels":[{"name":"ticker",
         "product_ids":["ETH-USD","BTC-USD"],"account_ids":null}]}`` — everything subscribed."""
         listed: list[Stream] = []
@@ -309,7 +309,7 @@ class CoinbaseCodec:
         events.append(Subscribed(self.exchange, streams, cumulative=True))
         return events
 
-    def _error(self, msg: dict) -> Event:
+    def _error(self, msg: JsonObject) -> Event:
         """``{"type":"error","message":"Failed to subscribe",
         "reason":"FOO-USD is not a valid product"}``"""
         message = expect_str(msg["message"], "coinbase error message")
@@ -326,7 +326,6 @@ class CoinbaseCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
-        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/products/{coinbase_native(symbol)}/ticker", headers=REST_HEADERS
@@ -336,7 +335,7 @@ class CoinbaseCodec:
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase")
+        symbol = rest_symbol(symbol, "coinbase")
         try:
             data = expect_dict(orjson.loads(body), "coinbase REST ticker")
             return decode_exchange_rest_ticker(self.exchange, symbol, data, ts)

@@ -1,27 +1,28 @@
-"""Coinbase Advanced Trade public market data codec (PROTOCOLS.md §2.2), pure.
+"""Coinbase Advanced Trade public market data codec, pure.
 
 Decisions:
 
 * ``ticker`` -> channel ``ticker``; ``trade`` -> channel ``market_trades``. One channel per
   subscribe message (the API allows no more), all products of that channel in it. The first
-  ``subscribe_messages`` call also subscribes ``heartbeats`` (trap 5: quiet channels are closed
-  after 60-90 s without it), placed first because it cannot fail on a bad product.
+  ``subscribe_messages`` call also subscribes ``heartbeats`` (quiet channels are closed after
+  60-90 s without it), placed first because it cannot fail on a bad product.
 * ``market_trades.side`` is taken to be the **maker** side and flipped for ``Trade.side``. The
   recorded traffic shows ``SELL`` prints at the best ask and ``BUY`` prints at the bid (49/51 and
-  26/28), which is what maker-side labelling produces; cryptofeed v3 maps it as taker side and
-  PROTOCOLS.md argues that is wrong. The same convention as Exchange ``match.side``.
+  26/28), which is what maker-side labelling produces (cryptofeed v3 maps it as the taker side,
+  which those prints contradict). The same convention as Exchange ``match.side``.
 * The ``market_trades`` snapshot (the last 100 prints, possibly minutes old) is history, not
   live trading: it decodes to no trades, so a subscriber's bounded trade buffer does not
   overflow on subscribe. Ticker snapshots are current state and are decoded.
-* ``sequence_num`` is per connection and must be gap-free (trap 7): a jump forward yields a
+* ``sequence_num`` is per connection and must be gap-free: a jump forward yields a
   ``SequenceGap`` ahead of the frame's own events (the frame is still decoded: its data is
   good, only something before it was lost); a number at or below the last one is a duplicate or
   out of order and the frame decodes to ``[]``. Frames without ``sequence_num`` (errors) skip
   the check.
 * Replies carry no request id; they come in request order, so a FIFO of our requests resolves
   ``subscriptions`` (cumulative) and ``{"type":"error"}`` frames, as for Coinbase Exchange.
-* ``X-USDC`` products may arrive named ``X-USD`` (alias, §2.2): subscribing ``X/USDC`` maps both
-  ids to it (a frame for a product subscribed under both names is emitted for both symbols).
+* ``X-USDC`` products may arrive named ``X-USD`` (Coinbase aliases them): subscribing ``X/USDC``
+  maps both ids to it (a frame for a product subscribed under both names is emitted for both
+  symbols).
 * The envelope ``timestamp`` (RFC 3339, 9 fractional digits) is the only time on ticker frames
   and becomes ``exchange_ts``; heartbeat ``current_time`` is a Go debug string and is ignored.
 * REST fallback: the public Advanced endpoint
@@ -39,11 +40,12 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.coinbase import REST_HEADERS, decode_exchange_rest_ticker
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     MAX_PENDING,
+    JsonObject,
     check_book,
     decode_failure,
     dumps,
@@ -82,12 +84,11 @@ class CoinbaseAdvancedCodec:
     default_url = "wss://advanced-trade-ws.coinbase.com"
     default_rest_url = "https://api.coinbase.com"
     max_streams_per_connection: int | None = None
-    # Unauthenticated client messages: 8 per second per IP (§2.2).
+    # Unauthenticated client messages: 8 per second per IP.
     max_requests_per_second: float | None = 8.0
 
     def __init__(self, exchange: str = "coinbase_advanced") -> None:
         self.exchange = exchange
-        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         # native product id -> unified symbols (more than one only for USD/USDC aliases)
         self._products: dict[str, tuple[str, ...]] = {}
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
@@ -183,7 +184,7 @@ class CoinbaseAdvancedCodec:
         except FOREIGN_ERRORS as exc:
             raise decode_failure(self.protocol, exc) from exc
 
-    def _envelope(self, channel: str, msg: dict, ts: float) -> list[Event]:
+    def _envelope(self, channel: str, msg: JsonObject, ts: float) -> list[Event]:
         """``{"channel":"ticker","client_id":"","timestamp":"2026-08-09T21:05:48.229198328Z",
         "sequence_num":6,"events":[{"type":"snapshot"|"update", ...}]}``"""
         sequence = msg.get("sequence_num")
@@ -219,18 +220,18 @@ class CoinbaseAdvancedCodec:
         return events
 
     @staticmethod
-    def _timestamp(msg: dict) -> float | None:
+    def _timestamp(msg: JsonObject) -> float | None:
         when = msg.get("timestamp")
         return None if when is None else rfc3339_ts(when, "coinbase_advanced timestamp")
 
     @staticmethod
-    def _events(msg: dict) -> list[dict]:
+    def _events(msg: JsonObject) -> list[JsonObject]:
         return [
             expect_dict(event, "coinbase_advanced event")
             for event in expect_list(msg["events"], "coinbase_advanced events")
         ]
 
-    def _tickers(self, msg: dict, sequence: int | None, ts: float) -> list[Event]:
+    def _tickers(self, msg: JsonObject, sequence: int | None, ts: float) -> list[Event]:
         """events[].tickers[]: ``{"type":"ticker","product_id":"BTC-USD","price":"..",
         "volume_24_h":"..","low_24_h":"..","high_24_h":"..","low_52_w":"..","high_52_w":"..",
         "price_percent_chg_24_h":"..","best_bid":"..","best_ask":"..","best_bid_quantity":"..",
@@ -266,7 +267,7 @@ class CoinbaseAdvancedCodec:
                     )
         return out
 
-    def _trades(self, msg: dict, sequence: int | None, ts: float) -> list[Event]:
+    def _trades(self, msg: JsonObject, sequence: int | None, ts: float) -> list[Event]:
         """events[].trades[]: ``{"product_id":"BTC-USD","trade_id":"1068572091","price":"..",
         "size":"..","time":"2026-08-09T21:05:48.1Z","side":"BUY"}`` — ``side`` is the maker's."""
         out: list[Event] = []
@@ -307,7 +308,7 @@ class CoinbaseAdvancedCodec:
                     )
         return out
 
-    def _subscriptions(self, msg: dict) -> list[Event]:
+    def _subscriptions(self, msg: JsonObject) -> list[Event]:
         """``{"channel":"subscriptions",..,"events":[{"subscriptions":{"ticker":["BTC-USD"],
         "heartbeats":["heartbeats"]}}]}`` — cumulative: everything subscribed."""
         listed: list[Stream] = []
@@ -331,7 +332,7 @@ class CoinbaseAdvancedCodec:
         out.append(Subscribed(self.exchange, streams, cumulative=True))
         return out
 
-    def _error(self, msg: dict) -> Event:
+    def _error(self, msg: JsonObject) -> Event:
         """``{"type":"error","message":"failure to subscribe"}`` (no channel, no sequence_num)."""
         message = expect_str(msg["message"], "coinbase_advanced error message")
         streams: tuple[Stream, ...] = ()
@@ -342,7 +343,6 @@ class CoinbaseAdvancedCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
-        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/brokerage/market/products/{coinbase_native(symbol)}/ticker",
@@ -357,7 +357,7 @@ class CoinbaseAdvancedCodec:
         "time":"..","side":"BUY"}],"best_bid":"..","best_ask":".."}``; errors are
         ``{"error":"NOT_FOUND","message":".."}``. An Exchange-style body is accepted too."""
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase_advanced")
+        symbol = rest_symbol(symbol, "coinbase_advanced")
         try:
             data = expect_dict(orjson.loads(body), "coinbase_advanced REST ticker")
             if "best_bid" not in data:

@@ -1,4 +1,4 @@
-"""Kraken WS v2 public market data codec (PROTOCOLS.md §3.2), pure; the default Kraken codec.
+"""Kraken WS v2 public market data codec, pure; the default Kraken codec.
 
 Decisions:
 
@@ -8,7 +8,7 @@ Decisions:
   trading, and would flood a subscriber's bounded trade buffer. A trade snapshot that arrives
   anyway decodes to no trades. One request per channel carries every symbol; ``req_id`` is a
   positive, incrementing integer.
-* Symbols are ``BTC/USD``/``DOGE/USD``; v2 rejects the v1 names ``XBT``/``XDG`` (trap 8).
+* Symbols are ``BTC/USD``/``DOGE/USD``; v2 rejects the v1 names ``XBT``/``XDG``.
 * Numbers are JSON numbers on the wire: frames are parsed with the stdlib ``json`` and
   ``parse_float=Decimal`` so every digit is kept (orjson would go through binary floats).
   ``NaN``/``Infinity`` literals are refused. Decimal strings are accepted too (the docs show
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.kraken_rest import (
     DEFAULT_REST_URL,
     decode_kraken_rest_ticker,
@@ -35,6 +35,7 @@ from actors.exchanges.kraken_rest import (
 )
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    JsonObject,
     SymbolTable,
     check_book,
     decode_failure,
@@ -86,7 +87,6 @@ class KrakenCodec:
 
     def __init__(self, exchange: str = "kraken") -> None:
         self.exchange = exchange
-        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._next_req_id = 1
         # req_id -> (op, kind, {native symbol: stream} still awaiting its per-symbol ack)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
@@ -108,7 +108,7 @@ class KrakenCodec:
         return self._requests("subscribe", streams)
 
     def unsubscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
-        """Repeats the keying parameter ``event_trigger`` for ticker (§3.2)."""
+        """Repeats the keying parameter ``event_trigger`` for ticker (Kraken keys acks by it)."""
         return self._requests("unsubscribe", streams)
 
     def _requests(self, op: str, streams: Sequence[Stream]) -> list[str]:
@@ -155,10 +155,10 @@ class KrakenCodec:
             raise decode_failure(self.protocol, exc) from exc
 
     @staticmethod
-    def _data(msg: dict, what: str) -> list[dict]:
+    def _data(msg: JsonObject, what: str) -> list[JsonObject]:
         return [expect_dict(item, what) for item in expect_list(msg["data"], f"{what} data")]
 
-    def _tickers(self, msg: dict, ts: float) -> list[Event]:
+    def _tickers(self, msg: JsonObject, ts: float) -> list[Event]:
         """``{"channel":"ticker","type":"snapshot"|"update","data":[{"symbol":"BTC/USD",
         "bid":105944.2,"bid_qty":2.5,"ask":105944.3,"ask_qty":3.2,"last":105899.4,
         "volume":163.28,"vwap":105904.39,"low":104711.0,"high":106613.1,"change":250.0,
@@ -187,7 +187,7 @@ class KrakenCodec:
             )
         return out
 
-    def _trades(self, msg: dict, ts: float) -> list[Event]:
+    def _trades(self, msg: JsonObject, ts: float) -> list[Event]:
         """``{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",
         "price":105944.3,"qty":0.01,"ord_type":"market","trade_id":83736162,
         "timestamp":"2026-..Z"}]}``; ``side`` is the taker's."""
@@ -219,7 +219,7 @@ class KrakenCodec:
             )
         return out
 
-    def _status(self, msg: dict) -> list[Event]:
+    def _status(self, msg: JsonObject) -> list[Event]:
         """``{"channel":"status","type":"update","data":[{"api_version":"v2",
         "connection_id":12393906104898154338,"system":"online","version":"2.0.10"}]}``"""
         return [
@@ -227,7 +227,7 @@ class KrakenCodec:
             for item in self._data(msg, "kraken status")
         ]
 
-    def _reply(self, msg: dict) -> list[Event]:
+    def _reply(self, msg: JsonObject) -> list[Event]:
         """``{"method":"subscribe","result":{"channel":"ticker","event_trigger":"bbo",
         "snapshot":true,"symbol":"BTC/USD"},"success":true,"time_in":"..","time_out":"..",
         "req_id":1}`` or ``{"error":"Currency pair not supported NOPE/USD",
@@ -248,7 +248,7 @@ class KrakenCodec:
             return self._ack(method, msg, req_id)
         return [self._refusal(msg, req_id)]
 
-    def _ack(self, method: str, msg: dict, req_id: int | None) -> list[Event]:
+    def _ack(self, method: str, msg: JsonObject, req_id: int | None) -> list[Event]:
         result = expect_dict(msg["result"], "kraken ack result")
         kind = _KIND.get(result["channel"])
         if kind is None:
@@ -271,7 +271,7 @@ class KrakenCodec:
             return [Unsubscribed(self.exchange, streams, req_id)]
         return [Subscribed(self.exchange, streams, req_id)]
 
-    def _refusal(self, msg: dict, req_id: int | None) -> SubscriptionError:
+    def _refusal(self, msg: JsonObject, req_id: int | None) -> SubscriptionError:
         message = expect_str(msg["error"], "kraken error")
         native = msg.get("symbol")
         pending = self._pending.get(req_id) if req_id is not None else None
@@ -293,12 +293,11 @@ class KrakenCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
-        self._rest_symbol = symbol
         return kraken_rest_ticker_request(symbol, base_url or self.default_rest_url)
 
     def decode_rest_ticker(
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, "kraken")
+        symbol = rest_symbol(symbol, "kraken")
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

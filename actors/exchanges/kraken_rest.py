@@ -1,4 +1,4 @@
-"""Kraken public REST ticker for the polling fallback (PROTOCOLS.md §3.3), shared by WS v1 and v2.
+"""Kraken public REST ticker for the polling fallback, shared by WS v1 and v2.
 
 Kraken answers errors with HTTP 200 and a non-empty ``error`` list, and keys the result by its
 own pair name (``XBTUSD`` -> ``XXBTZUSD``), so the decoder checks ``error`` first and takes the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     check_book,

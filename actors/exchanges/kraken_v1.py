@@ -1,12 +1,12 @@
-"""Kraken WS v1 public market data codec (PROTOCOLS.md §3.1), pure. v2 (``kraken``) is the default.
+"""Kraken WS v1 public market data codec, pure. v2 (``kraken``) is the default.
 
 Decisions:
 
-* ``ticker`` -> channel ``spread``: the v1 ``ticker`` channel refreshes bid/ask only on trades
-  (trap 9), while ``spread`` updates on every top-of-book change and carries a time, the v1
+* ``ticker`` -> channel ``spread``: the v1 ``ticker`` channel refreshes bid/ask only on trades,
+  while ``spread`` updates on every top-of-book change and carries a time, the v1
   equivalent of Binance bookTicker (no last price). A v1 ``ticker`` frame, if one arrives, still
   decodes to a Ticker (with last, without time). ``trade`` -> channel ``trade``.
-* Pairs use the v1 names (``XBT/USD``, ``XDG/USD``; trap 8). One request per channel carries every
+* Pairs use the v1 names (``XBT/USD``, ``XDG/USD``). One request per channel carries every
   pair, with a positive incrementing ``reqid``; acks come one per pair and are resolved to
   streams through reqid -> pending pairs (errors may lack ``reqid``; then the pair and channel
   named in the frame are used).
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges import RestRequest
+from actors.exchanges.codec import RestRequest
 from actors.exchanges.kraken_rest import (
     DEFAULT_REST_URL,
     decode_kraken_rest_ticker,
@@ -34,6 +34,8 @@ from actors.exchanges.kraken_rest import (
 )
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
+    JsonArray,
+    JsonObject,
     SymbolTable,
     check_book,
     decode_failure,
@@ -78,7 +80,6 @@ class KrakenV1Codec:
 
     def __init__(self, exchange: str = "kraken_v1") -> None:
         self.exchange = exchange
-        self._rest_symbol: str | None = None  # of the last rest_ticker_request
         self._next_reqid = 1
         # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
@@ -149,7 +150,7 @@ class KrakenV1Codec:
         except FOREIGN_ERRORS as exc:
             raise decode_failure(self.protocol, exc) from exc
 
-    def _data(self, msg: list, ts: float) -> list[Event]:
+    def _data(self, msg: JsonArray, ts: float) -> list[Event]:
         """``[channelID, payload(, payload), channelName, pair]``: route by the last two."""
         if len(msg) < 4:
             raise DecodeError(f"kraken_v1: data array needs >= 4 elements, got {len(msg)}")
@@ -242,7 +243,7 @@ class KrakenV1Codec:
             del self._pending[reqid]
         return kind, stream
 
-    def _subscription_status(self, msg: dict) -> list[Event]:
+    def _subscription_status(self, msg: JsonObject) -> list[Event]:
         """``{"channelID":1668,"channelName":"ticker","event":"subscriptionStatus",
         "pair":"WAVES/EUR","status":"subscribed","subscription":{"name":"ticker"},"reqid":7}``
         or ``{"errorMessage":"Currency pair not supported LSK/XBT",
@@ -273,12 +274,12 @@ class KrakenV1Codec:
             return [Unsubscribed(self.exchange, streams, reqid)]
         return [Subscribed(self.exchange, streams, reqid)]
 
-    def _system_status(self, msg: dict) -> SystemStatus:
+    def _system_status(self, msg: JsonObject) -> SystemStatus:
         """``{"connectionID":18239578009413566319,"event":"systemStatus","status":"online",
         "version":"1.8.3"}`` (status: online, maintenance, cancel_only, post_only)."""
         return SystemStatus(self.exchange, expect_str(msg["status"], "kraken_v1 status"))
 
-    def _error(self, msg: dict) -> SubscriptionError:
+    def _error(self, msg: JsonObject) -> SubscriptionError:
         """``{"errorMessage":"Malformed request","event":"error","reqid":42}``: a request we
         sent was refused as a whole."""
         message = expect_str(msg["errorMessage"], "kraken_v1 errorMessage")
@@ -295,12 +296,11 @@ class KrakenV1Codec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
-        self._rest_symbol = symbol
         return kraken_rest_ticker_request(symbol, base_url or self.default_rest_url)
 
     def decode_rest_ticker(
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol or self._rest_symbol, "kraken_v1")
+        symbol = rest_symbol(symbol, "kraken_v1")
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

@@ -3,7 +3,7 @@
 Every codec funnels wire values through these so that one set of rules decides what a valid
 price is. They raise ``DecodeError`` naming the field and the offending value, and nothing else.
 
-Decisions (PROTOCOLS.md §5.10):
+Decisions:
 
 * Prices and sizes are ``Decimal`` built from the exchange's own text, so no digit is lost.
   String protocols (Binance, Coinbase, Kraken v1, all REST) must send strings: a JSON number
@@ -28,7 +28,7 @@ import functools
 from collections.abc import Callable, Container, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -39,9 +39,15 @@ T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 
+# A decoded JSON object or array: its values are checked by the parsers below, one by one.
+JsonObject = dict[str, Any]
+JsonArray = list[Any]
+
 __all__ = [
     "FOREIGN_ERRORS",
     "MAX_NUMBER_CHARS",
+    "JsonArray",
+    "JsonObject",
     "check_book",
     "decode_failure",
     "dumps",
@@ -105,16 +111,15 @@ def _decimal_text(value: object, field: str) -> Decimal:
 
 def _decimal_any(value: object, field: str) -> Decimal:
     """Kraken v2: a Decimal (JSON float parsed with parse_float=Decimal), an int or a string."""
-    kind = type(value)
-    if kind is Decimal:
-        if not value.is_finite():  # type: ignore[union-attr]
+    if type(value) is Decimal:
+        if not value.is_finite():
             raise DecodeError(f"{field}: {show(value)} is not finite")
-        return value  # type: ignore[return-value]
-    if kind is int:
-        if abs(value) >= 10**31:  # type: ignore[arg-type]
+        return value
+    if type(value) is int:
+        if abs(value) >= 10**31:
             raise DecodeError(f"{field}: {show(value)} is absurdly large")
-        return Decimal(value)  # type: ignore[arg-type]
-    if kind is str:
+        return Decimal(value)
+    if type(value) is str:
         return _decimal_text(value, field)
     raise DecodeError(f"{field}: expected a number, got {show(value)}")
 
@@ -170,11 +175,10 @@ def number_size(value: object, field: str) -> Decimal:
 
 def trade_id(value: object, field: str) -> str:
     """Trade ids arrive as ints (Binance, Coinbase Exchange, Kraken v2) or strings (Advanced)."""
-    kind = type(value)
-    if kind is int:
+    if type(value) is int:
         return str(value)
-    if kind is str and 0 < len(value) <= 128:  # type: ignore[arg-type]
-        return value  # type: ignore[return-value]
+    if type(value) is str and 0 < len(value) <= 128:
+        return value
     raise DecodeError(f"{field}: expected a trade id (int or string), got {show(value)}")
 
 
@@ -183,9 +187,9 @@ def trade_id(value: object, field: str) -> str:
 
 def ms_ts(value: object, field: str) -> float:
     """Binance epoch milliseconds (int) -> epoch seconds."""
-    if type(value) is not int or not 0 <= value < _MAX_EPOCH_MS:  # type: ignore[operator]
+    if type(value) is not int or not 0 <= value < _MAX_EPOCH_MS:
         raise DecodeError(f"{field}: expected epoch milliseconds, got {show(value)}")
-    return value / 1000  # type: ignore[operator]
+    return value / 1000
 
 
 def unix_str_ts(value: object, field: str) -> float:
@@ -246,6 +250,7 @@ def rfc3339_ts(value: object, field: str) -> float:
     if type(value) is not str or not 20 <= len(value) <= 40 or value[16] != ":":
         raise DecodeError(f"{field}: expected an RFC 3339 time, got {show(value)}")
     rest = value[17:]
+    offset: int | None
     if rest[-1] in "Zz":
         seconds_text, offset = rest[:-1], 0
     else:
@@ -300,22 +305,22 @@ def decode_failure(protocol: str, exc: Exception) -> DecodeError:
     return DecodeError(f"{protocol}: malformed frame ({type(exc).__name__}: {exc})")
 
 
-def expect_dict(value: object, what: str) -> dict:
+def expect_dict(value: object, what: str) -> JsonObject:
     if type(value) is not dict:
         raise DecodeError(f"{what}: expected a JSON object, got {type(value).__name__}")
-    return value  # type: ignore[return-value]
+    return value
 
 
-def expect_list(value: object, what: str) -> list:
+def expect_list(value: object, what: str) -> JsonArray:
     if type(value) is not list:
         raise DecodeError(f"{what}: expected a JSON array, got {type(value).__name__}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def expect_str(value: object, what: str) -> str:
     if type(value) is not str:
         raise DecodeError(f"{what}: expected a string, got {show(value)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def check_book(bid: Decimal, ask: Decimal, what: str) -> None:
@@ -411,11 +416,8 @@ class SymbolTable:
 
 
 def rest_symbol(symbol: str | None, label: str) -> str:
-    """The symbol a REST ticker body is for, where the body does not name it (Coinbase, Kraken):
-    given, or the one of the codec's last ``rest_ticker_request``."""
+    """The symbol a REST ticker body is for, where the body does not name it (Coinbase,
+    Kraken): the caller must say."""
     if symbol is None:
-        raise DecodeError(
-            f"{label} REST ticker: the body does not name its symbol; pass symbol= or build the"
-            " request with rest_ticker_request first"
-        )
+        raise DecodeError(f"{label} REST ticker: the body does not name its symbol; pass symbol=")
     return symbol

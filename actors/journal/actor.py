@@ -3,8 +3,8 @@
 Callers never touch SQLite. They send commands to the journal's bounded inbox; each request
 carries a one-slot reply channel and the caller awaits the answer, which is sent only after the
 transaction holding its write has committed. That is what makes "intent before send" and "fill
-before position change" true (DESIGN §6): when ``await journal.record_intent(...)`` returns, the
-intent is on disk.
+before position change" true: when ``await journal.record_intent(...)`` returns, the intent is on
+disk.
 
 Decisions:
 
@@ -20,8 +20,8 @@ Decisions:
   waiting simply misses its reply ("caller gone"); its write is committed anyway, which is why
   bots reconcile unresolved intents at start.
 * **Fire-and-forget state writes** (trailing high-water marks, halt flags) use
-  ``save_state_nowait``: they must not block a tick (DESIGN §6), so the caller keeps its own
-  pending copy and retries on ``trio.WouldBlock``.
+  ``save_state_nowait``: they must not block a tick, so the caller keeps its own pending copy
+  and retries on ``trio.WouldBlock``.
 * **Stopping flushes.** When the actor is cancelled it commits what is already queued (shielded,
   within ``CLOSE_GRACE_S``), then closes the connection. A request it could not commit is
   answered with ``JournalError`` rather than a reply that never comes. The inbox stays open, so
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import outcome
@@ -67,7 +67,7 @@ class JournalConfig:
 class _Request:
     op: str
     args: tuple[Any, ...]
-    reply: trio.MemorySendChannel[outcome.Outcome] | None  # None: fire-and-forget
+    reply: trio.MemorySendChannel[outcome.Outcome[Any]] | None  # None: fire-and-forget
 
 
 @attrs.frozen(slots=True)
@@ -211,7 +211,7 @@ class Journal:
     # --- requests -------------------------------------------------------------------------------
 
     async def _request(self, op: str, *args: Any) -> Any:
-        reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome](1)
+        reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[Any]](1)
         with reply_receive:
             try:
                 await self._inbox_send.send(_Request(op, args, reply_send))
@@ -225,7 +225,7 @@ class Journal:
 
     async def load_bot(self, bot_id: str, *, initial_quote: Decimal, now_ts: float) -> BotRecord:
         """Register the bot (first start fixes its starting balance) and read back its history."""
-        return await self._request("load_bot", bot_id, initial_quote, now_ts)
+        return cast(BotRecord, await self._request("load_bot", bot_id, initial_quote, now_ts))
 
     async def record_intent(self, intent: OrderIntent) -> None:
         """Durable before it returns; a duplicate client order id raises JournalError."""
@@ -252,10 +252,10 @@ class Journal:
             raise JournalError("the journal is not running") from exc
 
     async def orders(self, bot_id: str) -> list[OrderRecord]:
-        return await self._request("orders", bot_id)
+        return cast(list[OrderRecord], await self._request("orders", bot_id))
 
     async def fills(self, bot_id: str) -> list[FillRecord]:
-        return await self._request("fills", bot_id)
+        return cast(list[FillRecord], await self._request("fills", bot_id))
 
     async def flush(self) -> None:
         """Return once everything queued before this call is committed (the inbox is FIFO)."""

@@ -1,6 +1,6 @@
 """The journal's SQLite store: schema, migrations, and synchronous reads and writes.
 
-This module is plain blocking code with no Trio in it. The journal actor (``actors/journal.py``)
+This module is plain blocking code with no Trio in it. The journal actor (``actor.py``)
 owns the one connection and calls it from a worker thread, one batch at a time; tests and the
 crash test's subprocess can also call it directly.
 
@@ -30,14 +30,13 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import attrs
 import outcome
 
 from actors.errors import JournalError
 
-OrderStatus = Literal["intent", "open", "filled", "cancelled", "rejected"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "cancelled", "rejected"})
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
@@ -267,14 +266,14 @@ class JournalStore:
 
     # batches
 
-    def run_batch(self, ops: Sequence[Op]) -> list[outcome.Outcome]:
+    def run_batch(self, ops: Sequence[Op]) -> list[outcome.Outcome[Any]]:
         """Run operations in one transaction; each op's result or error goes to its own outcome.
 
         If the COMMIT itself fails (disk full, I/O error) nothing was written and every
         operation's outcome is that error.
         """
         db = self.db
-        results: list[outcome.Outcome] = []
+        results: list[outcome.Outcome[Any]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -311,7 +310,7 @@ class JournalStore:
     # public sync API (one transaction each)
 
     def register_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> Decimal:
-        return self._one("register_bot", bot_id, initial_quote, now_ts)
+        return cast(Decimal, self._one("register_bot", bot_id, initial_quote, now_ts))
 
     def record_intent(self, intent: OrderIntent) -> None:
         self._one("record_intent", intent)
@@ -326,13 +325,13 @@ class JournalStore:
         self._one("save_state", bot_id, key, value, now_ts)
 
     def load_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> BotRecord:
-        return self._one("load_bot", bot_id, initial_quote, now_ts)
+        return cast(BotRecord, self._one("load_bot", bot_id, initial_quote, now_ts))
 
     def orders(self, bot_id: str) -> list[OrderRecord]:
-        return self._one("orders", bot_id)
+        return cast(list[OrderRecord], self._one("orders", bot_id))
 
     def fills(self, bot_id: str) -> list[FillRecord]:
-        return self._one("fills", bot_id)
+        return cast(list[FillRecord], self._one("fills", bot_id))
 
     # operations (run inside run_batch's transaction)
 

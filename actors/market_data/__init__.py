@@ -1,3 +1,3 @@
-"""The market-data plane: pooled exchange connections, reference-counted subscriptions and
-their fan-out buffers. ``supervisor.open_market_data`` runs one pool per exchange under
-supervision; this package is the plane itself."""
+"""The market-data plane: pooled exchange connections, subscription actors and their fan-out
+buffers. This package runs nothing by itself: ``supervisor.feeds`` puts one ``ExchangePool``
+per exchange into the supervision tree (its streams service and its connections)."""

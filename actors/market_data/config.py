@@ -9,7 +9,10 @@ import attrs
 from actors.exchanges import PROTOCOLS
 from actors.schema import FieldValueError, check, name_like, positive, url_with_scheme
 
-__all__ = ["FeedConfig"]
+__all__ = ["TRANSPORT_ENGINES", "FeedConfig", "TransportEngine"]
+
+TransportEngine = Literal["wsproto", "trio-websocket"]
+TRANSPORT_ENGINES: tuple[TransportEngine, ...] = ("wsproto", "trio-websocket")
 
 
 @attrs.frozen
@@ -28,13 +31,15 @@ class FeedConfig:
     stale_after_s: float = attrs.field(default=10.0, validator=positive)
     fallback: Literal["none", "rest"] = "none"
     rest_poll_interval_s: float = attrs.field(default=2.0, validator=positive)
+    # WebSocket engine; wsproto (the default) batches a whole socket read per scheduler round
+    transport: TransportEngine = "wsproto"
 
     @name.validator
-    def _name(self, attribute: attrs.Attribute, value: str) -> None:
+    def _name(self, attribute: attrs.Attribute[str], value: str) -> None:
         check(name_like(value, 32), "must be 1-32 letters, digits, '-' or '_'", value)
 
     @protocol.validator
-    def _protocol(self, attribute: attrs.Attribute, value: str | None) -> None:
+    def _protocol(self, attribute: attrs.Attribute[str | None], value: str | None) -> None:
         if value is None:
             if self.name not in PROTOCOLS:
                 raise FieldValueError(

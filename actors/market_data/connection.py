@@ -2,18 +2,20 @@
 
 Tasks per open socket: the **reader** (this actor's main body) and the **control** task.
 
-* Reader: ``frame -> codec.decode -> route by (kind, symbol) -> publish`` with no await between
-  receiving a frame and the subscribers' shared buffers (``mailbox.py``): routing is two dict
-  lookups (tickers and trades by symbol), publishing is O(1) whatever the number of
-  subscribers. Control events (acks, refusals, reconnect requests) take the slow branch.
-* Watchdog: not a task but a deadline on the reader. The reader's receive loop runs inside
-  ``move_on_at(next check)`` (a subscribe sent by the control task pulls that deadline in to
-  the new streams' stale limit); only when that deadline passes does it look at the clock per
-  stream, tell quiet streams ``stale``, and decide whether the connection is dead (no frame at
-  all for ``stale_after_s``, or every live stream stale -> ``StaleFeedError``, which the keeper
-  answers with a backoff restart). Between checks a batch of frames costs one
-  ``current_time()`` and one ``time()`` call and a few attribute stores; there is no
-  per-second polling.
+* Reader: ``frame -> codec.decode -> route by (kind, symbol) -> Subscription.publish`` with no
+  await between receiving a frame and the subscribers' shared buffers (``mailbox.py``):
+  routing is two dict lookups (tickers and trades by symbol), publishing is O(1) whatever the
+  number of subscribers. Control events (acks, refusals, reconnect requests) take the slow
+  branch.
+* Watchdog: not a task but a deadline on the reader, for the connection as a whole. The
+  reader's receive loop runs inside ``move_on_at(next check)`` (a subscribe sent by the control
+  task pulls that deadline in to the new streams' stale limit); only when it passes does the
+  reader decide whether the connection is dead: no frame at all for ``stale_after_s``, every
+  watched stream quiet for ``stale_after_s``, or subscriptions not restored within
+  ``stale_after_s`` -> ``StaleFeedError``, which the supervisor answers with a backoff restart.
+  Telling one quiet stream ``stale`` is its subscription actor's job (``subscription.py``).
+  Between checks a batch of frames costs one ``current_time()`` and one ``time()`` call and a
+  few attribute stores; there is no per-second polling.
 * Control: reconciles the streams the shard *wants* (changed synchronously by subscribers
   entering and leaving, then a poke) with what the socket has *asked for*, and sends the
   difference in batches through a ``RequestBudget``. Reconciling state instead of queueing
@@ -23,7 +25,7 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
 Decisions:
 
 * **Budget.** ``max_requests_per_second`` counts everything the exchange receives; Binance
-  counts its WebSocket pongs too (PROTOCOLS §1.3, a ping every 20 s). We keep one message per
+  counts its WebSocket pongs too (it pings every 20 s). We keep one message per
   second for those and send at most ``floor(limit) - 1`` frames in any sliding window of
   ``1.1`` s; the extra 0.1 s absorbs network jitter at the window's edge. Binance: 4 frames per
   1.1 s, every stream of a batch in one SUBSCRIBE. Unsubscribes go first (they free capacity).
@@ -33,13 +35,13 @@ Decisions:
   ``stale_after_s`` the connection is replaced (``StaleFeedError``).
 * **Clean reconnects** (``ReconnectRequested``, e.g. Binance ``serverShutdown``; a
   ``SequenceGap``; our own ``max_lifetime_s`` ahead of Binance's 24 h cut) close the socket and
-  open a new one at once, without the keeper: they are not failures and must not count toward
-  the breaker. A request to reconnect within ``min_session_s`` of connecting is a
+  open a new one at once, without the supervisor: they are not failures and must not count
+  toward the breaker. A request to reconnect within ``min_session_s`` of connecting is a
   ``ProtocolError`` instead, so a server that keeps asking is paced by the backoff.
 * **Idle.** A connection with no wanted stream holds no socket (Kraken closes sockets without
   subscriptions, Coinbase closes a socket that has not subscribed within 5 s). After the last
-  stream leaves, the unsubscribe is sent and the socket lingers ``idle_linger_s`` for a
-  returning subscriber (a restarting bot), then closes.
+  stream leaves (its subscription's own linger is over), the unsubscribe is sent and the socket
+  lingers ``idle_linger_s`` for a new stream, then closes.
 * **A bad frame is not a bad connection**: ``DecodeError`` is counted and logged at most once
   per ``DECODE_LOG_INTERVAL_S`` (with how many were suppressed); the connection goes on.
 * On any abnormal end (error, or cancelled because a sibling connection failed) every stream
@@ -231,9 +233,6 @@ class Shard:
         self._changed = trio.Event()
         return self._changed
 
-    async def wait_changed(self) -> None:
-        await self._changed.wait()
-
 
 # --- statistics --------------------------------------------------------------------------------
 
@@ -269,8 +268,9 @@ class ConnectionStatistics:
 @attrs.define(eq=False)
 class Connection:
     """One WebSocket for one shard. ``run`` returns only when cancelled and raises a
-    ``FeedError`` when a socket fails; the pool's session (the keeper's child) runs it again
-    after the keeper's backoff. The object, and its counters, outlive each run."""
+    ``FeedError`` when a socket fails; the supervisor runs the exchange's connections again
+    after its backoff (``ExchangePool.run_connections``). The object, and its counters,
+    outlive each run."""
 
     exchange: str
     url: str
@@ -322,7 +322,7 @@ class Connection:
 
     async def run(self) -> None:
         """Carry the shard's streams until cancelled; raises a ``FeedError`` when a socket
-        fails (the pool's session, under the keeper, decides what happens next)."""
+        fails (the supervisor decides what happens next)."""
         while True:
             if not self.shard.streams:
                 self._set_state("idle")
@@ -351,7 +351,7 @@ class Connection:
                 self._last_frame_at = now
                 self._restoring = set(self.shard.streams)
                 for sub in self.shard.streams.values():
-                    sub.live = False  # the first data of this socket takes the slow path once
+                    sub.unconfirm()
                 self.log.info("connected", url=self.url, streams=len(self._restoring))
                 with trio.CancelScope() as session_scope:
                     self._session_scope = session_scope
@@ -399,7 +399,7 @@ class Connection:
 
     def _down(self, reason: str) -> None:
         for sub in self.shard.streams.values():
-            sub.tell("down", reason)
+            sub.down(reason)
         self._set_state("down")
 
     def _set_state(self, state: ConnectionState) -> None:
@@ -451,21 +451,17 @@ class Connection:
                             self._decode_failed(frame, exc, now)
                             continue
                         for event in events:
-                            cls = type(event)
-                            if cls is Ticker:
+                            if type(event) is Ticker:
                                 sub = tickers.get(event.symbol)
-                            elif cls is Trade:
+                            elif type(event) is Trade:
                                 sub = trades.get(event.symbol)
                             else:
                                 end = self._on_control(event)
                                 if end is not None:
                                     return end
                                 continue
-                            if sub is not None:
-                                sub.last_data_at = now
-                                if not sub.live:
-                                    self._first_data(sub)
-                                sub.feed.publish(event)
+                            if sub is not None and sub.publish(event, now):
+                                self._went_live(sub)
                             exchange_ts = event.exchange_ts
                             if exchange_ts is not None:
                                 observe(received_ts - exchange_ts)
@@ -473,12 +469,11 @@ class Connection:
             if end is not None:
                 return end
 
-    def _first_data(self, sub: Subscription) -> None:
+    def _went_live(self, sub: Subscription) -> None:
         """The first data of a stream on this socket, or after it was told another state."""
         stream = sub.stream
         if self._wire.get(stream) == _SUBSCRIBING:
             self._wire[stream] = _SUBSCRIBED  # data is as good as an ack
-        sub.tell("live")
         if self._restoring is not None:
             self._restoring.discard(stream)
             self._check_restored()
@@ -537,7 +532,7 @@ class Connection:
                     self._restoring.discard(stream)
                 sub = self.shard.streams.get(stream)
                 if sub is not None:
-                    sub.tell("down", f"refused by the exchange: {event.message[:200]}")
+                    sub.down(f"refused by the exchange: {event.message[:200]}")
 
     def _clean_reconnect(self, reason: str) -> str:
         assert self._connected_at is not None
@@ -573,39 +568,32 @@ class Connection:
             deadline = min(deadline, self._connected_at + stale)
         watched = self._watched()
         if watched:
-            deadline = min(deadline, self._last_frame_at + stale)
-        for sub in watched:
-            if sub.state != "stale":
-                deadline = min(deadline, sub.last_data_at + stale)
+            # Every stream can be stale at the earliest when the freshest one is.
+            freshest = max(sub.last_data_at for sub in watched)
+            deadline = min(deadline, self._last_frame_at + stale, freshest + stale)
         return deadline
 
     def _watchdog(self, now: float) -> str | None:
-        """Quiet streams are told ``stale``; a socket that carries streams but brought no frame
-        at all for ``stale_after_s``, or whose every stream is stale, is dead. A socket with
-        nothing to carry (lingering after the last unsubscribe, or every stream refused) is
-        not expected to bring anything."""
+        """A socket that carries streams but brought no frame at all for ``stale_after_s``, or
+        whose every stream is stale, is dead. A socket with nothing to carry (lingering after
+        the last unsubscribe, or every stream refused) is not expected to bring anything."""
         assert self._connected_at is not None
         assert self._last_frame_at is not None
         stale = self.stale_after_s
         watched = self._watched()
-        stale_count = 0
-        for sub in watched:
-            if sub.state == "stale":
-                stale_count += 1
-            elif now - sub.last_data_at >= stale:
-                stale_count += 1
-                sub.tell("stale", f"no data for {stale} s")
-                self.log.warning("stream stale", kind=sub.stream.kind, symbol=sub.stream.symbol)
         quiet_s = now - self._last_frame_at
-        if watched and quiet_s >= stale:
-            raise StaleFeedError(f"no frame at all for {quiet_s:.3f} s (stale_after_s={stale})")
-        if watched and stale_count == len(watched):
-            raise StaleFeedError(f"all {stale_count} streams stale (stale_after_s={stale})")
-        if self._restoring and now - self._connected_at >= stale:
+        silent = now >= self._last_frame_at + stale  # the deadline's own sum, to the ulp
+        if watched and (silent or all(sub.stale_due(now) for sub in watched)):
+            for sub in watched:
+                sub.check_stale(now)  # told before the ``down`` that follows
+            if silent:
+                raise StaleFeedError(f"no frame at all for {quiet_s:.3f} s (stale_after_s={stale})")
+            raise StaleFeedError(f"all {len(watched)} streams stale (stale_after_s={stale})")
+        if self._restoring and now >= self._connected_at + stale:
             raise StaleFeedError(
                 f"{len(self._restoring)} subscriptions not confirmed within {stale} s"
             )
-        if now - self._connected_at >= self.max_lifetime_s:
+        if now >= self._connected_at + self.max_lifetime_s:
             return "connection lifetime reached"
         return None
 
@@ -667,7 +655,7 @@ class Connection:
             now = trio.current_time()
             for stream in joining:
                 wire[stream] = _SUBSCRIBING
-                wanted[stream].last_data_at = now  # the stale clock starts with the request
+                wanted[stream].watch(now)  # the stale clock starts with the request
             watch = self._watch_scope
             if watch is not None:  # its deadline may predate these streams (nothing watched)
                 watch.deadline = min(watch.deadline, now + self.stale_after_s)

@@ -1,6 +1,6 @@
 """Fan-out buffers: what one stream publishes, and each subscriber's view of it.
 
-Why this shape (DESIGN §4, STYLE §12):
+Why this shape:
 
 * **Publishing is O(1) whatever the number of subscribers.** A stream owns one shared buffer, a
   ``TickerSlot`` (the newest ticker) or a ``TradeRing`` (the last ``TRADE_RING_SIZE`` trades),
@@ -32,6 +32,7 @@ Why this shape (DESIGN §4, STYLE §12):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import attrs
@@ -57,6 +58,7 @@ __all__ = [
     "MailboxStatistics",
     "TickerSlot",
     "TradeRing",
+    "Waker",
 ]
 
 TRADE_RING_SIZE = 1024
@@ -89,7 +91,7 @@ class _Feed:
         self.state_version = 0
         self.state_mark = 0  # ``count`` when the current state was posted
         self.closed = False
-        self._waiters: list[Task] = []
+        self._waiters: list[Task | Waker] = []
 
     def post_state(self, state: FeedState) -> None:
         self.state = state
@@ -106,15 +108,18 @@ class _Feed:
         waiters = self._waiters
         if waiters:
             self._waiters = []
-            for task in waiters:
-                reschedule(task)
+            for waiter in waiters:
+                if isinstance(waiter, Waker):
+                    waiter.wake()
+                else:
+                    reschedule(waiter)
 
-    def _park(self, task: Task) -> None:
-        self._waiters.append(task)
+    def _park(self, waiter: Task | Waker) -> None:
+        self._waiters.append(waiter)
 
-    def _unpark(self, task: Task) -> bool:
+    def _unpark(self, waiter: Task | Waker) -> bool:
         try:
-            self._waiters.remove(task)
+            self._waiters.remove(waiter)
         except ValueError:
             return False
         return True
@@ -244,7 +249,7 @@ class Mailbox(trio.abc.ReceiveChannel[MailboxItem]):
                 raise trio.EndOfChannel
 
     def close(self) -> None:
-        """Sync close (STYLE §13): the owner of the receive end uses ``with mailbox:``."""
+        """Sync, so the owner of the receive end can use ``with mailbox:``."""
         if self._closed:
             return
         self._closed = True
@@ -358,3 +363,64 @@ class _TradeMailbox(Mailbox):
 
     def _pending_drops(self) -> int:
         return max(0, self._feed.count - self._feed.size - self._position)
+
+
+class Waker:
+    """Parks one task on several mailboxes at once; the first publish, state notice or end on
+    any of their feeds, or a ``wake()`` from anyone, reschedules it.
+
+    Why: a bot reads its ticker and trade mailboxes and its command inbox from one task, so it
+    takes the newest ticker itself when it is free, instead of through a forwarder task and a
+    queue that would rebuild the backlog the mailbox conflated away. The waker sits in each
+    feed's waiter list like a parked task, so publishing stays O(parked waiters) and costs
+    nothing when nobody waits. ``wake`` is idempotent (a second publish before the task runs
+    finds it already woken: rescheduling a task twice is an error) and takes the waker off every
+    other feed at once, so no list keeps a stale entry.
+
+    No wakeup is lost as long as the owner checks its sources and calls ``wait`` without a
+    checkpoint in between (Trio runs both atomically); ``wait`` also returns at once when a
+    mailbox has something pending. Another task that feeds the owner by other means (a command
+    channel) calls ``wake`` after it has sent.
+    """
+
+    __slots__ = ("_feeds", "_task")
+
+    def __init__(self) -> None:
+        self._task: Task | None = None
+        self._feeds: tuple[_Feed, ...] = ()
+
+    def wake(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        self._task = None
+        self._leave_feeds()
+        reschedule(task)
+
+    def _leave_feeds(self) -> None:
+        for feed in self._feeds:
+            feed._unpark(self)
+        self._feeds = ()
+
+    async def wait(self, mailboxes: Sequence[Mailbox]) -> None:
+        """Return once any of ``mailboxes`` may have something to take (or has ended), or
+        ``wake()`` was called. Only the owner task waits; a second waiter is
+        ``BusyResourceError``."""
+        await checkpoint_if_cancelled()
+        if self._task is not None:
+            raise trio.BusyResourceError("another task is already waiting on this waker")
+        for mailbox in mailboxes:
+            if mailbox._closed or mailbox._feed.closed or mailbox._pending():
+                await cancel_shielded_checkpoint()
+                return
+        self._task = current_task()
+        self._feeds = tuple(mailbox._feed for mailbox in mailboxes)
+        for feed in self._feeds:
+            feed._park(self)
+
+        def abort(_: object) -> Abort:
+            self._task = None
+            self._leave_feeds()
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)

@@ -1,50 +1,58 @@
-"""One exchange's connection pool: subscriptions, shards of streams, supervision, fallback.
+"""One exchange: reference-counted subscriptions, shards of streams, REST fallback switching,
+the exchange's state and statistics.
 
-Shape:
+Shape (the supervision is the daemon's, kept as data in ``supervisor/feeds.py``)::
 
-    ExchangePool.run ── Keeper (backoff + circuit breaker from config) ── session
-                     │                                   └─ Connection.run per shard
-                     └─ fallback loop (only with fallback = "rest"): RestPoller while open
+    ExchangePool.run               streams service: the subscription actors' tasks and the
+                                   REST fallback loop; ready at once
+    ExchangePool.run_connections   every connection (shard) of the exchange in one nursery;
+                                   the supervisor keeps it with backoff and a circuit breaker
 
 Decisions:
 
-* **One keeper, one breaker, one backoff per exchange** (DESIGN §5: the breaker is per
-  exchange). The keeper's child is the *session*, which runs every connection (shard) of the
-  exchange in one nursery: when one connection fails, the exchange restarts as a whole. That
-  is rare (clean reconnects such as Binance ``serverShutdown`` are handled inside each
-  connection and cost no restart) and keeps "while the breaker is open no connection attempts"
-  literally true.
+* **Two services, so a failing socket never touches a subscriber.** Subscriptions, their feeds
+  and their actors live in ``run``; sockets live in ``run_connections``. When a connection
+  fails, only ``run_connections`` ends (with a ``FeedError``) and is started again after the
+  backoff; subscribers are told ``down`` and keep their mailboxes. All connections of an
+  exchange restart together: that is rare (clean reconnects such as Binance
+  ``serverShutdown`` are handled inside each connection and cost no restart) and keeps "while
+  the breaker is open no connection attempts" literally true.
+* **Supervision arrives as plain values.** The pool does not know the supervisor: whoever
+  supervises ``run_connections`` reports its state (``set_session_state``) and its breaker's
+  (``set_breaker_state``), from which the pool derives the exchange state, tells subscribers
+  ``down`` when the breaker opens, and switches ticker streams to the REST fallback while it
+  is not closed.
 * **Shards.** A new stream goes to the first connection with room under
   ``max_streams_per_connection`` (the codec's limit, e.g. Binance 1024, or a lower override);
-  when all are full, a new shard and connection are added and started by the running session.
-  Streams stay on their shard for their life, so a reconnect restores each shard's own set.
+  when all are full, a new shard and connection are added and started by the running
+  ``run_connections``. Streams stay on their shard for their life, so a reconnect restores
+  each shard's own set.
 * **Reference counts are synchronous.** ``subscribe()`` is an async context manager whose
   enter and exit never await: the count goes up and down atomically, a cancelled subscriber
-  cannot leak a reference, and the connection learns of the change through a poke
-  (``Shard``), reconciling wanted streams against the wire (``connection.py``).
-* **Ready (for the keeper)** means every connection that has streams is streaming, or there
-  is nothing to carry (idle). A half-open trial therefore has to connect *and* restore every
-  subscription before it can count as a success.
+  cannot leak a reference. The subscription actor lingers before it leaves the shard
+  (``subscription.py``); the connection learns of the change through a poke (``Shard``) and
+  reconciles wanted streams against the wire (``connection.py``).
+* **Ready** (for the supervisor) means every connection that has streams is streaming, or
+  there is nothing to carry (idle). A half-open trial therefore has to connect *and* restore
+  every subscription before it can count as a success.
 * **State** of the exchange, derived, never stored twice: ``idle`` (no stream wanted),
   ``connecting``, ``streaming``, ``backoff``, ``circuit_open``, ``fallback`` (REST polling
   serves tickers; shown while the breaker is not closed unless the WebSocket streams again),
   ``stopped``. Each change is logged and kept in a bounded history in ``statistics()``.
-* When the breaker opens, every subscriber is told ``down`` ("circuit open"); with the REST
-  fallback, ticker subscribers then get ``fallback`` and REST tickers until the breaker closes.
 """
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
 from loguru import logger
 
+from actors.errors import describe_error
 from actors.exchanges import Codec, codec_for
 from actors.market_data.config import FeedConfig
 from actors.market_data.connection import (
@@ -57,51 +65,52 @@ from actors.market_data.connection import (
 from actors.market_data.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
 from actors.market_data.rest_fallback import RestPoller, RestPollerStatistics
 from actors.market_data.subscription import StreamStatistics, Subscription
-from actors.market_data.transport import Connector, WsprotoConnector
+from actors.market_data.transport import Connector, connector_for
 from actors.messages import STREAM_KINDS, Stream
-from supervisor.otp.backoff import BackoffPolicy
-from supervisor.otp.breaker import BreakerPolicy
-from supervisor.otp.events import (
-    BreakerTransitioned,
-    ChildState,
-    ChildStateChanged,
-    Observer,
-    SupervisionEvent,
-)
-from supervisor.otp.intensity import RestartIntensity
-from supervisor.otp.keeper import ChildStatistics, Keeper
-from supervisor.otp.spec import ChildSpec
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 __all__ = [
+    "BreakerState",
     "ExchangePool",
     "ExchangeState",
     "ExchangeStatistics",
     "PoolTuning",
+    "SessionState",
     "StateTransition",
 ]
 
 ExchangeState = Literal[
     "idle", "connecting", "streaming", "backoff", "circuit_open", "fallback", "stopped"
 ]
+# The supervisor's view of ``run_connections`` and of its circuit breaker, as plain strings.
+SessionState = Literal["starting", "running", "backoff", "circuit_open", "stopped", "failed"]
+BreakerState = Literal["closed", "open", "half_open"]
 HISTORY_SIZE = 32
 
 
 @attrs.frozen
 class PoolTuning:
-    """Knobs that are not user configuration: engine, limits for tests, lifetimes.
+    """Knobs that are not user configuration: limits for tests, lifetimes, lingers.
 
     ``max_streams_per_connection`` lowers the codec's own limit (never raises it);
-    ``trade_ring_size`` is the per-stream trade buffer shared by its subscribers.
+    ``trade_ring_size`` is the per-stream trade buffer shared by its subscribers;
+    ``unsubscribe_linger_s`` is how long a stream stays on the wire after its last subscriber
+    left; ``idle_linger_s`` how long a socket stays open after its last stream left;
+    ``connector``, when set, replaces the configured ``transport`` (engine options, an
+    in-memory transport for benchmarks).
     """
 
-    connector: Connector = attrs.field(factory=WsprotoConnector)
     max_streams_per_connection: int | None = None
     trade_ring_size: int = TRADE_RING_SIZE
     max_lifetime_s: float = 23.5 * 3600.0
     min_session_s: float = 1.0
+    unsubscribe_linger_s: float = 2.0
     idle_linger_s: float = 2.0
     rest_timeout_s: float = 5.0
     shutdown_grace_s: float = 5.0
+    connector: Connector | None = None
 
 
 @attrs.frozen
@@ -118,14 +127,18 @@ class ExchangeStatistics:
     Counters are totals over every connection of the exchange and over its whole life,
     including subscriptions and subscribers that have left (``skipped``/``dropped``).
     ``connection_uptime_s`` is the longest-running open connection's, ``last_message_age_s``
-    the freshest; both None while nothing is connected / nothing was received.
+    the freshest; both None while nothing is connected / nothing was received. ``restarts``
+    counts runs of the connections after the first, ``reconnects`` adds the connections' own
+    clean reconnects; ``last_error`` is the error that last ended the connections.
     """
 
     name: str
     protocol: str
     url: str
+    transport: str
     state: ExchangeState
-    breaker_state: str
+    session_state: SessionState
+    breaker_state: BreakerState
     breaker_transitions: int
     messages_received: int
     bytes_received: int
@@ -148,7 +161,6 @@ class ExchangeStatistics:
     subscribers: tuple[MailboxStatistics, ...]
     connections: tuple[ConnectionStatistics, ...]
     fallback: RestPollerStatistics | None
-    keeper: ChildStatistics
     transitions: tuple[StateTransition, ...]
 
 
@@ -166,62 +178,46 @@ def _merge_latency(snapshots: Sequence[LatencySnapshot]) -> LatencySnapshot:
 @attrs.define(eq=False)
 class ExchangePool:
     config: FeedConfig
-    backoff: BackoffPolicy
-    breaker: BreakerPolicy
-    rng: random.Random = attrs.field(factory=random.Random)
-    intensity: RestartIntensity = attrs.field(factory=RestartIntensity)
-    observers: Sequence[Observer] = ()
     tuning: PoolTuning = attrs.field(factory=PoolTuning)
 
     _codec: Codec = attrs.field(init=False)
     _url: str = attrs.field(init=False)
     _capacity: int | None = attrs.field(init=False)
+    _connector: Connector = attrs.field(init=False)
     _subs: dict[Stream, Subscription] = attrs.field(factory=dict, init=False)
     _shards: list[Shard] = attrs.field(factory=list, init=False)
     _connections: list[Connection] = attrs.field(factory=list, init=False)
-    _keeper: Keeper = attrs.field(init=False)
-    _keeper_state: ChildState = attrs.field(default="starting", init=False)
-    _breaker_state: str = attrs.field(default="closed", init=False)
+    _session_state: SessionState = attrs.field(default="starting", init=False)
+    _breaker_state: BreakerState = attrs.field(default="closed", init=False)
     _breaker_transitions: int = attrs.field(default=0, init=False)
+    _runs: int = attrs.field(default=0, init=False)  # of run_connections
+    _last_error: str | None = attrs.field(default=None, init=False)
     _state: ExchangeState = attrs.field(default="idle", init=False)
     _history: deque[StateTransition] = attrs.field(init=False)
     _streaming: trio.Event = attrs.field(factory=trio.Event, init=False)
     _session_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
     _left_skipped: int = attrs.field(default=0, init=False)
     _left_dropped: int = attrs.field(default=0, init=False)
+    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)  # run's, while it runs
     _poller: RestPoller | None = attrs.field(default=None, init=False)
     _fallback_wanted: trio.Event = attrs.field(factory=trio.Event, init=False)
     _fallback_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
-    log: Any = attrs.field(default=None, init=False, repr=False)
+    log: Logger = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         cfg = self.config
         self.log = logger.bind(actor="exchange_pool", exchange=cfg.name)
-        self._codec = codec_for(cfg.protocol_name, exchange=cfg.name)
+        self._codec = self._new_codec()
         self._url = cfg.url or self._codec.default_url
         own_limit = self._codec.max_streams_per_connection
         limits = [n for n in (own_limit, self.tuning.max_streams_per_connection) if n is not None]
         self._capacity = min(limits) if limits else None
+        self._connector = self.tuning.connector or connector_for(cfg.transport)
         self._history = deque(maxlen=HISTORY_SIZE)
-        spec = ChildSpec(
-            name=cfg.name,
-            run=self._run_session,
-            restart="permanent",
-            backoff=self.backoff,
-            breaker=self.breaker,
-            shutdown_grace_s=self.tuning.shutdown_grace_s,
-        )
-        self._keeper = Keeper(
-            spec,
-            intensity=self.intensity,
-            rng=self.rng,
-            observers=(self._observe, *self.observers),
-            supervisor="market_data",
-        )
         if cfg.fallback == "rest":
             self._poller = RestPoller(
                 exchange=cfg.name,
-                codec=codec_for(cfg.protocol_name, exchange=cfg.name),
+                codec=self._new_codec(),
                 base_url=cfg.rest_url,
                 interval_s=cfg.rest_poll_interval_s,
                 targets=self._ticker_subscriptions,
@@ -236,48 +232,98 @@ class ExchangePool:
     def state(self) -> ExchangeState:
         return self._state
 
-    # --- running ----------------------------------------------------------------------------
+    # --- the streams service ------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Ready once the keeper's first attempt settled (streaming, idle, or backing off)."""
+        """The subscription actors and the REST fallback loop, until cancelled; ready at once.
+
+        Stopped (cancelled), it retires every subscription: subscribers still reading get
+        ``EndOfChannel``, and a later run starts from a clean slate. Crashed (a bug), it leaves
+        them to the supervisor's restart, which starts the tasks of those that still exist."""
+        crashed = False
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for sub in list(self._subs.values()):
+                    nursery.start_soon(sub.run)
                 if self._poller is not None:
-                    nursery.start_soon(self._run_fallback)
-                await nursery.start(self._keeper.run)
+                    nursery.start_soon(self._run_fallback, self._poller)
                 task_status.started()
+                await trio.sleep_forever()
+        except Exception:
+            crashed = True
+            raise
         finally:
-            for sub in list(self._subs.values()):
-                sub.close()  # subscribers still reading get EndOfChannel
+            self._nursery = None
+            if not crashed:
+                for sub in list(self._subs.values()):
+                    sub.retire()
 
-    async def _run_session(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """The keeper's child: every connection of the exchange, in one nursery."""
-        signalled = False
-        async with trio.open_nursery() as nursery:
-            running = 0
-            while True:
-                changed = self._session_changed = trio.Event()
-                while running < len(self._connections):
-                    nursery.start_soon(self._connections[running].run)
-                    running += 1
-                if not signalled and self._base_state() in ("idle", "streaming"):
-                    signalled = True
-                    task_status.started()
-                await changed.wait()
-
-    async def _run_fallback(self) -> None:
-        poller = self._poller
-        assert poller is not None
+    async def _run_fallback(self, poller: RestPoller) -> None:
         while True:
             await self._fallback_wanted.wait()
             with trio.CancelScope() as scope:
                 self._fallback_scope = scope
-                self._update_state()
-                await poller.run()
-            self._fallback_scope = None
-            self._update_state()
+                try:
+                    self._update_state()
+                    await poller.run()
+                finally:
+                    self._fallback_scope = None
+                    self._update_state()
+
+    # --- the connections (kept by the supervisor) -----------------------------------------------
+
+    async def run_connections(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Every connection of the exchange in one nursery, new shards included as they come.
+        Ready once every wanted stream streams, or there is nothing to carry; raises a
+        ``FeedError`` (in a group) when a socket fails."""
+        self._runs += 1
+        signalled = False
+        try:
+            async with trio.open_nursery() as nursery:
+                running = 0
+                while True:
+                    changed = self._session_changed = trio.Event()
+                    while running < len(self._connections):
+                        nursery.start_soon(self._connections[running].run)
+                        running += 1
+                    if not signalled and self._base_state() in ("idle", "streaming"):
+                        signalled = True
+                        task_status.started()
+                    await changed.wait()
+        except Exception as exc:
+            self._last_error = describe_error(exc)
+            raise
+
+    def set_session_state(self, state: SessionState) -> None:
+        """The supervisor's state of ``run_connections`` changed."""
+        self._session_state = state
+        self._update_state()
+
+    def set_breaker_state(self, state: BreakerState) -> None:
+        """The circuit breaker of ``run_connections`` moved: ``open`` tells every subscriber
+        ``down`` and, with ``fallback = "rest"``, hands ticker streams to REST polling until it
+        is ``closed`` again."""
+        if state == self._breaker_state:
+            return
+        self._breaker_state = state
+        self._breaker_transitions += 1
+        if state == "open":
+            for sub in list(self._subs.values()):
+                sub.down("circuit open")
+            if self._poller is not None:
+                for sub in self._ticker_subscriptions():
+                    sub.use_source("rest")
+                self._fallback_wanted.set()
+        elif state == "closed":
+            for sub in self._ticker_subscriptions():
+                sub.use_source("ws")
+            self._fallback_wanted = trio.Event()
+            if self._fallback_scope is not None:
+                self._fallback_scope.cancel(reason="circuit closed")
+        self._update_state()
 
     # --- subscriptions --------------------------------------------------------------------------
 
@@ -291,39 +337,49 @@ class ExchangePool:
     async def subscribe(self, kind: str, symbol: str) -> AsyncIterator[Mailbox]:
         """``async with pool.subscribe("ticker", "BTC/USDT") as events:``; see ``Mailbox``."""
         stream = self.validate(kind, symbol)
-        sub, mailbox = self._acquire(stream)
+        sub = self._subscription(stream)
+        mailbox = sub.acquire()
         try:
             yield mailbox
         finally:
-            self._release(sub, mailbox)
+            sub.release(mailbox)
 
-    def _acquire(self, stream: Stream) -> tuple[Subscription, Mailbox]:
+    def _subscription(self, stream: Stream) -> Subscription:
         sub = self._subs.get(stream)
-        if sub is None:
-            shard = self._shard_with_room()
-            sub = Subscription(
-                self.name,
-                stream,
-                connection=shard.index,
-                trade_ring_size=self.tuning.trade_ring_size,
-            )
-            if self._breaker_state != "closed":
-                sub.tell("down", "circuit open")
-            self._subs[stream] = sub
-            shard.add(sub)
-            self.log.debug("stream wanted", kind=stream.kind, symbol=stream.symbol)
-            self._update_state()
-        return sub, sub.add_subscriber()
+        if sub is not None:
+            return sub
+        shard = self._shard_with_room()
+        circuit_open = self._breaker_state != "closed"
+        rest = circuit_open and self._poller is not None and stream.kind == "ticker"
+        sub = Subscription(
+            self.name,
+            stream,
+            connection=shard.index,
+            stale_after_s=self.config.stale_after_s,
+            linger_s=self.tuning.unsubscribe_linger_s,
+            trade_ring_size=self.tuning.trade_ring_size,
+            source="rest" if rest else "ws",
+            on_retire=self._retired,
+        )
+        if circuit_open:
+            sub.down("circuit open")
+        self._subs[stream] = sub
+        shard.add(sub)
+        if self._nursery is not None:
+            self._nursery.start_soon(sub.run)
+        self.log.debug("stream wanted", kind=stream.kind, symbol=stream.symbol)
+        self._update_state()
+        return sub
 
-    def _release(self, sub: Subscription, mailbox: Mailbox) -> None:
-        if sub.remove_subscriber(mailbox) > 0:
-            return
+    def _retired(self, sub: Subscription) -> None:
+        """The subscription leaves (linger over, or the service stopped): off its shard, its
+        totals kept."""
         skipped, dropped = sub.totals()
         self._left_skipped += skipped
         self._left_dropped += dropped
-        del self._subs[sub.stream]
+        if self._subs.get(sub.stream) is sub:
+            del self._subs[sub.stream]
         self._shards[sub.connection].remove(sub)
-        sub.close()
         self.log.debug("stream released", kind=sub.stream.kind, symbol=sub.stream.symbol)
         self._update_state()
 
@@ -340,7 +396,7 @@ class ExchangePool:
                 shard=shard,
                 codec_factory=self._new_codec,
                 stale_after_s=self.config.stale_after_s,
-                connector=self.tuning.connector,
+                connector=self._connector,
                 max_lifetime_s=self.tuning.max_lifetime_s,
                 min_session_s=self.tuning.min_session_s,
                 idle_linger_s=self.tuning.idle_linger_s,
@@ -358,33 +414,15 @@ class ExchangePool:
     def _ticker_subscriptions(self) -> list[Subscription]:
         return [sub for sub in self._subs.values() if sub.stream.kind == "ticker"]
 
-    # --- supervision events and state ------------------------------------------------------------
-
-    def _observe(self, event: SupervisionEvent) -> None:
-        if isinstance(event, ChildStateChanged):
-            self._keeper_state = event.to_state
-        elif isinstance(event, BreakerTransitioned):
-            to_state = event.transition.to_state
-            self._breaker_state = to_state
-            self._breaker_transitions += 1
-            if to_state == "open":
-                for sub in self._subs.values():
-                    sub.tell("down", "circuit open")
-                if self._poller is not None:
-                    self._fallback_wanted.set()
-            elif to_state == "closed":
-                self._fallback_wanted = trio.Event()
-                if self._fallback_scope is not None:
-                    self._fallback_scope.cancel(reason="circuit closed")
-        self._update_state()
+    # --- state ----------------------------------------------------------------------------------
 
     def _base_state(self) -> ExchangeState:
-        keeper = self._keeper_state
-        if keeper == "backoff":
+        session = self._session_state
+        if session == "backoff":
             return "backoff"
-        if keeper == "circuit_open":
+        if session == "circuit_open":
             return "circuit_open"
-        if keeper in ("stopped", "failed"):
+        if session in ("stopped", "failed"):
             return "stopped"
         active = [c for c in self._connections if c.shard.streams or c.state != "idle"]
         if not active:
@@ -395,9 +433,8 @@ class ExchangePool:
 
     def _update_state(self) -> None:
         base = self._base_state()
-        state: ExchangeState = (
-            "fallback" if self._fallback_scope is not None and base != "streaming" else base
-        )
+        polling = self._fallback_scope is not None and base not in ("streaming", "stopped")
+        state: ExchangeState = "fallback" if polling else base
         old = self._state
         if state != old:
             self._state = state
@@ -427,7 +464,7 @@ class ExchangePool:
         )
         uptimes = [c.connection_uptime_s for c in conns if c.connection_uptime_s is not None]
         ages = [c.last_message_age_s for c in conns if c.last_message_age_s is not None]
-        keeper = self._keeper.statistics()
+        restarts = max(0, self._runs - 1)
         latency = (
             _merge_latency([c.latency for c in conns]) if conns else LatencyHistogram().snapshot()
         )
@@ -435,14 +472,16 @@ class ExchangePool:
             name=self.name,
             protocol=self.config.protocol_name,
             url=self._url,
+            transport=self.config.transport,
             state=self._state,
+            session_state=self._session_state,
             breaker_state=self._breaker_state,
             breaker_transitions=self._breaker_transitions,
             messages_received=sum(c.messages_received for c in conns),
             bytes_received=sum(c.bytes_received for c in conns),
             decode_errors=sum(c.decode_errors for c in conns),
-            reconnects=sum(c.reconnects for c in conns) + keeper.restarts,
-            restarts=keeper.restarts,
+            reconnects=sum(c.reconnects for c in conns) + restarts,
+            restarts=restarts,
             connects=sum(c.connects for c in conns),
             connect_attempts=sum(c.connect_attempts for c in conns),
             subscribe_requests=sum(c.subscribe_requests for c in conns),
@@ -453,12 +492,11 @@ class ExchangePool:
             dropped=self._left_dropped + sum(s.dropped for s in streams),
             connection_uptime_s=max(uptimes) if uptimes else None,
             last_message_age_s=min(ages) if ages else None,
-            last_error=keeper.last_error,
+            last_error=self._last_error,
             latency=latency,
             streams=streams,
             subscribers=subscribers,
             connections=conns,
             fallback=None if self._poller is None else self._poller.statistics(),
-            keeper=keeper,
             transitions=tuple(self._history),
         )

@@ -5,12 +5,13 @@ Decisions:
 * One ``httpx.AsyncClient`` per polling period (opened when the breaker opens, closed when it
   closes): connection reuse for the poll rounds, nothing held while the WebSocket is healthy.
   httpx runs on Trio through anyio.
-* A round polls every ticker subscription that is not ``live`` (so a half-open WebSocket trial
-  that already streams a symbol is not contradicted by older REST prices), one request after
-  the other, and the next round starts ``interval_s`` after the previous one started. Sequential
-  requests keep us far below every exchange's public REST limit (Kraken: ~1 request/s).
+* A round polls every ticker subscription whose source is REST (``Subscription.wants_rest``:
+  a stream that a half-open WebSocket trial already restored is fed by the WebSocket, and not
+  contradicted by older REST prices), one request after the other, and the next round starts
+  ``interval_s`` after the previous one started. Sequential requests keep us far below every
+  exchange's public REST limit (Kraken: ~1 request/s).
 * Published tickers carry ``source="rest"`` (the codec sets it) and their subscribers are told
-  ``FeedState("fallback")`` first (``Subscription.publish_fallback``).
+  ``FeedState("fallback")`` first (``Subscription.publish_rest``).
 * **REST errors are counted, never raised**: transport errors, HTTP errors (the status and the
   start of the body are logged), and bodies the codec rejects. Each is logged at most once per
   ``LogThrottle`` interval. An unexpected exception (a bug) is counted and logged with its
@@ -79,9 +80,8 @@ class RestPoller:
                     round_at = trio.current_time()
                     self.rounds += 1
                     for sub in list(self.targets()):
-                        if sub.feed.closed or sub.state == "live":
-                            continue
-                        await self._poll(client, sub)
+                        if sub.wants_rest:
+                            await self._poll(client, sub)
                     await trio.sleep_until(round_at + self.interval_s)
         finally:
             self.active = False
@@ -106,9 +106,9 @@ class RestPoller:
             self._failed(symbol, f"{type(exc).__name__}: {exc}", exc)
             return
         # The subscription may have ended, or the WebSocket come back, during the request.
-        if not sub.feed.closed and sub.state != "live":
+        if sub.wants_rest:
             self.tickers += 1
-            sub.publish_fallback(ticker)
+            sub.publish_rest(ticker)
 
     def _failed(self, symbol: str, error: str, bug: Exception | None = None) -> None:
         self.errors += 1

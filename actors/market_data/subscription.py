@@ -1,35 +1,95 @@
-"""One subscription per (exchange, kind, symbol): reference count, feed state, fan-out.
+"""The subscription actor: one per (exchange, kind, symbol) stream that someone listens to.
+
+It owns the stream's reference count, the linger before the wire unsubscribe, the stream's
+staleness and which source feeds it (the WebSocket or the REST fallback). Its task (``run``)
+lives in the exchange's streams service (``ExchangePool.run``).
 
 Decisions:
 
-* **No task of its own.** DESIGN §1 draws the subscription as an actor; here it is the passive
-  half of one: its state is changed only by synchronous methods, which Trio runs atomically
-  between checkpoints (STYLE principle 9), and the connection reader calls ``publish_*``
-  directly, so a message costs no task hop between the socket and the subscriber mailboxes.
-* **Reference counting is synchronous** (``acquire``/``release`` in ``pool.py``), so entering
-  or leaving ``subscribe()`` can never be interrupted half-way by a cancellation and can never
-  leak a reference.
-* **States told to subscribers** (``FeedState``): ``live`` before the first data after any other
-  state, ``stale`` when the stream was quiet for ``stale_after_s``, ``down`` when its
-  connection is gone (backoff, circuit open) or the exchange refused the stream (the reason
-  says which), ``fallback`` while REST polling serves tickers. A state is only posted when it
-  changes, and each post is one O(1) write to the shared feed.
-* A subscription that lost its last subscriber closes its feed; a new subscriber later gets a
-  new ``Subscription`` (fresh counters, the departed totals stay in the pool's statistics).
+* **State changes are synchronous, time is the task's.** Every field is written by a method of
+  this class, called by the pool (acquire, release, source), the connection (publish, watch,
+  down) or the REST poller (publish_rest). Trio runs each call atomically between checkpoints,
+  so the reference count can never leak and ``async with pool.subscribe(...)`` never awaits.
+  The task only handles what takes time: the linger and the stale timer.
+* **Messages wake the task; the task reconciles.** Each change that moves one of the task's
+  deadlines sends a control message (``Acquired``, ``Released``, ``Watched``,
+  ``SourceChanged``) on a bounded channel, without waiting. The task then looks at the current
+  state, never at the history of messages, so a message that finds the inbox full is dropped
+  at no cost: a full inbox already holds a wake-up.
+* **The data path has no hop.** The connection reader calls ``publish`` synchronously: one
+  clock store, one flag test and the shared buffer's O(1) ``publish``. The task is not woken per
+  message; its stale timer is keyed on ``last_data_at``: when it fires, the task looks at the
+  clock and either tells ``stale`` or sleeps until the new ``last_data_at + stale_after_s``. A
+  busy stream costs one wake-up per ``stale_after_s``.
+* **Linger.** When the last subscriber leaves a stream that is on the wire, the task waits
+  ``linger_s`` before retiring it (the connection then sends the unsubscribe): a bot that
+  restarts and subscribes again within the linger costs no wire message and finds the newest
+  ticker at once. A stream that never reached the wire is retired on the spot.
+* **States told to subscribers** (``FeedState``): ``live`` before the first data after any
+  other state, ``stale`` when a watched WebSocket stream was quiet for ``stale_after_s``,
+  ``down`` when its connection is gone (backoff, circuit open) or the exchange refused it (the
+  reason says which), ``fallback`` while REST polling serves tickers. A state is posted only
+  when it changes, each post one O(1) write to the shared feed.
+* **Source.** ``ws`` normally; the pool switches ticker streams to ``rest`` while the circuit
+  breaker is not closed (with ``fallback = "rest"``) and back to ``ws`` when it closes. A stream
+  the WebSocket brings back during the half-open trial is fed by the WebSocket again at once
+  (its first data switches it), so REST prices never contradict a live stream. Only a
+  WebSocket-fed stream can go stale: REST has its own pace.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Callable
+from typing import Literal, TypeAlias
 
 import attrs
+import trio
+from loguru import logger
 
 from actors.market_data.mailbox import Mailbox, TickerSlot, TradeRing
-from actors.messages import FeedState, Stream, Ticker
+from actors.messages import FeedState, Stream, Ticker, Trade
 
-__all__ = ["StreamStatistics", "Subscription", "SubscriptionState"]
+__all__ = [
+    "INBOX_SIZE",
+    "Acquired",
+    "ControlMessage",
+    "Released",
+    "Source",
+    "SourceChanged",
+    "StreamStatistics",
+    "Subscription",
+    "SubscriptionState",
+    "Watched",
+]
 
 SubscriptionState = Literal["live", "stale", "down", "fallback"]
+Source = Literal["ws", "rest"]
+INBOX_SIZE = 16
+
+
+@attrs.frozen(slots=True)
+class Acquired:
+    """A subscriber came (back): no linger."""
+
+
+@attrs.frozen(slots=True)
+class Released:
+    """The last subscriber left: the linger starts."""
+
+
+@attrs.frozen(slots=True)
+class Watched:
+    """The stale clock starts again: the wire subscribe went out, or data came back after
+    another state."""
+
+
+@attrs.frozen(slots=True)
+class SourceChanged:
+    source: Source
+
+
+ControlMessage: TypeAlias = Acquired | Released | Watched | SourceChanged
 
 
 @attrs.frozen(slots=True)
@@ -39,37 +99,66 @@ class StreamStatistics:
     kind: str
     symbol: str
     subscribers: int
-    state: str | None  # None until the stream first reports anything
+    state: SubscriptionState | None  # None until the stream first reports anything
     stale: bool
     live: bool
+    source: Source
+    lingering: bool  # no subscriber left; retired when the linger ends
     published: int  # events fanned out since this subscription began
     skipped: int  # tickers conflated away, over all its subscribers (incl. departed)
     dropped: int  # trades lost to overflow, over all its subscribers (incl. departed)
     connection: int  # index of the connection that carries it
 
 
+def _never_retired(_sub: Subscription) -> None:
+    pass
+
+
 class Subscription:
-    """The shared part of one stream: who listens, what state they were told, the feed."""
+    """One stream: who listens, what they were told, the shared feed, and the task that keeps
+    the stream's time (linger, staleness)."""
 
     __slots__ = (
+        "_idle_since",
+        "_inbox",
+        "_inbox_send",
         "_left_dropped",
         "_left_skipped",
+        "_on_retire",
+        "_requested",
+        "_retired",
+        "_watched",
         "connection",
         "exchange",
         "feed",
         "last_data_at",
+        "linger_s",
         "live",
+        "log",
         "mailboxes",
+        "source",
+        "stale_after_s",
         "state",
         "stream",
     )
 
     def __init__(
-        self, exchange: str, stream: Stream, *, connection: int = 0, trade_ring_size: int = 1024
+        self,
+        exchange: str,
+        stream: Stream,
+        *,
+        connection: int = 0,
+        stale_after_s: float = 10.0,
+        linger_s: float = 0.0,
+        trade_ring_size: int = 1024,
+        source: Source = "ws",
+        on_retire: Callable[[Subscription], None] = _never_retired,
     ) -> None:
         self.exchange = exchange
         self.stream = stream
         self.connection = connection
+        self.stale_after_s = stale_after_s
+        self.linger_s = linger_s
         self.feed: TickerSlot | TradeRing = (
             TickerSlot(stream) if stream.kind == "ticker" else TradeRing(stream, trade_ring_size)
         )
@@ -78,33 +167,177 @@ class Subscription:
         # ``live`` is the one flag the hot path tests: True while the last state told is live.
         self.live = False
         self.last_data_at = 0.0  # trio clock; (re)set when the wire subscribe is sent
+        self.source: Source = source
+        self.log = logger.bind(
+            actor="subscription", exchange=exchange, kind=stream.kind, symbol=stream.symbol
+        )
+        self._on_retire = on_retire
         self._left_skipped = 0
         self._left_dropped = 0
+        self._requested = False  # a wire subscribe was sent at least once
+        self._watched = False  # a socket asked for it and owes it data (the stale clock runs)
+        self._idle_since: float | None = None  # trio clock of the last subscriber leaving
+        self._retired = False
+        self._inbox_send, self._inbox = trio.open_memory_channel[ControlMessage](INBOX_SIZE)
 
-    # --- reference counting (called by the pool, synchronously) -------------------------------
+    # --- the task -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep the stream's time until it is retired (returns) or cancelled. Safe to start
+        again after a cancellation: everything it needs is in the fields."""
+        while not self._retired:
+            with trio.move_on_at(self._next_deadline()):
+                try:
+                    message = await self._inbox.receive()
+                except trio.EndOfChannel:
+                    return
+                self.log.trace("control", message=message)
+                continue
+            now = trio.current_time()
+            idle_since = self._idle_since
+            if idle_since is not None and now >= idle_since + self.linger_s:
+                self.log.debug("linger over")
+                self.retire()
+                return
+            self.check_stale(now)
+
+    def _next_deadline(self) -> float:
+        deadline = math.inf
+        idle_since = self._idle_since
+        if idle_since is not None:
+            deadline = idle_since + self.linger_s
+        if self._stale_clock_runs():
+            deadline = min(deadline, self.last_data_at + self.stale_after_s)
+        return deadline
+
+    def _post(self, message: ControlMessage) -> None:
+        try:
+            self._inbox_send.send_nowait(message)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            pass  # a wake-up is already queued, or the task is gone for good
+
+    # --- reference counting (the pool, synchronously) -----------------------------------------
 
     @property
     def subscribers(self) -> int:
         return len(self.mailboxes)
 
-    def add_subscriber(self) -> Mailbox:
+    @property
+    def retired(self) -> bool:
+        return self._retired
+
+    def acquire(self) -> Mailbox:
         mailbox = self.feed.open_mailbox()
         self.mailboxes.append(mailbox)
+        if self._idle_since is not None:
+            self._idle_since = None
+            self._post(Acquired())
         return mailbox
 
-    def remove_subscriber(self, mailbox: Mailbox) -> int:
-        """Forget ``mailbox`` (keeping its counts in the totals); returns subscribers left."""
+    def release(self, mailbox: Mailbox) -> None:
+        """Forget ``mailbox`` (its counts stay in the totals). The last one out starts the
+        linger, or retires the stream at once if it never reached the wire."""
         mailbox.close()
         stats = mailbox.statistics()
         self._left_skipped += stats.skipped
         self._left_dropped += stats.dropped
         self.mailboxes.remove(mailbox)
-        return len(self.mailboxes)
+        if self.mailboxes or self._retired:
+            return
+        if not self._requested or self.linger_s <= 0:
+            self.retire()
+            return
+        self._idle_since = trio.current_time()
+        self._post(Released())
 
-    def close(self) -> None:
+    def retire(self) -> None:
+        """Leave the exchange: the pool takes the stream off its shard (the connection
+        unsubscribes), subscribers still reading get ``EndOfChannel``, the task returns."""
+        if self._retired:
+            return
+        self._retired = True
+        self._watched = False
+        self._idle_since = None
+        self._on_retire(self)
         self.feed.close()
+        self._inbox_send.close()
 
-    # --- states --------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self.feed.closed
+
+    # --- the WebSocket (the connection, synchronously) -----------------------------------------
+
+    def publish(self, event: Ticker | Trade, now: float) -> bool:
+        """WebSocket data, on the reader's hot path. Returns True when it made the stream live
+        (the first data after another state), for the connection's own bookkeeping."""
+        self.last_data_at = now
+        if self.live:
+            self.feed.publish(event)  # type: ignore[arg-type]
+            return False
+        if self.source != "ws":
+            self.use_source("ws")  # the WebSocket is back for this stream
+        self.tell("live")
+        self.feed.publish(event)  # type: ignore[arg-type]
+        self._post(Watched())
+        return True
+
+    def watch(self, now: float) -> None:
+        """The wire subscribe went out on a socket: data is owed from now on."""
+        self._requested = True
+        self._watched = True
+        self.last_data_at = now
+        self._post(Watched())
+
+    def unconfirm(self) -> None:
+        """A new socket carries the stream: its first data takes the slow path once, so the
+        connection can count the stream as restored."""
+        self.live = False
+
+    def down(self, reason: str) -> None:
+        """Nothing feeds the stream from the WebSocket any more (connection gone, refused)."""
+        self._watched = False
+        self.tell("down", reason)
+
+    def stale_due(self, now: float) -> bool:
+        # The same sum as the timer's deadline: ``now - last >= stale`` can miss it by an ulp.
+        return now >= self.last_data_at + self.stale_after_s
+
+    def check_stale(self, now: float) -> bool:
+        """Tell ``stale`` if a watched WebSocket stream has been quiet for ``stale_after_s``.
+        The task calls it on its timer; the connection too, before it replaces a connection
+        whose streams are all stale, so subscribers hear ``stale`` before ``down`` whichever
+        task runs first at that instant."""
+        if not self._stale_clock_runs() or not self.stale_due(now):
+            return False
+        self.tell("stale", f"no data for {self.stale_after_s} s")
+        self.log.warning("stream stale")
+        return True
+
+    def _stale_clock_runs(self) -> bool:
+        return self._watched and self.source == "ws" and self.state != "stale"
+
+    # --- the REST fallback ----------------------------------------------------------------------
+
+    def use_source(self, source: Source) -> None:
+        """The pool's choice of source while the breaker is (not) closed."""
+        if source == self.source:
+            return
+        self.source = source
+        self.log.info("source", source=source)
+        self._post(SourceChanged(source))
+
+    @property
+    def wants_rest(self) -> bool:
+        return self.source == "rest" and not self.feed.closed
+
+    def publish_rest(self, ticker: Ticker) -> None:
+        """A REST-polled ticker: published under the ``fallback`` state, never ``live``."""
+        if self.state != "fallback":
+            self.tell("fallback", "circuit open: REST polling")
+        self.feed.publish(ticker)  # type: ignore[arg-type]
+
+    # --- states ---------------------------------------------------------------------------------
 
     def tell(self, state: SubscriptionState, reason: str = "") -> bool:
         """Post ``state`` to every subscriber if it differs from the last one told."""
@@ -115,17 +348,7 @@ class Subscription:
         self.feed.post_state(FeedState(self.exchange, self.stream, state, reason))
         return True
 
-    # --- data ---------------------------------------------------------------------------------
-    # The connection reader publishes WebSocket data itself (``last_data_at``, the ``live``
-    # check, ``feed.publish``), inlined on its hot path.
-
-    def publish_fallback(self, ticker: Ticker) -> None:
-        """A REST-polled ticker: published under the ``fallback`` state, never ``live``."""
-        if self.state != "fallback":
-            self.tell("fallback", "circuit open: REST polling")
-        self.feed.publish(ticker)  # type: ignore[arg-type]
-
-    # --- statistics ----------------------------------------------------------------------------
+    # --- statistics -----------------------------------------------------------------------------
 
     def totals(self) -> tuple[int, int]:
         """(skipped, dropped) over every subscriber this subscription ever had."""
@@ -145,6 +368,8 @@ class Subscription:
             state=self.state,
             stale=self.state == "stale",
             live=self.live,
+            source=self.source,
+            lingering=self._idle_since is not None,
             published=self.feed.count,
             skipped=skipped,
             dropped=dropped,

@@ -18,14 +18,14 @@ the feed falls to ~1% of the bare loop's rate, while with the wsproto engine the
 socket read, whatever it held, and the plane keeps the bare loop's rate. It also avoids two
 trio-websocket 0.12.2 bugs found here (a handshake the server never answers is never timed out;
 a ping during our close handshake fails the close: see ``TrioWebsocketConnector.connect``).
-trio-websocket stays available, one argument away
-(``PoolTuning(connector=TrioWebsocketConnector())``), and is run by the same tests. A Trio
+trio-websocket stays available, one setting away (``transport = "trio-websocket"`` in the
+exchange's configuration, ``connector_for``), and is run by the same tests. A Trio
 batch of the wsproto engine decodes at most one ``receive_buffer_size`` read (~400 frames,
 a few ms) before other tasks run.
 
 ``receive_batch()`` returns every complete message available (at least one), so either engine
 fits one reader loop. This module is also the one boundary where trio-websocket's, wsproto's
-and the OS's exceptions become ours (STYLE §21): a close -> ``ConnectionLostError`` (close code
+and the OS's exceptions become ours: a close -> ``ConnectionLostError`` (close code
 and reason kept; 1006 when the TCP connection ended without a close frame), a refused handshake
 -> ``HandshakeRefusedError`` (HTTP status kept), any other handshake failure (timeout, refused
 TCP connect) and ``OSError`` -> ``ConnectionLostError``; always ``raise ... from exc``.
@@ -55,7 +55,7 @@ import math
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import attrs
@@ -83,6 +83,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from actors.errors import ConnectionLostError, HandshakeRefusedError
+from actors.market_data.config import TransportEngine
 
 __all__ = [
     "Connector",
@@ -91,6 +92,7 @@ __all__ = [
     "TrioWebsocketTransport",
     "WsprotoConnector",
     "WsprotoTransport",
+    "connector_for",
 ]
 
 ABNORMAL_CLOSURE = 1006
@@ -170,9 +172,10 @@ class TrioWebsocketConnector:
         Known upstream bug (trio-websocket 0.12.2): when a ping arrives during our close
         handshake, its reader task answers it, wsproto refuses a pong in LOCAL_CLOSING
         (``LocalProtocolError``), and ``open_websocket``'s exit then re-raises the
-        ``Cancelled`` it captured from its own close, which escapes its scope; the keeper sees
-        the child end and restarts it after a backoff. The window is the close handshake
-        (milliseconds against a 20 s ping period); ``WsprotoConnector`` does not have it."""
+        ``Cancelled`` it captured from its own close, which escapes its scope; the supervisor
+        sees the connections end and restarts them after a backoff. The window is the close
+        handshake (milliseconds against a 20 s ping period); ``WsprotoConnector`` does not have
+        it."""
         body_done = False
         # trio-websocket's own connect_timeout does not end a handshake the server never
         # answers (its reader task keeps the nursery open), so the deadline is ours; it is
@@ -273,44 +276,47 @@ class WsprotoTransport:
             self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
             await self._close_stream()
             return
-        self._ws.receive_data(data)
+        self._ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
         await self._handle(self._ws.events())
 
     async def _handle(self, events: Iterable[Event]) -> None:
         replies: list[bytes] = []
         ready = self._ready
         for event in events:
-            cls = type(event)
-            if cls is TextMessage or cls is BytesMessage:
-                assert isinstance(event, TextMessage | BytesMessage)
-                data = event.data
-                if event.message_finished and not self._parts:
-                    if len(data) > self._max_message_size:
-                        await self._too_big()
-                        return
-                    ready.append(data)
-                    continue
-                self._parts.append(data)
-                self._size += len(data)
-                if self._size > self._max_message_size:
-                    await self._too_big()
-                    return
-                if event.message_finished:
-                    joiner = "" if cls is TextMessage else b""
-                    ready.append(joiner.join(self._parts))  # type: ignore[attr-defined]
-                    self._parts, self._size = [], 0
-            elif cls is Ping:
-                assert isinstance(event, Ping)
+            if isinstance(event, TextMessage):
+                data: str | bytes = event.data
+            elif isinstance(event, BytesMessage):
+                data = bytes(event.data)  # wsproto may hand a bytearray
+            elif isinstance(event, Ping):
                 if self._ws.state is ConnectionState.OPEN:  # not while our close is under way
                     replies.append(self._ws.send(event.response()))
-            elif cls is CloseConnection:
-                assert isinstance(event, CloseConnection)
+                continue
+            elif isinstance(event, CloseConnection):
                 self._closed = (event.code, event.reason or None)
                 if self._ws.state is ConnectionState.REMOTE_CLOSING:
                     replies.append(self._ws.send(event.response()))
                 elif self._ws.state is ConnectionState.OPEN:  # a framing error wsproto found
                     replies.append(self._ws.send(CloseConnection(event.code, event.reason)))
                 break
+            else:
+                continue
+            if event.message_finished and not self._parts:
+                if len(data) > self._max_message_size:
+                    await self._too_big()
+                    return
+                ready.append(data)
+                continue
+            self._parts.append(data)
+            self._size += len(data)
+            if self._size > self._max_message_size:
+                await self._too_big()
+                return
+            if event.message_finished:
+                parts, self._parts, self._size = self._parts, [], 0
+                if isinstance(data, str):
+                    ready.append("".join(cast("list[str]", parts)))
+                else:
+                    ready.append(b"".join(cast("list[bytes]", parts)))
         for reply in replies:
             try:
                 await self._send_bytes(reply)
@@ -352,6 +358,10 @@ class WsprotoTransport:
             self._stream_closed = True
             await self._stream.aclose()
 
+    def _ws_state(self) -> ConnectionState:
+        """Read afresh: it changes as frames arrive, whatever an earlier check found."""
+        return self._ws.state
+
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         try:
             if self._closed is None and self._ws.state is ConnectionState.OPEN:
@@ -359,11 +369,11 @@ class WsprotoTransport:
                 with trio.move_on_after(self._disconnect_timeout_s):
                     await self._send_bytes(self._ws.send(CloseConnection(code, reason)))
                     # Courtesy: let the server answer and close first (RFC 6455 §7.1.1).
-                    while self._ws.state is not ConnectionState.CLOSED:
+                    while self._ws_state() is not ConnectionState.CLOSED:
                         data = await self._stream.receive_some(self._receive_buffer_size)
                         if not data:
                             break
-                        self._ws.receive_data(data)
+                        self._ws.receive_data(bytes(data))
                         for _event in self._ws.events():
                             pass
         except (ConnectionLostError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -385,7 +395,7 @@ async def _handshake(
             raise ConnectionLostError(
                 "connection ended during the handshake", code=ABNORMAL_CLOSURE
             )
-        ws.receive_data(data)
+        ws.receive_data(bytes(data))
         events = ws.events()
         for event in events:
             if isinstance(event, AcceptConnection):
@@ -456,3 +466,10 @@ class WsprotoConnector:
             yield transport
         finally:
             await transport.aclose()
+
+
+def connector_for(engine: TransportEngine) -> Connector:
+    """The connector for a feed's ``transport`` setting, with the default sizes."""
+    if engine == "trio-websocket":
+        return TrioWebsocketConnector()
+    return WsprotoConnector()

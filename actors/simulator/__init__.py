@@ -7,19 +7,17 @@ wire details, ``model.py`` for the seeded price model.
         async with trio_websocket.open_websocket_url(server.ws_url) as ws: ...
 """
 
+from actors.exchanges import PROTOCOLS
 from actors.simulator.model import Market, MarketSpec, Step
 from actors.simulator.server import (
     DEFAULT_SYMBOLS,
     GARBAGE_FRAME,
-    PROTOCOL_CLASSES,
     ClientRequest,
     ExchangeServer,
     ServerStatistics,
     open_exchange_server,
     run_exchange_server,
 )
-
-PROTOCOLS: tuple[str, ...] = tuple(PROTOCOL_CLASSES)
 
 __all__ = [
     "DEFAULT_SYMBOLS",

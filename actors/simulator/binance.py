@@ -1,4 +1,4 @@
-"""Binance Spot public market-data WebSocket streams (PROTOCOLS.md §1), server side.
+"""Binance Spot public market-data WebSocket streams, server side.
 
 Decisions (where the docs leave room):
 
@@ -65,7 +65,7 @@ def json_error_position(raw: str) -> tuple[int, int]:
     return 1, 1
 
 
-class RequestError(Exception):
+class _RequestError(Exception):
     def __init__(self, code: int, msg: str, request_id: int | None) -> None:
         super().__init__(msg)
         self.code, self.msg, self.request_id = code, msg, request_id
@@ -199,26 +199,26 @@ class BinanceSession(Session):
     async def on_request(self, raw: str, message: object) -> None:
         try:
             reply = self._handle(raw, message)
-        except RequestError as exc:
+        except _RequestError as exc:
             reply = {"error": {"code": exc.code, "msg": exc.msg}, "id": exc.request_id}
         await self.conn.send(dumps(reply))
 
     def _handle(self, raw: str, message: object) -> dict[str, object]:
         if message is INVALID_JSON:
             line, column = json_error_position(raw)
-            raise RequestError(
+            raise _RequestError(
                 3, f"Invalid JSON: expected value at line {line} column {column}", None
             )
         if not isinstance(message, dict):
-            raise RequestError(2, "Invalid request: expected a JSON object", None)
+            raise _RequestError(2, "Invalid request: expected a JSON object", None)
         if "method" not in message:
-            raise RequestError(
+            raise _RequestError(
                 2, f"Invalid request: missing field `method` at line 1 column {len(raw)}", None
             )
         method = message["method"]
         if method not in METHODS:
             variants = ", ".join(f"`{m}`" for m in METHODS)
-            raise RequestError(
+            raise _RequestError(
                 2,
                 f"Invalid request: unknown variant `{method}`, expected one of {variants}"
                 f" at line 1 column {len(raw)}",
@@ -226,17 +226,17 @@ class BinanceSession(Session):
             )
         request_id = message.get("id")
         if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
-            raise RequestError(2, "Invalid request: request ID must be an unsigned integer", None)
+            raise _RequestError(2, "Invalid request: request ID must be an unsigned integer", None)
         params = message.get("params", [])
         if not isinstance(params, list):
-            raise RequestError(2, "Invalid request: params must be an array", request_id)
+            raise _RequestError(2, "Invalid request: params must be an array", request_id)
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not all(valid_stream(p) for p in params):
-                raise RequestError(2, "Invalid request: invalid stream", request_id)
+                raise _RequestError(2, "Invalid request: invalid stream", request_id)
             if method == "SUBSCRIBE":
                 new = {p: None for p in params if p not in self.streams}
                 if len(self.streams) + len(new) > MAX_STREAMS:
-                    raise RequestError(2, "Invalid request: too many streams", request_id)
+                    raise _RequestError(2, "Invalid request: too many streams", request_id)
                 self._subscribe(list(new))
             else:
                 self._unsubscribe(params)
@@ -245,15 +245,15 @@ class BinanceSession(Session):
             return {"result": list(self.streams), "id": request_id}
         expected = 2 if method == "SET_PROPERTY" else 1
         if len(params) > expected:
-            raise RequestError(2, "Invalid request: too many parameters", request_id)
+            raise _RequestError(2, "Invalid request: too many parameters", request_id)
         if not params or not isinstance(params[0], str):
-            raise RequestError(2, "Invalid request: property name must be a string", request_id)
+            raise _RequestError(2, "Invalid request: property name must be a string", request_id)
         if params[0] != "combined":
-            raise RequestError(0, "Unknown property", request_id)
+            raise _RequestError(0, "Unknown property", request_id)
         if method == "GET_PROPERTY":
             return {"result": self.combined, "id": request_id}
         if len(params) < 2 or not isinstance(params[1], bool):
-            raise RequestError(1, "Invalid value type: expected Boolean", request_id)
+            raise _RequestError(1, "Invalid value type: expected Boolean", request_id)
         self.combined = params[1]
         return {"result": None, "id": request_id}
 

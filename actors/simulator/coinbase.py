@@ -1,4 +1,4 @@
-"""Coinbase Exchange "ws-feed" (PROTOCOLS.md §2.1) and its REST product ticker, server side.
+"""Coinbase Exchange "ws-feed" and its REST product ticker, server side.
 
 Decisions:
 
@@ -51,7 +51,7 @@ def opposite(side: str) -> str:
     return "sell" if side == "buy" else "buy"
 
 
-class SubscribeError(Exception):
+class _SubscribeError(Exception):
     pass
 
 
@@ -180,8 +180,8 @@ class CoinbaseSession(Session):
             elif kind == "unsubscribe":
                 await self._unsubscribe(self._requested(message, subscribing=False))
             else:
-                raise SubscribeError(f"{kind} is not a valid message type")
-        except SubscribeError as exc:
+                raise _SubscribeError(f"{kind} is not a valid message type")
+        except _SubscribeError as exc:
             verb = "unsubscribe" if kind == "unsubscribe" else "subscribe"
             await self._error(f"Failed to {verb}", str(exc))
 
@@ -194,7 +194,7 @@ class CoinbaseSession(Session):
         top = self._product_ids(message.get("product_ids"))
         channels = message.get("channels")
         if not isinstance(channels, list) or not channels:
-            raise SubscribeError("No channels provided")
+            raise _SubscribeError("No channels provided")
         requested: list[tuple[str, list[str] | None]] = []
         for entry in channels:
             if isinstance(entry, str):
@@ -204,15 +204,15 @@ class CoinbaseSession(Session):
                 own = entry.get("product_ids")
                 product_ids = top if own is None else self._product_ids(own)
             else:
-                raise SubscribeError(f"{entry} is not a valid channel")
+                raise _SubscribeError(f"{entry} is not a valid channel")
             if name not in CHANNELS:
-                raise SubscribeError(f"{name} is not a valid channel")
+                raise _SubscribeError(f"{name} is not a valid channel")
             if subscribing:
                 if not product_ids:
-                    raise SubscribeError("No product ids provided")
+                    raise _SubscribeError("No product ids provided")
                 for product_id in product_ids:
                     if product_id not in self.protocol.by_native:
-                        raise SubscribeError(f"{product_id} is not a valid product")
+                        raise _SubscribeError(f"{product_id} is not a valid product")
             requested.append((name, product_ids))
         return requested
 
@@ -221,7 +221,7 @@ class CoinbaseSession(Session):
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-            raise SubscribeError("product_ids must be a list of product ids")
+            raise _SubscribeError("product_ids must be a list of product ids")
         return value
 
     def _subscriptions_frame(self) -> str:

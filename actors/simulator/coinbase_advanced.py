@@ -1,5 +1,4 @@
-"""Coinbase Advanced Trade market-data WebSocket (PROTOCOLS.md §2.2) and its public REST
-ticker, server side.
+"""Coinbase Advanced Trade market-data WebSocket and its public REST ticker, server side.
 
 Decisions:
 
@@ -25,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 import trio
@@ -45,7 +45,7 @@ QUIET_CLOSE_S = 60.0
 TICKER_PATH = re.compile(r"^/api/v3/brokerage/market/products/([^/]+)/ticker/?$")
 
 
-class SubscribeError(Exception):
+class _SubscribeError(Exception):
     pass
 
 
@@ -146,7 +146,9 @@ class CoinbaseAdvancedSession(Session):
             }
         )
 
-    async def _send_events(self, channel: str, events: Callable[[], list | None]) -> None:
+    async def _send_events(
+        self, channel: str, events: Callable[[], list[dict[str, object]] | None]
+    ) -> None:
         def build() -> str | None:
             built = events()
             return None if built is None else self._envelope(channel, built)
@@ -194,10 +196,10 @@ class CoinbaseAdvancedSession(Session):
         verb = "unsubscribe" if kind == "unsubscribe" else "subscribe"
         try:
             if message is INVALID_JSON or kind not in ("subscribe", "unsubscribe"):
-                raise SubscribeError
+                raise _SubscribeError
             assert isinstance(message, dict)
             channel, product_ids = self._requested(message, subscribing=kind == "subscribe")
-        except SubscribeError:
+        except _SubscribeError:
             await self.conn.send(dumps({"type": "error", "message": f"failure to {verb}"}))
             return
         if kind == "subscribe":
@@ -209,16 +211,16 @@ class CoinbaseAdvancedSession(Session):
         channel = message.get("channel")
         product_ids = message.get("product_ids", [])
         if channel not in CHANNELS or not isinstance(product_ids, list):
-            raise SubscribeError
+            raise _SubscribeError
         assert isinstance(channel, str)
         if channel == "heartbeats":
             return channel, []
         if not all(isinstance(p, str) for p in product_ids):
-            raise SubscribeError
+            raise _SubscribeError
         if subscribing and (
             not product_ids or not all(p in self.protocol.by_native for p in product_ids)
         ):
-            raise SubscribeError
+            raise _SubscribeError
         return channel, product_ids
 
     def _subscriptions_events(self) -> list[dict[str, object]]:
@@ -241,7 +243,7 @@ class CoinbaseAdvancedSession(Session):
         await self._send_events("subscriptions", self._subscriptions_events)
         self._update_feeds()
         for product_id in added:
-            await self._send_events(channel, lambda p=product_id: self._snapshot(channel, p))
+            await self._send_events(channel, partial(self._snapshot, channel, product_id))
             self._live.add((channel, product_id))
 
     async def _unsubscribe(self, channel: str, product_ids: list[str]) -> None:

@@ -1,5 +1,5 @@
-"""Kraken Spot WebSocket v2 at ``/v2`` (PROTOCOLS.md §3.2) and the Kraken REST ticker (§3.3),
-server side. The REST part is shared with ``kraken_v1``.
+"""Kraken Spot WebSocket v2 at ``/v2`` and the Kraken REST ticker, server side. The REST part
+is shared with ``kraken_v1``.
 
 Decisions:
 
@@ -112,12 +112,14 @@ def rest_ticker(markets: dict[str, Market], request: HttpRequest) -> HttpRespons
     if wanted is None:
         chosen = list(markets.values())
     else:
-        chosen = [names.get(name.strip().upper()) for name in wanted.split(",") if name.strip()]
-    if not chosen or any(m is None for m in chosen):
+        asked = [name.strip().upper() for name in wanted.split(",") if name.strip()]
+        chosen = [names[name] for name in asked if name in names]
+        if len(chosen) < len(asked):  # one unknown pair fails the whole request
+            chosen = []
+    if not chosen:
         return HttpResponse.json(200, {"error": ["EQuery:Unknown asset pair"], "result": {}})
     result = {}
     for market in chosen:
-        assert market is not None
         f = KrakenFields.of(market, market.last, vwap_decimals=5)
         result[kraken_rest_key(market.symbol)] = {
             "a": [f.ask, str(f.ask_whole), f.ask_size],
@@ -242,7 +244,12 @@ class KrakenSession(Session):
             await self._unsubscribe(channel, symbols, time_in, req_id)
 
     async def _subscribe(
-        self, channel: str, params: dict, symbols: list[str], time_in: str, req_id: object
+        self,
+        channel: str,
+        params: dict[str, object],
+        symbols: list[str],
+        time_in: str,
+        req_id: object,
     ) -> None:
         result: dict[str, object] = {"channel": channel}
         if channel == "ticker":
@@ -260,13 +267,18 @@ class KrakenSession(Session):
         result["snapshot"] = snapshot
         subscribed = self.channels.setdefault(channel, {})
         for symbol in symbols:
-            error = None
+            refusal = None
             if symbol not in self.protocol.markets:
-                error = f"Currency pair not supported {symbol}"
+                refusal = f"Currency pair not supported {symbol}"
             elif symbol in subscribed:
-                error = "Already subscribed"
-            if error is not None:
-                reply = {"error": error, "method": "subscribe", "success": False, "symbol": symbol}
+                refusal = "Already subscribed"
+            if refusal is not None:
+                reply = {
+                    "error": refusal,
+                    "method": "subscribe",
+                    "success": False,
+                    "symbol": symbol,
+                }
                 await self._reply(reply, time_in, req_id)
                 continue
             subscribed[symbol] = result

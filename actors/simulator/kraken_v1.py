@@ -1,4 +1,4 @@
-"""Kraken Spot WebSocket v1 at ``/`` (PROTOCOLS.md §3.1), server side; REST as in ``kraken``.
+"""Kraken Spot WebSocket v1 at ``/``, server side; REST as in ``kraken``.
 
 Decisions:
 
@@ -98,7 +98,7 @@ class KrakenV1Session(Session):
             body["reqid"] = reqid
         await self.conn.send(dumps(body))
 
-    async def _subscription(self, event: str, message: dict, reqid: object) -> None:
+    async def _subscription(self, event: str, message: dict[str, object], reqid: object) -> None:
         subscription = message.get("subscription")
         name = subscription.get("name") if isinstance(subscription, dict) else None
         pairs = message.get("pair")

@@ -147,8 +147,8 @@ class Market:
         rng = self.rng
         self.spec = spec = MarketSpec.for_symbol(symbol, rng)
         self.symbol = symbol
-        self.tick_scale = 10**spec.price_decimals
-        self.lot_scale = 10**spec.size_decimals
+        self.tick_scale: int = 10**spec.price_decimals
+        self.lot_scale: int = 10**spec.size_decimals
         base_usd = spec.initial_price * USD_PRICES.get(spec.quote, 1.0)
         self._mid = spec.initial_price * self.tick_scale  # in ticks, float
         self._sigma = spec.volatility_bps / 10_000

@@ -25,6 +25,7 @@ Decisions:
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 import time
@@ -41,28 +42,33 @@ import trio
 from loguru import logger
 from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
 
+from actors.exchanges import PROTOCOLS
 from actors.exchanges.symbols import split_unified
 from actors.messages import Stream
-from actors.simulator.binance import BinanceProtocol
-from actors.simulator.coinbase import CoinbaseProtocol
-from actors.simulator.coinbase_advanced import CoinbaseAdvancedProtocol
 from actors.simulator.connection import Close, Connection, Drop
 from actors.simulator.http import HttpRequest, HttpResponse, serve_http
-from actors.simulator.kraken import KrakenProtocol
-from actors.simulator.kraken_v1 import KrakenV1Protocol
 from actors.simulator.model import Market
 from actors.simulator.session import INVALID_JSON, ExchangeProtocol
 
-PROTOCOL_CLASSES: dict[str, type[ExchangeProtocol]] = {
-    cls.name: cls
-    for cls in (
-        BinanceProtocol,
-        CoinbaseProtocol,
-        CoinbaseAdvancedProtocol,
-        KrakenProtocol,
-        KrakenV1Protocol,
-    )
-}
+
+def _protocol_class(protocol: str) -> type[ExchangeProtocol]:
+    """The simulator of a registered protocol (``actors.exchanges.PROTOCOLS``) is the
+    ``ExchangeProtocol`` of that ``name`` in ``actors.simulator.<protocol>``: a new exchange
+    needs its module, and no line here."""
+    module = importlib.import_module(f"actors.simulator.{protocol}")
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, ExchangeProtocol)
+            and getattr(value, "name", None) == protocol
+        ):
+            return value
+    raise ImportError(f"actors.simulator.{protocol} has no ExchangeProtocol named {protocol!r}")
+
+
+PROTOCOL_CLASSES: Mapping[str, type[ExchangeProtocol]] = MappingProxyType(
+    {protocol: _protocol_class(protocol) for protocol in PROTOCOLS}
+)
 DEFAULT_SYMBOLS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {name: cls.default_symbols for name, cls in PROTOCOL_CLASSES.items()}
 )
@@ -125,7 +131,7 @@ class ExchangeServer:
     the frame counter is bumped per frame on the hot path."""
 
     protocol: str = attrs.field()
-    symbols: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    symbols: tuple[str, ...] = attrs.field(default=(), converter=tuple[str, ...])
     seed: int = 0
     _rate_hz: float | None = attrs.field(default=10.0, converter=_check_rate)
     host: str = "127.0.0.1"

@@ -36,10 +36,6 @@ def go_time(ts: float, uptime_s: float) -> str:
     return f"{head.replace('T', ' ')}.{frac:09d} +0000 UTC m=+{uptime_s:.9f}"
 
 
-def epoch_ms(ts: float) -> int:
-    return int(ts * 1000)
-
-
 def seconds_micros(ts: float) -> str:
     """Kraken v1 trade/spread time: ``"1534614057.321597"``."""
     return f"{ts:.6f}"

@@ -1,4 +1,4 @@
-"""Embedded use: the supervisor inside your own Trio program (DESIGN §8).
+"""Embedded use: the supervisor inside your own Trio program.
 
     python docs/examples/embedded.py
 
@@ -16,9 +16,8 @@ import trio
 
 from actors.messages import Ticker
 from actors.simulator import open_exchange_server
-from supervisor import Config, configure_logging
+from supervisor import Config, configure_logging, open_supervisor
 from supervisor.config import ExchangeConfig, JournalConfig
-from supervisor.system import open_supervisor
 
 BOT_RUN_S = 3.0
 

@@ -31,11 +31,11 @@ class BackoffPolicy:
     # Cross-field checks are validators, not __attrs_post_init__: attrs runs validators after
     # every field is set, and the config loader re-runs each one to report all problems at once.
     @multiplier.validator
-    def _multiplier(self, attribute: attrs.Attribute, value: float) -> None:
+    def _multiplier(self, attribute: attrs.Attribute[float], value: float) -> None:
         check(math.isfinite(value) and value >= 1, "must be >= 1", value)
 
     @max_s.validator
-    def _max_s(self, attribute: attrs.Attribute, value: float) -> None:
+    def _max_s(self, attribute: attrs.Attribute[float], value: float) -> None:
         positive(self, attribute, value)
         check(value >= self.initial_s, f"must be >= initial_s ({self.initial_s})", value)
 

@@ -49,7 +49,8 @@ class BreakerTransitioned:
 
 @attrs.frozen
 class Escalated:
-    """Restart intensity exceeded: ``RestartIntensityError`` goes to the parent next."""
+    """Restart intensity exceeded, or a child failed under a supervisor that restarts nothing
+    (``max_restarts == 0``): ``RestartIntensityError`` goes to the parent next."""
 
     supervisor: str
     child: str

@@ -21,12 +21,12 @@ class RestartIntensity:
     _restarts: deque[float] = attrs.field(init=False)
 
     @max_restarts.validator
-    def _max_restarts(self, attribute: attrs.Attribute, value: int) -> None:
+    def _max_restarts(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < 0:
             raise ValueError(f"max_restarts must be >= 0, got {value!r}")
 
     @period_s.validator
-    def _period_s(self, attribute: attrs.Attribute, value: float) -> None:
+    def _period_s(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"period_s must be > 0, got {value!r}")
 

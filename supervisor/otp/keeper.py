@@ -1,6 +1,6 @@
 """The keeper: one task per child that starts it, watches it, and restarts it per its spec.
 
-Decisions (DESIGN §5, STYLE 16-18, 22):
+Decisions:
 
 * Each attempt runs the child in its own nursery (its own cancel scope) via ``nursery.start``,
   so "ready" means the child called ``task_status.started()``. A child that returns without
@@ -31,7 +31,9 @@ Decisions (DESIGN §5, STYLE 16-18, 22):
   backoff sleep). Restarts that wait on an open breaker are not counted: the breaker already
   paces them to one per ``reset_timeout_s``, and an exchange that is down for an hour must not
   stop the daemon. Exceeding it raises ``RestartIntensityError`` (chained to the last error),
-  which leaves the keeper and so escalates to the supervisor's nursery.
+  which leaves the keeper and so escalates to the supervisor's nursery. A supervisor with no
+  budget (``max_restarts=0``, the root) is not in a crash loop: it just passes the failure up,
+  logged at INFO (the crash itself was logged) and reported as ``Escalated`` all the same.
 * Errors that are not in ``spec.faults`` (default: ``FeedError``, ``RestartIntensityError``) are
   programming errors: restarted per spec all the same, but logged at ERROR with the traceback
   and counted in ``programming_errors``; expected faults are a WARNING without traceback,
@@ -340,13 +342,16 @@ class Keeper:
         restarts = self.intensity.count(now)
         limit, period_s = self.intensity.max_restarts, self.intensity.period_s
         self._set_state("failed", now)
-        logger.error(
-            "restart intensity exceeded",
-            supervisor=self.supervisor,
-            restarts=restarts,
-            max_restarts=limit,
-            period_s=period_s,
-        )
+        if limit == 0:
+            logger.info("escalating child failure", supervisor=self.supervisor)
+        else:
+            logger.error(
+                "restart intensity exceeded",
+                supervisor=self.supervisor,
+                restarts=restarts,
+                max_restarts=limit,
+                period_s=period_s,
+            )
         self._notify(
             Escalated(
                 supervisor=self.supervisor,
@@ -357,10 +362,14 @@ class Keeper:
                 at=now,
             )
         )
-        raise RestartIntensityError(
-            f"supervisor {self.supervisor!r}: more than {limit} restarts within {period_s} s"
-            f" (last: child {self.spec.name!r})"
-        ) from error
+        if limit == 0:
+            message = f"supervisor {self.supervisor!r}: child {self.spec.name!r} failed"
+        else:
+            message = (
+                f"supervisor {self.supervisor!r}: more than {limit} restarts within"
+                f" {period_s} s (last: child {self.spec.name!r})"
+            )
+        raise RestartIntensityError(message) from error
 
     def _set_state(self, state: ChildState, now: float) -> None:
         old, self._state = self._state, state

@@ -1,14 +1,14 @@
 """The supervision tree as data (pure): what to run, how to restart it, how hard to try.
 
-The daemon's own tree is assembled by ``supervisor.system.open_supervisor``: each exchange
-pool keeps its connection under a ``Keeper`` of its own (a one-child supervisor with a
-breaker), and bots are dynamic ``transient`` children of the ``bots`` supervisor.
+A ``SupervisorSpec`` lists its children in start order; a child is a ``ChildSpec`` (one task
+kept by a keeper) or a nested ``SupervisorSpec`` (a subtree, run by the parent as one child).
+The daemon's whole tree is assembled by ``supervisor.build.build_tree``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 import attrs
@@ -26,18 +26,23 @@ ChildRun = Callable[..., Awaitable[Any]]
 
 # Errors a child is expected to meet in normal life (a flaky network, a subtree that gave up).
 # Anything else is a programming error: still restarted per spec, but logged with a traceback
-# and counted apart, so it is never mistaken for a flaky feed (STYLE 22).
+# and counted apart, so it is never mistaken for a flaky feed.
 DEFAULT_FAULTS: tuple[type[Exception], ...] = (FeedError, RestartIntensityError)
 
 
-def _non_empty(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+def _non_empty(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value:
         raise ValueError(f"{attribute.name} must not be empty")
 
 
-def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _positive_or_infinite(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:  # NaN too
+        raise ValueError(f"{attribute.name} must be > 0 (inf: no limit), got {value!r}")
 
 
 @attrs.frozen
@@ -59,29 +64,54 @@ class ChildSpec:
     )
     backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     breaker: BreakerPolicy | None = None
-    shutdown_grace_s: float = attrs.field(default=5.0, validator=_positive)
+    shutdown_grace_s: float = attrs.field(default=5.0, validator=_positive_or_infinite)
     faults: tuple[type[Exception], ...] = DEFAULT_FAULTS
+
+
+def _children(
+    children: Iterable[ChildSpec | SupervisorSpec],
+) -> tuple[ChildSpec | SupervisorSpec, ...]:
+    return tuple(children)
 
 
 @attrs.frozen
 class SupervisorSpec:
-    """Children are started in order and stopped in reverse order; a nested ``SupervisorSpec``
-    runs as a permanent child holding its own subtree (``tree.supervisor_child``)."""
+    """A supervisor: children started in order and stopped in reverse order, restarted one for
+    one within ``max_restarts`` per ``period_s`` (beyond that the supervisor gives up and its
+    parent hears of it).
 
-    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(default=(), converter=tuple)
+    ``restart``, ``backoff`` and ``shutdown_grace_s`` say how a parent keeps this supervisor when
+    it is nested. As in OTP, a nested supervisor's shutdown time is unlimited by default: it
+    bounds each of its own children's stop, and the parent must not move on to stopping the
+    siblings this subtree depends on while it is still stopping its children.
+    """
+
+    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(default=(), converter=_children)
     max_restarts: int = attrs.field(default=5)
     period_s: float = attrs.field(default=60.0, validator=_positive)
     name: str = attrs.field(default="root", validator=_non_empty)
+    restart: RestartType = attrs.field(
+        default="permanent", validator=attrs.validators.in_(RESTART_TYPES)
+    )
+    backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
+    shutdown_grace_s: float = attrs.field(default=math.inf, validator=_positive_or_infinite)
 
     @max_restarts.validator
-    def _max_restarts(self, attribute: attrs.Attribute, value: int) -> None:
+    def _max_restarts(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < 0:
             raise ValueError(f"max_restarts must be >= 0, got {value!r}")
 
     @children.validator
-    def _unique(self, attribute: attrs.Attribute, value: tuple[Any, ...]) -> None:
+    def _unique(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
         seen: set[str] = set()
         for child in value:
             if child.name in seen:
                 raise ValueError(f"duplicate child name {child.name!r} in supervisor {self.name!r}")
             seen.add(child.name)
+
+    def child(self, name: str) -> ChildSpec | SupervisorSpec:
+        """The child spec called ``name`` (``KeyError`` if there is none)."""
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(name)

@@ -50,8 +50,7 @@ from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from actors.market_data.pool import PoolTuning
-from actors.market_data.transport import Connector, TrioWebsocketConnector, WsprotoConnector
+from actors.market_data.config import TransportEngine
 from actors.messages import Ticker
 from supervisor.config import BackoffPolicy, BreakerPolicy, ExchangeConfig
 from supervisor.feeds import open_market_data
@@ -62,9 +61,9 @@ WARMUP_S = 0.4
 PHASE_S = 2.0
 LATENCY_RATE_HZ = 2000.0
 SUBSCRIBER_COUNTS = (1, 10, 100, 1000)
-ENGINES: dict[str, Callable[[], Connector]] = {
-    "trio-websocket": TrioWebsocketConnector,
-    "wsproto, default": WsprotoConnector,
+ENGINES: dict[str, TransportEngine] = {  # label -> the exchange's ``transport`` setting
+    "trio-websocket": "trio-websocket",
+    "wsproto, default": "wsproto",
 }
 TOTAL_LIMIT_S = 88.0
 
@@ -173,7 +172,7 @@ async def plane(
     subscribers: int,
     received: list[tuple[int, float]] | None = None,
 ) -> dict[str, Any]:
-    config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0)
+    config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0, transport=ENGINES[engine])
     clock = time.perf_counter
     deliveries = [0] * subscribers
 
@@ -188,7 +187,6 @@ async def plane(
         backoff=BackoffPolicy(),
         circuit_breaker=BreakerPolicy(),
         rng=random.Random(1),
-        tuning=PoolTuning(connector=ENGINES[engine]()),
     ) as md:
         async with trio.open_nursery() as nursery:
             channels = []

@@ -1,5 +1,6 @@
-"""Test helpers: the market-data input boundary (a subscribe callable backed by memory
-channels the test writes to), tick factories, a settable wall clock, and a running journal+bot.
+"""Test helpers: the market-data input boundary (a subscribe callable backed by the plane's
+own ticker slots and trade rings, which the test publishes into), tick factories, a settable
+wall clock, and a running journal+bot.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 import trio
 
-from actors.bots import Bot
+from actors.bots import Bot, ExecutorFactory, make_executor
 from actors.journal import Journal
-from actors.messages import Ticker
+from actors.market_data.mailbox import TRADE_RING_SIZE, Mailbox, TickerSlot, TradeRing
+from actors.messages import FeedState, Stream, Ticker
 from supervisor.config import BotConfig, JournalConfig, MarketConfig, PaperConfig, RiskConfig
 
 EXCHANGE = "sim"
@@ -61,30 +63,39 @@ def tick(
 
 
 class FakeFeed:
-    """The bot's input boundary: ``subscribe`` yields the receive end of a bounded memory
-    channel; the test writes events into the send end."""
+    """The bot's input boundary: the market-data plane's own buffers (a ``TickerSlot`` or a
+    ``TradeRing`` per subscription), which the test publishes into as a connection reader
+    would. ``trade_ring_size`` is small enough for a test to overflow it."""
 
-    def __init__(self, capacity: int = 1):
-        self.capacity = capacity
-        self.channels: dict[tuple[str, str, str], trio.MemorySendChannel[Any]] = {}
+    def __init__(self, trade_ring_size: int = TRADE_RING_SIZE):
+        self.trade_ring_size = trade_ring_size
+        self.feeds: dict[tuple[str, str, str], TickerSlot | TradeRing] = {}
         self.subscribe_calls: list[tuple[str, str, str]] = []
 
     @asynccontextmanager
-    async def subscribe(self, exchange: str, kind: str, symbol: str) -> AsyncIterator[Any]:
+    async def subscribe(self, exchange: str, kind: str, symbol: str) -> AsyncIterator[Mailbox]:
         key = (exchange, kind, symbol)
-        send, receive = trio.open_memory_channel[Any](self.capacity)
-        self.channels[key] = send
+        stream = Stream(kind, symbol)  # type: ignore[arg-type]
+        feed = TickerSlot(stream) if kind == "ticker" else TradeRing(stream, self.trade_ring_size)
+        self.feeds[key] = feed
         self.subscribe_calls.append(key)
         try:
-            with receive:
-                yield receive
+            with feed.open_mailbox() as mailbox:
+                yield mailbox
         finally:
-            if self.channels.get(key) is send:
-                del self.channels[key]
-            send.close()
+            if self.feeds.get(key) is feed:
+                del self.feeds[key]
+            feed.close()
 
-    async def send(self, event: Any, kind: str = "ticker") -> None:
-        await self.channels[(EXCHANGE, kind, SYMBOL)].send(event)
+    def publish(self, event: Any, kind: str = "ticker") -> None:
+        feed = self.feeds[(EXCHANGE, kind, SYMBOL)]
+        if isinstance(event, FeedState):
+            feed.post_state(event)
+        else:
+            feed.publish(event)  # type: ignore[arg-type]
+
+    def close(self, kind: str = "ticker") -> None:
+        self.feeds[(EXCHANGE, kind, SYMBOL)].close()
 
 
 def bot_config(
@@ -117,10 +128,10 @@ def bot_config(
 
 
 async def send_events(bot: Bot, feed: FakeFeed, *events: Any, kind: str = "ticker") -> None:
-    """Send each event and wait until the bot has fully acted on it."""
+    """Publish each event and wait until the bot has fully acted on it."""
     for event in events:
         done = bot.statistics().events + 1
-        await feed.send(event, kind)
+        feed.publish(event, kind)
         await bot.wait_processed(done)
 
 
@@ -143,10 +154,18 @@ async def running_bot(
     feed: FakeFeed | None = None,
     clock: WallClock | None = None,
     events: trio.MemorySendChannel[Any] | None = None,
+    executor_factory: ExecutorFactory = make_executor,
 ) -> AsyncIterator[tuple[Bot, FakeFeed, Journal]]:
     feed = feed or FakeFeed()
     async with running_journal(path) as journal, trio.open_nursery() as nursery:
-        bot = Bot(config, feed.subscribe, journal, events=events, wall_clock=clock or WallClock())
+        bot = Bot(
+            config,
+            feed.subscribe,
+            journal,
+            events=events,
+            wall_clock=clock or WallClock(),
+            executor_factory=executor_factory,
+        )
         await nursery.start(bot.run)
         try:
             yield bot, feed, journal

@@ -8,6 +8,7 @@ from typing import ClassVar
 import attrs
 
 from actors.bots import Signal, StrategyContext
+from actors.market_data.mailbox import Mailbox
 from actors.messages import Ticker, Trade
 
 
@@ -138,3 +139,19 @@ class Nested:
 
     def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None:
         return None
+
+
+class EveryTick:
+    """Trades on every tick (buys when flat, closes when holding) and records, at each call,
+    the ticker it was handed and how many newer items its bot's ticker mailbox held then
+    (``probe``: set by the test to that mailbox)."""
+
+    probe: ClassVar[Mailbox | None] = None
+    seen: ClassVar[list[tuple[Ticker, int]]] = []
+
+    def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None:
+        assert EveryTick.probe is not None
+        EveryTick.seen.append((ticker, EveryTick.probe.statistics().pending))
+        if ctx.position.flat:
+            return Signal.buy("every_tick")
+        return Signal.close("every_tick")

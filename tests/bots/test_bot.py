@@ -1,7 +1,11 @@
-"""The bot actor end to end: real journal (SQLite in tmp_path), feed written by the test."""
+"""The bot actor end to end: real journal (SQLite in tmp_path), the plane's own buffers
+published into by the test. The trading rules themselves are tested on the core, in
+``test_core.py``; these check what only the actor does: reading its inputs, journaling,
+restarts, commands, failures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -9,12 +13,13 @@ import attrs
 import pytest
 import trio
 
-from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered
+from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered, ReportSink
+from actors.bots.executor import OrderUnknown, PaperVenue, Pricing
 from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
-from actors.journal.store import JournalStore, OrderIntent
-from actors.messages import FeedState, Lagged, Stream, Trade
-from supervisor.config import JournalConfig, PaperConfig, RiskConfig
+from actors.journal.store import JournalStore, OrderIntent, OrderRecord
+from actors.messages import Ticker, Trade
+from supervisor.config import BotConfig, JournalConfig, PaperConfig, RiskConfig
 from tests.bots.helpers import (
     EXCHANGE,
     SYMBOL,
@@ -86,123 +91,6 @@ async def test_threshold_bot_buys_sells_and_journals_everything(tmp_path, thread
     assert journal_fills(path) == [("b1-1", D(99), D("1.010")), ("b1-2", D(111), D("1.010"))]
 
 
-@pytest.mark.parametrize(
-    ("risk_changes", "path", "exit_at", "reason"),
-    [
-        ({"stop_loss_pct": 5.0}, [100, 96, "95.01", 95, 94, 90], 3, "stop_loss"),
-        ({"take_profit_pct": 10.0}, [100, 105, "109.99", 110, 111, 112], 3, "take_profit"),
-        ({"trailing_stop_pct": 3.0}, [100, 105, 110, "106.71", "106.70", 100], 4, "trailing_stop"),
-    ],
-)
-async def test_exits_fire_once_at_the_right_tick(
-    tmp_path, thread_clock, risk_changes, path, exit_at, reason
-):
-    clock = WallClock()
-    config = bot_config(BUY_ONCE, {}, risk=risk(**risk_changes))
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            for i, price in enumerate(path):
-                await send_events(bot, feed, tick(price, clock=clock))
-                s = bot.statistics()
-                assert s.orders == (1 if i < exit_at else 2), f"tick {i}"
-                assert s.open_positions == (1 if i < exit_at else 0), f"tick {i}"
-    orders = journal_orders(tmp_path / "j.sqlite3")
-    assert orders == [("b1-1", "buy", "signal:entry", "filled"), ("b1-2", "sell", reason, "filled")]
-    (_, (_, exit_price, _)) = journal_fills(tmp_path / "j.sqlite3")
-    assert exit_price == D(path[exit_at])
-
-
-async def test_a_gap_through_the_stop_fills_at_the_tick_price(tmp_path, thread_clock):
-    clock = WallClock()
-    config = bot_config(BUY_ONCE, {}, risk=risk(stop_loss_pct=5.0))
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(bot, feed, tick(100, clock=clock), tick(90, clock=clock))
-            s = bot.statistics()
-    assert journal_fills(tmp_path / "j.sqlite3")[1] == ("b1-2", D(90), D("1.000"))
-    assert s.realized_pnl == D(-10)
-
-
-async def test_stale_prices_trade_nothing(tmp_path, thread_clock):
-    clock = WallClock()
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", bot_config(), clock=clock) as (bot, feed, _):
-            await send_events(bot, feed, tick(99, ts=clock.now - 5.5))
-            assert bot.statistics().rejections == {"stale_price": 1}
-            assert bot.statistics().orders == 0
-            await send_events(bot, feed, tick(99, ts=clock.now - 5.0))  # exactly at the limit
-            assert bot.statistics().orders == 1
-
-
-async def test_a_jump_is_quarantined_and_not_traded_on(tmp_path, thread_clock):
-    clock = WallClock()
-    config = bot_config(risk=risk(max_tick_move_pct=5.0))
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(
-                bot, feed, tick(104, clock=clock), tick(80, clock=clock), tick(104, clock=clock)
-            )
-            s = bot.statistics()
-            assert (s.orders, s.quarantined_ticks, s.rejections) == (0, 1, {"price_jump": 1})
-            # a real move: quarantined twice, then accepted on the third tick at the new level
-            await send_events(bot, feed, tick(95, clock=clock), tick(95, clock=clock))
-            assert bot.statistics().orders == 0
-            await send_events(bot, feed, tick(96, clock=clock))
-            s = bot.statistics()
-            assert (s.orders, s.quarantined_ticks, s.rejections) == (1, 3, {"price_jump": 3})
-
-
-async def test_degraded_feed_opens_nothing_and_fallback_only_closes(tmp_path, thread_clock):
-    clock = WallClock()
-    config = bot_config(risk=risk(stop_loss_pct=5.0))
-    stream = Stream("ticker", SYMBOL)
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(
-                bot, feed, FeedState(EXCHANGE, stream, "stale"), tick(99, clock=clock)
-            )
-            s = bot.statistics()
-            assert (s.state, s.feed_state, s.orders, s.rejections) == (
-                "degraded",
-                "stale",
-                0,
-                {"feed_not_live": 1},
-            )
-            await send_events(
-                bot,
-                feed,
-                FeedState(EXCHANGE, stream, "fallback"),
-                tick(99, clock=clock, source="rest"),
-            )
-            assert bot.statistics().rejections == {"feed_not_live": 1, "fallback_price": 1}
-            await send_events(bot, feed, FeedState(EXCHANGE, stream, "live"), tick(99, clock=clock))
-            assert bot.statistics().position_size == D("1.010")
-            assert bot.statistics().state == "running"
-            # the feed falls back to REST; the stop-loss may still close on REST prices
-            await send_events(
-                bot,
-                feed,
-                FeedState(EXCHANGE, stream, "fallback"),
-                tick(94, clock=clock, source="rest"),
-            )
-            s = bot.statistics()
-            assert (s.position_size, s.orders) == (0, 2)
-
-
-async def test_fallback_prices_do_not_close_unless_configured(tmp_path, thread_clock):
-    clock = WallClock()
-    config = bot_config(BUY_ONCE, {}, risk=risk(stop_loss_pct=5.0), close_on_fallback=False)
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(
-                bot, feed, tick(100, clock=clock), tick(94, clock=clock, source="rest")
-            )
-            s = bot.statistics()
-            assert (s.open_positions, s.rejections) == (1, {"fallback_price": 1})
-            await send_events(bot, feed, tick(94, clock=clock))  # back on WebSocket: the stop fires
-            assert bot.statistics().open_positions == 0
-
-
 async def test_daily_loss_halts_until_the_next_utc_day(tmp_path, thread_clock):
     clock = WallClock()
     config = bot_config(
@@ -239,57 +127,6 @@ async def test_daily_loss_halts_until_the_next_utc_day(tmp_path, thread_clock):
             s = bot.statistics()
             assert (s.state, s.halted_day, s.open_positions) == ("running", None, 1)
             assert isinstance(events_receive.receive_nowait(), BotHaltLifted)
-
-
-async def test_rate_limit(tmp_path, thread_clock):
-    clock = WallClock()
-    config = bot_config(ALWAYS_BUY, {}, risk=risk(max_orders_per_minute=2, max_open_positions=10))
-    with trio.fail_after(100):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(bot, feed, *[tick(100, clock=clock) for _ in range(3)])
-            assert (bot.statistics().orders, bot.statistics().rejections) == (2, {"rate_limit": 1})
-            thread_clock.jump(59.9)
-            await send_events(bot, feed, tick(100, clock=clock))
-            assert bot.statistics().orders == 2
-            thread_clock.jump(0.2)
-            await send_events(bot, feed, tick(100, clock=clock))
-            assert bot.statistics().orders == 3
-
-
-@pytest.mark.parametrize(
-    ("risk_changes", "paper", "order_quote", "orders", "reason"),
-    [
-        ({"max_open_positions": 2}, None, "100", 2, "max_open_positions"),
-        ({"max_open_positions": 5, "max_order_quote": D(99)}, None, "100", 0, "max_order_size"),
-        (
-            {"max_open_positions": 5, "max_position_quote": D(250)},
-            None,
-            "100",
-            2,
-            "max_position_size",
-        ),
-        (
-            {"max_open_positions": 5},
-            PaperConfig(quote_balance=D(150), fee_pct=D(0)),
-            "100",
-            1,
-            "insufficient_balance",
-        ),
-    ],
-)
-async def test_size_position_and_balance_caps(
-    tmp_path, thread_clock, risk_changes, paper, order_quote, orders, reason
-):
-    clock = WallClock()
-    config = bot_config(
-        ALWAYS_BUY, {}, risk=risk(**risk_changes), paper=paper, order_quote=D(order_quote)
-    )
-    with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
-            await send_events(bot, feed, *[tick(100, clock=clock) for _ in range(3)])
-            s = bot.statistics()
-            assert s.orders == orders
-            assert s.rejections == {reason: 3 - orders}
 
 
 async def test_pause_stops_the_strategy_not_the_stop_loss_and_survives_restart(
@@ -442,37 +279,69 @@ async def test_a_protective_exit_cancels_a_resting_sell_first(tmp_path, thread_c
     ]
 
 
-async def test_a_refused_exit_leaves_the_resting_sell_in_place(tmp_path, thread_clock):
-    """The resting sell is only cancelled for an exit that risk lets through: on a price the
-    exit may not use (here REST fallback without close_on_fallback, or stale), it stays."""
+class LaterVenue:
+    """An executor whose venue answers later, from another task, as an exchange does: submit
+    only sends; ``answer`` (called by the test) delivers what the paper venue would have said,
+    or that the outcome is unknown."""
+
+    def __init__(
+        self, config: BotConfig, report: ReportSink, *, wall_clock: Callable[[], float]
+    ) -> None:
+        self.report = report
+        self.wall_clock = wall_clock
+        self.venue = PaperVenue(Pricing(config.paper, config.market), config.risk.max_price_age_s)
+        self.sent: list[OrderIntent] = []
+
+    def observe(self, ticker: Ticker, now_ts: float) -> None:
+        self.venue.observe(ticker, now_ts)
+
+    async def submit(self, intent: OrderIntent) -> None:
+        self.sent.append(intent)
+
+    async def cancel(self, intent: OrderIntent) -> None:
+        raise AssertionError("not used here")
+
+    async def reconcile(self, order: OrderRecord) -> None:
+        raise AssertionError("not used here")
+
+    def answer(self, unknown: bool = False) -> None:
+        if unknown:
+            self.report(OrderUnknown(self.sent[0].client_id, "timed out"))
+            return
+        for report in self.venue.submit(self.sent.pop(0), self.wall_clock()):
+            self.report(report)
+
+
+async def test_a_venue_that_answers_later_wakes_the_bot(tmp_path, thread_clock):
     clock = WallClock()
+    venues: list[LaterVenue] = []
+
+    def factory(config: BotConfig, report: ReportSink, *, wall_clock: Any) -> LaterVenue:
+        venues.append(LaterVenue(config, report, wall_clock=wall_clock))
+        return venues[-1]
+
+    config = bot_config(BUY_ONCE, {})
     path = tmp_path / "j.sqlite3"
-    config = bot_config(
-        "tests.bots.strategies:BuyOnceThenLimitSell",
-        {},
-        risk=risk(stop_loss_pct=5.0),
-        close_on_fallback=False,
-    )
     with trio.fail_after(10):
-        async with running_bot(path, config, clock=clock) as (bot, feed, _):
-            await send_events(bot, feed, tick(100, clock=clock), tick(100, clock=clock))
-            await send_events(
-                bot,
-                feed,
-                tick(94, clock=clock, source="rest"),
-                tick(94, ts=clock.now - 60, clock=clock),
-            )
+        async with running_bot(path, config, clock=clock, executor_factory=factory) as (
+            bot,
+            feed,
+            _,
+        ):
+            await send_events(bot, feed, tick(100, clock=clock))
+            s = bot.statistics()  # sent, no answer yet: the tick went on without it
+            assert (s.orders, s.open_orders, s.fills, s.position_size) == (1, 1, 0, 0)
+            (venue,) = venues
+            done = bot.statistics().events + 1
+            venue.answer(unknown=True)  # from this task, while the bot is parked
+            await bot.wait_processed(done)
+            assert bot.statistics().open_orders == 1  # still working: it may yet fill
+            done = bot.statistics().events + 1
+            venue.answer()
+            await bot.wait_processed(done)
             s = bot.statistics()
-            assert (s.open_orders, s.open_positions) == (1, 1)
-            assert s.rejections == {"fallback_price": 1, "stale_price": 1}
-            await send_events(bot, feed, tick(94, clock=clock))
-            s = bot.statistics()
-            assert (s.open_orders, s.open_positions) == (0, 0)
-    assert [(o[0], o[3]) for o in journal_orders(path)] == [
-        ("b1-1", "filled"),
-        ("b1-2", "cancelled"),
-        ("b1-3", "filled"),
-    ]
+            assert (s.open_orders, s.fills, s.position_size) == (0, 1, D("1.000"))
+    assert journal_orders(path) == [("b1-1", "buy", "signal:entry", "filled")]
 
 
 async def test_trades_reach_on_trade_and_lifecycle_hooks_run(tmp_path, thread_clock):
@@ -480,7 +349,9 @@ async def test_trades_reach_on_trade_and_lifecycle_hooks_run(tmp_path, thread_cl
     TradeFollower.calls = []
     config = bot_config("tests.bots.strategies:TradeFollower", {})
     with trio.fail_after(10):
-        async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
+        async with running_bot(
+            tmp_path / "j.sqlite3", config, clock=clock, feed=FakeFeed(trade_ring_size=4)
+        ) as (bot, feed, _):
             assert feed.subscribe_calls == [
                 (EXCHANGE, "ticker", SYMBOL),
                 (EXCHANGE, "trade", SYMBOL),
@@ -490,7 +361,14 @@ async def test_trades_reach_on_trade_and_lifecycle_hooks_run(tmp_path, thread_cl
             assert bot.statistics().rejections == {"no_price": 1}  # no ticker yet
             await send_events(bot, feed, tick(100, clock=clock))
             await send_events(bot, feed, big, kind="trade")
-            await send_events(bot, feed, Lagged(Stream("trade", SYMBOL), 7), kind="trade")
+            # 11 small trades at once into a ring of 4: the bot gets Lagged(7), then 4 trades
+            done = bot.statistics().events + 5
+            for n in range(11):
+                feed.publish(
+                    Trade(EXCHANGE, SYMBOL, D(100), D("0.1"), "buy", f"s{n}", None, clock.now),
+                    "trade",
+                )
+            await bot.wait_processed(done)
             s = bot.statistics()
             assert (s.orders, s.lagged_trades) == (1, 7)
             assert TradeFollower.calls == ["start"]
@@ -503,7 +381,7 @@ async def test_a_raising_strategy_propagates_out_of_run(tmp_path, thread_clock):
     with trio.fail_after(10), pytest.RaisesGroup(ZeroDivisionError, flatten_subgroups=True):
         async with running_bot(tmp_path / "j.sqlite3", config, clock=clock) as (bot, feed, _):
             await send_events(bot, feed, tick(100, clock=clock))
-            await feed.send(tick(100, clock=clock))
+            feed.publish(tick(100, clock=clock))
             await trio.sleep_forever()
 
 
@@ -538,7 +416,7 @@ async def test_the_feed_ending_is_an_error(tmp_path, thread_clock):
         ),
     ):
         async with running_bot(tmp_path / "j.sqlite3", bot_config(), feed=feed) as _:
-            feed.channels[(EXCHANGE, "ticker", SYMBOL)].close()
+            feed.close("ticker")
             await trio.sleep_forever()
 
 
@@ -567,7 +445,7 @@ async def test_cancelled_in_the_middle_of_placing_an_order(tmp_path, thread_cloc
             await nursery.start(run_scoped, bot.run, bot_scope, bot_done)
             journal_scope.cancel()
             await journal_done.wait()
-            await feed.send(tick(99, clock=clock))  # the bot decides to buy and journals the intent
+            feed.publish(tick(99, clock=clock))  # the bot decides to buy and journals the intent
             await trio.testing.wait_all_tasks_blocked()  # ... which waits: the journal is stopped
             assert bot.statistics().orders == 0
             bot_scope.cancel()

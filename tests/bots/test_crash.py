@@ -35,18 +35,20 @@ from loguru import logger
 
 from actors.bots import Bot
 from actors.journal import Journal
-from actors.messages import Ticker
+from actors.market_data.mailbox import TickerSlot
+from actors.messages import Stream, Ticker
 from supervisor.config import BotConfig, JournalConfig, PaperConfig, RiskConfig
 
 logger.remove()
 
 
 async def main(path):
-    ticks_send, ticks_receive = trio.open_memory_channel(0)
+    slot = TickerSlot(Stream("ticker", "BTC/USDT"))
 
     @asynccontextmanager
     async def subscribe(exchange, kind, symbol):
-        yield ticks_receive
+        with slot.open_mailbox() as mailbox:
+            yield mailbox
 
     config = BotConfig(
         id="b1", exchange="sim", symbol="BTC/USDT", strategy="threshold",
@@ -65,8 +67,8 @@ async def main(path):
         while True:
             price = Decimal("95.37") if i % 2 == 0 else Decimal("115.13")
             done = bot.statistics().events + 1
-            await ticks_send.send(Ticker("sim", "BTC/USDT", price, price + Decimal("0.02"),
-                                         None, None, None, None, time.time()))
+            slot.publish(Ticker("sim", "BTC/USDT", price, price + Decimal("0.02"),
+                                None, None, None, None, time.time()))
             await bot.wait_processed(done)
             print(bot.statistics().fills, flush=True)
             i += 1

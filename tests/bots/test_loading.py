@@ -135,7 +135,7 @@ def test_live_mode_is_refused_clearly():
         "exchange 'sim' (only paper trading is); set mode = \"paper\""
     ]
     with pytest.raises(ExecutionError, match="not available: no signed-REST executor"):
-        make_executor(config)
+        make_executor(config, [].append)
     assert bot_problems(bot_config(), "bots[0]") == []
 
 

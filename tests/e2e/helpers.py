@@ -4,7 +4,9 @@ written as TOML, a webhook receiver, and read-only views of the journal file.
 Why the log stream: the daemon runs in another process, so the way to wait for "HTTP is
 listening" or "the bot filled an order" without polling is to read what the daemon says. With
 ``--log-json`` every stderr line is one loguru record (``record.message``, ``record.extra``);
-lines that are not records (``--check-config``-style problem lines) are kept apart.
+lines that are not records (``--check-config``-style problem lines) are kept apart. Without it
+(``json_logs=False``, the daemon as a user runs it) each human-format line is read back into a
+record with its level, message and extra.
 
 Every subprocess is killed (SIGKILL) when its ``open_daemon`` block exits, whatever happened in
 it, and both pipes are drained for its whole life so the daemon never blocks on a full pipe.
@@ -12,6 +14,7 @@ it, and both pipes are drained for its whole life so the daemon never blocks on 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -67,6 +70,8 @@ class Daemon:
         try:
             record = json.loads(line)["record"]
         except (ValueError, KeyError, TypeError):
+            record = _human_record(line)
+        if record is None:
             self.stray_stderr.append(line)
         else:
             self.records.append(record)
@@ -143,6 +148,28 @@ class Daemon:
             self.process.kill()
 
 
+LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ERROR": 40}
+LEVELS["CRITICAL"] = 50
+
+
+def _human_record(line: str) -> Record | None:
+    """A record from a line in the human format (``time | LEVEL | message | extra | where``),
+    or None if the line is not one (a traceback line, a problem line)."""
+    parts = line.split(" | ")
+    if len(parts) < 5 or parts[1].strip() not in LEVELS:
+        return None
+    try:
+        extra = ast.literal_eval(" | ".join(parts[3:-1]))
+    except (ValueError, SyntaxError):
+        extra = {}
+    level = parts[1].strip()
+    return {
+        "level": {"name": level, "no": LEVELS[level]},
+        "message": parts[2],
+        "extra": extra if isinstance(extra, dict) else {},
+    }
+
+
 async def _read_lines(stream: trio.abc.ReceiveStream, on_line: Callable[[str], None]) -> None:
     buffer = b""
     while chunk := await stream.receive_some(65536):
@@ -156,14 +183,15 @@ async def _read_lines(stream: trio.abc.ReceiveStream, on_line: Callable[[str], N
 
 @asynccontextmanager
 async def open_daemon(
-    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, json_logs: bool = True
 ) -> AsyncIterator[Daemon]:
-    """``python run.py --log-json *args`` in ``cwd``; the control token variable is unset unless
-    ``env`` sets it. SIGKILLed on exit from the block if still running."""
+    """``python run.py --log-json *args`` in ``cwd`` (without ``--log-json`` if not
+    ``json_logs``); the control token variable is unset unless ``env`` sets it. SIGKILLed on
+    exit from the block if still running."""
     environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     environment.update(env or {})
     process = await trio.lowlevel.open_process(
-        [sys.executable, str(RUN_PY), "--log-json", *args],
+        [sys.executable, str(RUN_PY), *(["--log-json"] if json_logs else []), *args],
         cwd=cwd,
         env=environment,
         stdin=subprocess.DEVNULL,

@@ -1,5 +1,5 @@
-"""Crash recovery end to end (issue 5, DESIGN §6): kill -9 the daemon while its bots trade, restart
-it on the same journal, three times at different points, then stop it cleanly.
+"""Crash recovery end to end: kill -9 the daemon while its bots trade, restart it on the same
+journal, three times at different points, then stop it cleanly.
 
 The bots trade all the time: a threshold strategy whose ``buy_below`` is far above the market buys
 whenever flat, and tight stop-loss / take-profit levels close each position a few ticks later

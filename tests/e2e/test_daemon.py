@@ -1,5 +1,5 @@
-"""The daemon end to end (DESIGN §7): ``run.py`` as a subprocess, real sockets on 127.0.0.1, real
-time. Local exchange servers and the webhook receiver run in the test's own Trio loop; the daemon
+"""The daemon end to end: ``run.py`` as a subprocess, real sockets on 127.0.0.1, real time.
+Local exchange servers and the webhook receiver run in the test's own Trio loop; the daemon
 connects to them over loopback. Each test is bounded by ``trio.fail_after`` and its daemon is
 killed on the way out whatever happens (``open_daemon``).
 """
@@ -15,6 +15,7 @@ import httpx
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from actors.journal.store import WriterLock
 from actors.simulator import open_exchange_server
 from tests.e2e.helpers import (
     local_exchange,
@@ -67,6 +68,22 @@ async def test_embedded_default_serves_health_and_metrics_and_stops_cleanly(
                 assert response.headers["content-type"].startswith("text/plain")
                 first = message_counts(response.text)
                 assert set(first) == {"binance", "kraken"}
+                # Supervised children, read from the tree: each exchange's connections keeper
+                # and each bot, all running.
+                running = {
+                    s.labels["child"]
+                    for family in text_string_to_metric_families(response.text)
+                    if family.name == "botcriptofy_child_state"
+                    for s in family.samples
+                    if s.labels["state"] == "running" and s.value == 1
+                }
+                assert running == {
+                    "exchange:binance",
+                    "exchange:kraken",
+                    "bot:btc-sma",
+                    "bot:eth-rsi",
+                    "bot:kraken-sma",
+                }
                 # Both feeds keep streaming (4 events/s per stream): the counters must grow.
                 while True:
                     await trio.sleep(0.3)
@@ -279,7 +296,7 @@ async def test_breaker_opening_sends_one_alert_to_the_webhook(tmp_path: Path) ->
                 assert opened.path == "/hook"
                 # The half-open trials keep failing: the breaker re-opens twice more within
                 # min_interval_s, and those openings must not be posted again.
-                await daemon.wait_logs(log_is("circuit opened", child="sim"), 3)
+                await daemon.wait_logs(log_is("circuit opened", child="connections:sim"), 3)
                 assert server.statistics().handshakes_refused >= 4
                 url = await daemon.http_url()
                 async with httpx.AsyncClient(base_url=url, timeout=5) as client:
@@ -303,7 +320,7 @@ async def test_breaker_opening_sends_one_alert_to_the_webhook(tmp_path: Path) ->
 
 
 async def test_a_crash_loop_stops_the_daemon_with_exit_code_1(tmp_path: Path) -> None:
-    """DESIGN §5: restart intensity exceeded escalates to the root, which stops the daemon."""
+    """Restart intensity exceeded escalates to the root, which stops the daemon."""
     with trio.fail_after(30):
         async with open_exchange_server("binance", ("BTC/USDT",), seed=5, rate_hz=20.0) as server:
             config = write_config(
@@ -327,10 +344,43 @@ async def test_a_crash_loop_stops_the_daemon_with_exit_code_1(tmp_path: Path) ->
             async with open_daemon("--config", str(config), cwd=tmp_path) as daemon:
                 code = await daemon.wait_exit()
     assert code == 1, daemon.tail()
-    crashes = [r for r in daemon.records if r["message"] == "child crashed"]
+    crashes = daemon.logged(log_is("child crashed", child="bot:buggy"))
     assert len(crashes) == 3
     assert all(r["extra"]["programming_error"] for r in crashes)
-    assert any(log_is("alert", kind="crash_loop")(r) for r in daemon.records)
+    (alert,) = daemon.logged(log_is("alert", kind="crash_loop"))  # not again for the root
+    assert alert["extra"]["key"] == "bot:buggy"
     assert any(
         r["message"] == "restart intensity exceeded: stopping the daemon" for r in daemon.records
     )
+
+
+async def test_a_journal_held_by_another_daemon_stops_the_daemon_with_exit_code_1(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    other_daemon = WriterLock(journal)  # what a daemon running on this journal holds
+    other_daemon.acquire()
+    try:
+        with trio.fail_after(20):
+            async with open_exchange_server("binance", ("BTC/USDT",), rate_hz=20.0) as server:
+                config = write_config(
+                    tmp_path / "second.toml",
+                    {
+                        "http": {"port": 0},
+                        "journal": {"path": journal},
+                        "exchanges": [local_exchange("sim", server)],
+                        "bots": [{"id": "b1", "exchange": "sim", "symbol": "BTC/USDT"}],
+                    },
+                )
+                async with open_daemon("--config", str(config), cwd=tmp_path) as daemon:
+                    code = await daemon.wait_exit()
+    finally:
+        other_daemon.release()
+    assert code == 1, daemon.tail()
+    loudest = [r for r in daemon.records if r["level"]["no"] >= 40]
+    assert [(r["level"]["name"], r["message"]) for r in loudest] == [
+        ("CRITICAL", "journal unavailable: stopping the daemon")
+    ]
+    assert "in use by another process" in loudest[0]["extra"]["error"]
+    assert not daemon.logged(log_is("bot started"))
+    assert not daemon.logged(log_is("http listening"))

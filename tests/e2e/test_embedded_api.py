@@ -1,9 +1,9 @@
-"""The embedded API (DESIGN §8) in-process: ``open_supervisor`` in the test's own Trio loop, against
-a local Binance server in the same loop, no subprocess and no HTTP.
+"""The embedded API in-process: ``open_supervisor`` in the test's own Trio loop, against a
+local Binance server in the same loop, no subprocess and no HTTP.
 
 Clock: ``MockClock(autojump_threshold=0.05)``. Every peer is a Trio task in this loop except the
-journal, whose SQLite calls run in a worker thread, and threshold 0 misfires with threads (STYLE
-§25, checked facts); 0.05 s lets a thread call finish before virtual time jumps.
+journal, whose SQLite calls run in a worker thread, and threshold 0 misfires with threads; 0.05 s
+lets a thread call finish before virtual time jumps.
 """
 
 from __future__ import annotations

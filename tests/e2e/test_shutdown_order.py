@@ -1,4 +1,4 @@
-"""Shutdown order equals nesting order (STYLE §19), even when the whole system is cancelled from
+"""Shutdown order is the reverse of start order, even when the whole system is cancelled from
 outside as SIGTERM does: bots stop while their feed still runs, then the feeds, then the journal."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from trio.testing import MockClock
 
 from actors.simulator import open_exchange_server
 from supervisor.config import BotConfig, Config, ExchangeConfig, HttpConfig, JournalConfig
+from supervisor.otp.events import ChildStateChanged, SupervisionEvent
 from supervisor.system import open_supervisor
 
 
@@ -25,6 +26,7 @@ async def test_an_outside_cancel_stops_bots_then_feeds_then_the_journal(
     tmp_path: Path, thread_clock: MockClock
 ) -> None:
     records: list[dict[str, Any]] = []
+    events: list[SupervisionEvent] = []
     sink = logger.add(lambda m: records.append(m.record), level="DEBUG")
     try:
         with trio.fail_after(60):
@@ -38,7 +40,7 @@ async def test_an_outside_cancel_stops_bots_then_feeds_then_the_journal(
                     http=HttpConfig(enabled=False),
                 )
                 with trio.CancelScope() as everything:  # what SIGTERM cancels in the daemon
-                    async with open_supervisor(config) as sup:
+                    async with open_supervisor(config, observers=[events.append]) as sup:
                         await sup.market_data.wait_streaming("sim")
                         await trio.sleep(2)
                         everything.cancel(reason="like SIGTERM")
@@ -60,3 +62,11 @@ async def test_an_outside_cancel_stops_bots_then_feeds_then_the_journal(
     feed_stopped = first("exchange state", exchange="sim", from_state="streaming")
     journal_closed = first("journal closed")
     assert bots_stopped < feed_stopped < journal_closed
+    # One at a time, in reverse start order: each child of the root was stopped only once the
+    # one started after it had finished stopping.
+    stopped = [
+        e.child
+        for e in events
+        if isinstance(e, ChildStateChanged) and e.supervisor == "root" and e.to_state == "stopped"
+    ]
+    assert stopped == ["bots", "feeds", "bot_events", "alerts", "journal"]

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from actors.errors import DecodeError
-from actors.exchanges import PROTOCOLS, codec_for
+from actors.exchanges import CODECS, PROTOCOLS, codec_class, codec_for
 from actors.messages import Stream
 
 EXPECTED = {
@@ -13,6 +13,13 @@ EXPECTED = {
     "kraken": ("KrakenCodec", "wss://ws.kraken.com/v2", None, 5),
     "kraken_v1": ("KrakenV1Codec", "wss://ws.kraken.com", None, 5),
 }
+
+
+def test_the_registry_names_each_codec_by_its_protocol():
+    assert tuple(CODECS) == PROTOCOLS == tuple(EXPECTED)
+    assert all(cls.protocol == name for name, cls in CODECS.items())
+    with pytest.raises(ValueError, match="unknown exchange protocol 'nope'"):
+        codec_for("nope")
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -25,6 +32,7 @@ def test_every_protocol_has_a_codec(protocol):
     assert codec.max_streams_per_connection == max_streams
     assert codec.max_requests_per_second == max_rate
     assert codec_for(protocol, exchange="label").exchange == "label"
+    assert codec_class(protocol).default_url == url  # the defaults, without an instance
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -64,13 +72,14 @@ REST_BODIES["kraken_v1"] = REST_BODIES["kraken"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_rest_fallback_in_the_contract_form(protocol):
-    """DESIGN §3: ``rest_ticker_request(symbol)`` then ``decode_rest_ticker(body)``."""
+def test_rest_fallback_request_then_body(protocol):
+    """What the REST poller does: ``rest_ticker_request(symbol)``, then
+    ``decode_rest_ticker(body, symbol)``."""
     codec = codec_for(protocol)
     symbol = "BTC/USDT"
     request = codec.rest_ticker_request(symbol)
     assert request.url.startswith(codec.default_rest_url)
-    ticker = codec.decode_rest_ticker(REST_BODIES[protocol])
+    ticker = codec.decode_rest_ticker(REST_BODIES[protocol], symbol)
     assert (ticker.symbol, ticker.bid, ticker.ask, ticker.source) == (
         symbol,
         Decimal("100.1"),
@@ -81,8 +90,10 @@ def test_rest_fallback_in_the_contract_form(protocol):
 
 @pytest.mark.parametrize("protocol", ["coinbase", "coinbase_advanced", "kraken", "kraken_v1"])
 def test_a_body_that_does_not_name_its_symbol_needs_one(protocol):
+    codec = codec_for(protocol)
+    codec.rest_ticker_request("BTC/USDT")  # no memory of it: the symbol is always passed
     with pytest.raises(DecodeError, match="does not name its symbol"):
-        codec_for(protocol).decode_rest_ticker(REST_BODIES[protocol])
+        codec.decode_rest_ticker(REST_BODIES[protocol])
 
 
 def test_a_binance_body_names_its_symbol():

@@ -9,13 +9,21 @@ import trio.testing
 from actors.messages import FeedState, Ticker
 from actors.simulator import open_exchange_server
 from supervisor.config import BackoffPolicy, BreakerPolicy
-from tests.market_data.helpers import CONNECTORS, config_for, next_of, next_state, open_plane
+from tests.market_data.helpers import (
+    ENGINES,
+    config_for,
+    connections_keeper,
+    next_of,
+    next_state,
+    open_plane,
+    open_plane_tree,
+)
 
 BACKOFF = BackoffPolicy(initial_s=1.0, multiplier=2.0, max_s=4.0, reset_after_s=5.0)
 BREAKER = BreakerPolicy(failure_threshold=3, reset_timeout_s=20.0)
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("status", [429, 503])
 async def test_refused_handshakes_open_the_breaker_rest_serves_and_the_probe_closes_it(
     autojump_clock: trio.testing.MockClock, status: int, engine: str
@@ -26,9 +34,10 @@ async def test_refused_handshakes_open_the_breaker_rest_serves_and_the_probe_clo
             server.refuse_handshakes(status)  # every handshake, until cleared
             config = config_for(server, fallback="rest", rest_poll_interval_s=2.0)
             async with (
-                open_plane(
-                    [config], backoff=BACKOFF, breaker=BREAKER, connector=CONNECTORS[engine]
-                ) as md,
+                open_plane_tree([config], backoff=BACKOFF, breaker=BREAKER, transport=engine) as (
+                    md,
+                    tree,
+                ),
                 md.subscribe("binance", "ticker", symbol) as events,
                 md.subscribe("binance", "trade", symbol) as trades,
             ):
@@ -40,7 +49,9 @@ async def test_refused_handshakes_open_the_breaker_rest_serves_and_the_probe_clo
                 opened_at = trio.current_time()
                 stats = md.statistics().exchanges["binance"]
                 assert stats.breaker_state == "open"
-                assert stats.keeper.consecutive_failures == 3
+                keeper = connections_keeper(tree, "binance")
+                assert (keeper.consecutive_failures, keeper.breaker_state) == (3, "open")
+                assert stats.restarts == 2  # three runs of the connections
                 assert server.statistics().handshakes_refused == 3
                 assert f"HTTP {status}" in (stats.last_error or "")
 

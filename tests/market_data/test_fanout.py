@@ -11,7 +11,7 @@ import trio.testing
 from actors.market_data.mailbox import Mailbox
 from actors.messages import FeedState, Lagged, Stream, Ticker, Trade
 from actors.simulator import open_exchange_server
-from tests.market_data.helpers import CONNECTORS, config_for, next_of, open_plane
+from tests.market_data.helpers import ENGINES, config_for, next_of, open_plane
 
 BTC = "BTC/USDT"
 
@@ -70,7 +70,7 @@ async def test_a_subscriber_that_never_reads_delays_no_one(
             assert by_stream["trade"].dropped == dropped
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_thousand_rapid_events_to_a_hundred_listeners(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -81,7 +81,7 @@ async def test_a_thousand_rapid_events_to_a_hundred_listeners(
     with trio.fail_after(120):
         async with (
             open_exchange_server("binance", (BTC,), rate_hz=0.0) as server,
-            open_plane([config_for(server)], connector=CONNECTORS[engine]) as md,
+            open_plane([config_for(server)], transport=engine) as md,
             AsyncExitStack() as stack,
         ):
             ticker_channels = [

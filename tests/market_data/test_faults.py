@@ -11,12 +11,14 @@ import trio.testing
 from actors.messages import FeedState, Stream, Ticker, Trade
 from actors.simulator import ExchangeServer, open_exchange_server
 from tests.market_data.helpers import (
-    CONNECTORS,
+    ENGINES,
     config_for,
+    connections_keeper,
     next_data,
     next_of,
     next_state,
     open_plane,
+    open_plane_tree,
 )
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -30,7 +32,7 @@ def subscribe_requests(server: ExchangeServer) -> list[dict]:
     ]
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_dropped_connection_restores_every_stream_and_no_subscriber_is_lost(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -38,7 +40,7 @@ async def test_a_dropped_connection_restores_every_stream_and_no_subscriber_is_l
     with trio.fail_after(60):
         async with (
             open_exchange_server("binance", (BTC, ETH), rate_hz=10.0) as server,
-            open_plane([config_for(server)], connector=CONNECTORS[engine]) as md,
+            open_plane([config_for(server)], transport=engine) as md,
             AsyncExitStack() as stack,
         ):
             channels = [
@@ -232,7 +234,7 @@ async def test_server_shutdown_is_a_clean_reconnect(
     with trio.fail_after(60):
         async with (
             open_exchange_server("binance", (BTC,), rate_hz=10.0) as server,
-            open_plane([config_for(server)]) as md,
+            open_plane_tree([config_for(server)]) as (md, tree),
             md.subscribe("binance", "trade", BTC) as events,
         ):
             await md.wait_streaming("binance")
@@ -243,7 +245,7 @@ async def test_server_shutdown_is_a_clean_reconnect(
             await md.wait_streaming("binance")
             stats = md.statistics().exchanges["binance"]
             assert (stats.reconnects, stats.restarts, stats.connects) == (1, 0, 2)
-            assert stats.keeper.consecutive_failures == 0
+            assert connections_keeper(tree, "binance").consecutive_failures == 0
             assert len(subscribe_requests(server)) == 2
 
 
@@ -392,7 +394,7 @@ async def test_a_reconnect_request_right_after_connecting_is_paced_by_the_backof
             assert md.statistics().exchanges["binance"].restarts == 1
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_handshake_that_never_completes_times_out(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -400,7 +402,7 @@ async def test_a_handshake_that_never_completes_times_out(
         async with open_exchange_server("binance", (BTC,), rate_hz=10.0) as server:
             server.stall()  # accepts TCP, never answers the upgrade
             async with (
-                open_plane([config_for(server)], connector=CONNECTORS[engine]) as md,
+                open_plane([config_for(server)], transport=engine) as md,
                 md.subscribe("binance", "ticker", BTC) as events,
             ):
                 started = trio.current_time()

@@ -54,20 +54,35 @@ def test_log_throttle_reports_what_it_suppressed() -> None:
 def test_subscription_tells_each_state_once_and_keeps_departed_counts() -> None:
     stream = Stream("ticker", "BTC/USDT")
     sub = Subscription("binance", stream)
-    fast, slow = sub.add_subscriber(), sub.add_subscriber()
+    fast, slow = sub.acquire(), sub.acquire()
     assert sub.tell("live") is True
     assert sub.live is True
     for n in range(1, 4):
-        sub.feed.publish(
-            Ticker("binance", "BTC/USDT", Decimal(n), Decimal(n), None, None, None, None, 0.0)
+        sub.publish(
+            Ticker("binance", "BTC/USDT", Decimal(n), Decimal(n), None, None, None, None, 0.0),
+            float(n),
         )
         fast.receive_nowait()  # the live notice, then each ticker
         if n == 1:
             fast.receive_nowait()
+    assert sub.last_data_at == 3.0
     assert sub.tell("live") is False
     assert sub.tell("stale", "quiet") is True
     assert sub.feed.state == FeedState("binance", stream, "stale", "quiet")
     assert sub.live is False
-    assert sub.remove_subscriber(slow) == 1
+    sub.release(slow)
+    assert sub.subscribers == 1
     assert sub.totals() == (2, 0)  # the departed one skipped 2 of 3 tickers
     assert sub.statistics().subscribers == 1
+
+
+def test_a_stream_that_never_reached_the_wire_is_retired_with_its_last_subscriber() -> None:
+    retired: list[Subscription] = []
+    sub = Subscription(
+        "binance", Stream("trade", "BTC/USDT"), linger_s=5.0, on_retire=retired.append
+    )
+    events = sub.acquire()
+    sub.release(events)
+    assert retired == [sub]
+    assert sub.retired
+    assert sub.closed

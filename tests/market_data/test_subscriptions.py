@@ -11,7 +11,7 @@ import trio.testing
 from actors.messages import FeedState, Stream, Ticker, Trade
 from actors.simulator import ExchangeServer, open_exchange_server
 from tests.market_data.helpers import (
-    CONNECTORS,
+    ENGINES,
     config_for,
     next_data,
     next_of,
@@ -29,14 +29,14 @@ def requests_with(server: ExchangeServer, method: str) -> list[dict]:
     ]
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_ten_subscribers_share_one_connection_and_one_wire_subscription(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
     with trio.fail_after(60):
         async with (
             open_exchange_server("binance", (BTC,), rate_hz=10.0) as server,
-            open_plane([config_for(server)], connector=CONNECTORS[engine]) as md,
+            open_plane([config_for(server)], transport=engine) as md,
             AsyncExitStack() as stack,
         ):
             channels = [
@@ -127,8 +127,10 @@ async def test_a_cancelled_subscriber_never_leaks_its_reference(
                 await md.wait_streaming("binance")
                 await server.wait_for(lambda s: s.subscribe_count(Stream("trade", BTC)) == 1)
                 nursery.cancel_scope.cancel()
-            assert md.statistics().exchanges["binance"].streams == ()
+            (stream,) = md.statistics().exchanges["binance"].streams
+            assert (stream.subscribers, stream.lingering) == (0, True)
             await server.wait_for(lambda s: s.subscribe_count(Stream("trade", BTC)) == 0)
+            assert md.statistics().exchanges["binance"].streams == ()
 
 
 async def test_subscribing_and_leaving_before_the_connection_acts_costs_nothing(
@@ -172,16 +174,14 @@ async def test_unknown_exchange_kind_or_symbol_is_a_clear_value_error(
     ("protocol", "symbol"),
     [("binance", "BTC/USDT"), ("coinbase", "BTC/USD"), ("kraken", "BTC/USD")],
 )
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_each_protocol_through_the_whole_plane(
     autojump_clock: trio.testing.MockClock, protocol: str, symbol: str, engine: str
 ) -> None:
     with trio.fail_after(60):
         async with (
             open_exchange_server(protocol, (symbol, "ETH/" + symbol[4:]), rate_hz=10.0) as server,
-            open_plane(
-                [config_for(server, name=f"my-{protocol}")], connector=CONNECTORS[engine]
-            ) as md,
+            open_plane([config_for(server, name=f"my-{protocol}")], transport=engine) as md,
         ):
             async with (
                 md.subscribe(f"my-{protocol}", "ticker", symbol) as tickers,

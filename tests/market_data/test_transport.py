@@ -18,7 +18,7 @@ from actors.market_data.transport import (
     WsprotoConnector,
 )
 from actors.simulator import open_exchange_server
-from tests.market_data.helpers import CONNECTORS, config_for, next_of, open_plane
+from tests.market_data.helpers import CONNECTORS, ENGINES, config_for, next_of, open_plane
 
 SUBSCRIBE = '{"method":"SUBSCRIBE","params":["btcusdt@bookTicker"],"id":1}'
 
@@ -35,7 +35,7 @@ def engines(**kwargs: object) -> list[Connector]:
     return [WsprotoConnector(**kwargs), TrioWebsocketConnector(**kwargs)]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_refused_handshake_keeps_its_http_status(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -55,7 +55,7 @@ async def test_a_refused_handshake_keeps_its_http_status(
                 assert b'"id":1' in str(await transport.receive_batch()).encode()
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_nobody_listening_is_a_lost_connection(engine: str) -> None:
     with trio.fail_after(10):
         listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
@@ -90,7 +90,7 @@ async def test_a_server_that_does_not_speak_http_is_a_lost_connection(
 
 
 @pytest.mark.parametrize(("code", "reason"), [(1008, "Too many requests"), (4000, None)])
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_close_frame_keeps_its_code_and_reason(
     autojump_clock: trio.testing.MockClock, engine: str, code: int, reason: str | None
 ) -> None:
@@ -106,7 +106,7 @@ async def test_a_close_frame_keeps_its_code_and_reason(
             assert (lost.code, lost.reason) == (code, reason)
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_a_reset_connection_is_1006(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -140,7 +140,7 @@ async def test_a_message_over_the_size_limit_closes_with_1009(
             assert lost.code == 1009
 
 
-@pytest.mark.parametrize("engine", list(CONNECTORS))
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_pings_are_answered_so_binance_keeps_the_connection(
     autojump_clock: trio.testing.MockClock, engine: str
 ) -> None:
@@ -148,9 +148,7 @@ async def test_pings_are_answered_so_binance_keeps_the_connection(
     with trio.fail_after(300):
         async with (
             open_exchange_server("binance", ("BTC/USDT",), rate_hz=0.05) as server,
-            open_plane(
-                [config_for(server, stale_after_s=60.0)], connector=CONNECTORS[engine]
-            ) as md,
+            open_plane([config_for(server, stale_after_s=60.0)], transport=engine) as md,
             md.subscribe("binance", "ticker", "BTC/USDT") as events,
         ):
             await md.wait_streaming("binance")

@@ -1,4 +1,5 @@
-"""Test client helpers written from PROTOCOLS.md only: raw trio-websocket frames and json.
+"""Test client helpers written from the exchanges' public docs only: raw trio-websocket frames
+and json.
 
 Nothing here imports the project's codecs; the tests check the simulators against the
 documented wire shapes.

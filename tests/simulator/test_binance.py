@@ -1,4 +1,4 @@
-"""Binance simulator conformance, checked against PROTOCOLS.md §1 with a raw client."""
+"""Binance simulator conformance, checked with a raw client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Coinbase Exchange ws-feed simulator conformance (PROTOCOLS.md §2.1, §2.3), raw client."""
+"""Coinbase Exchange ws-feed simulator conformance, raw client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade simulator conformance (PROTOCOLS.md §2.2, §2.3), raw client."""
+"""Coinbase Advanced Trade simulator conformance, raw client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kraken WS v2 simulator conformance and the Kraken REST ticker (PROTOCOLS.md §3.2, §3.3)."""
+"""Kraken WS v2 simulator conformance and the Kraken REST ticker, raw client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kraken WS v1 simulator conformance (PROTOCOLS.md §3.1), raw client."""
+"""Kraken WS v1 simulator conformance, raw client."""
 
 from __future__ import annotations
 

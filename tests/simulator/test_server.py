@@ -6,6 +6,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
+from actors.exchanges import PROTOCOLS as REGISTERED
 from actors.simulator import (
     DEFAULT_SYMBOLS,
     PROTOCOLS,
@@ -13,6 +14,7 @@ from actors.simulator import (
     open_exchange_server,
     run_exchange_server,
 )
+from actors.simulator.server import PROTOCOL_CLASSES
 from tests.simulator.helpers import fail_after, recv, recv_until, send
 
 WS_PATHS = {
@@ -38,6 +40,13 @@ async def test_addresses_and_defaults(protocol: str, autojump_clock: trio.abc.Cl
         assert rest_host == "127.0.0.1"
         assert int(rest_port) not in (0, int(port))
         assert server.rate_hz == 10.0
+
+
+def test_every_registered_protocol_has_its_simulator_module() -> None:
+    assert PROTOCOLS == REGISTERED
+    assert {name: (cls.__module__, cls.name) for name, cls in PROTOCOL_CLASSES.items()} == {
+        name: (f"actors.simulator.{name}", name) for name in REGISTERED
+    }
 
 
 def test_defaults_per_protocol() -> None:

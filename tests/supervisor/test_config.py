@@ -11,6 +11,7 @@ import pytest
 from actors.errors import ConfigError
 from supervisor import load_config, parse_config, resolve_secret
 from supervisor.config import SecretsConfig
+from supervisor.config_loader import parse_bot_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,7 @@ daily_loss_limit_quote = 40
     assert bot.order_quote == Decimal("0.1")  # via str(), not the binary float
     assert bot.risk.max_order_quote == Decimal("250.50")
     assert bot.risk.daily_loss_limit_quote == Decimal(40)
-    assert config.exchange("binance").protocol_name == "binance"
+    assert config.exchanges[0].protocol_name == "binance"
     assert parse_config("") == parse_config("# all defaults\n")
 
 
@@ -70,6 +71,14 @@ MALFORMED = [
         BASE + 'order_quote = "ten"',
         ["bots[0].order_quote: expected a decimal number, got 'ten'"],
         id="bad-decimal",
+    ),
+    pytest.param(
+        BASE + "order_quote = nan",
+        ["bots[0].order_quote: expected a finite decimal number, got nan"],
+        id="non-finite-decimal",
+    ),
+    pytest.param(
+        BASE + "params = 5", ["bots[0].params: expected a table, got 5"], id="params-not-table"
     ),
     pytest.param(
         BASE + "[bots.risk]\nstop_loss_pct = -2",
@@ -298,6 +307,28 @@ def test_a_literal_secret_never_appears_in_the_problems() -> None:
         "bots[0].credentials.api_key: unknown key",
     )
     assert not any("tok-abc" in line or "zzz-9" in line for line in lines)
+
+
+def test_a_bot_spec_from_the_control_api_gets_the_same_checks() -> None:
+    exchanges = parse_config(BASE).exchanges
+    spec = {"id": "b2", "exchange": "binance", "symbol": "BTC/USDT", "params": {"fast": 5}}
+    assert parse_bot_spec(spec, exchanges=exchanges).params == {"fast": 5}
+
+    def problems_of(spec: object) -> tuple[str, ...]:
+        with pytest.raises(ConfigError) as info:
+            parse_bot_spec(spec, exchanges=exchanges)
+        return info.value.problems
+
+    assert problems_of({**spec, "id": "b 2", "exchange": "kraken", "colour": "red"}) == (
+        "bot.id: must be 1-24 letters, digits, '-' or '_', got 'b 2'",
+        "bot.colour: unknown key",
+        "bot.exchange: unknown exchange 'kraken'; configured: binance",
+    )
+    assert problems_of({**spec, "params": {"fast": 0, "fsat": 1}}) == (
+        "bot.params.fast: must be > 0, got 0",
+        "bot.params.fsat: unknown key (expected one of fast, slow, price, bar_s)",
+    )
+    assert problems_of([1]) == ("bot: expected a table of bot settings, got list",)
 
 
 def test_the_secrets_table_itself_is_not_a_secret() -> None:

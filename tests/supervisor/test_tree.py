@@ -14,10 +14,10 @@ from supervisor import (
     cleanup_scope,
     open_supervisor_tree,
 )
-from supervisor.otp.events import ChildCrashed, SupervisionEvent
+from supervisor.otp.events import ChildCrashed, Escalated, SupervisionEvent
 from supervisor.otp.tree import STOP_MARGIN_S
 
-from .children import Script, crash, ready_forever
+from .children import Script, crash, ready_forever, ready_then_crash
 
 FAST = BackoffPolicy(initial_s=0.1, multiplier=1.0, max_s=0.1)
 
@@ -235,3 +235,123 @@ async def test_a_child_stopped_by_another_task_during_shutdown_is_skipped(
                 nursery.start_soon(stop_a_meanwhile)
     assert stopped == ["stopped"]
     assert [child.name for child in sup.children()] == ["b"]
+
+
+async def test_nested_supervisors_stop_depth_first_in_reverse_under_an_outside_cancel(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    # Each nested child takes 3 s to clean up: more than a plain child's default grace for the
+    # whole subtree, which a nested supervisor does not have (its shutdown is unlimited).
+    log: list[tuple[str, str, float]] = []
+    spec = SupervisorSpec(
+        children=(
+            actor("journal", log, cleanup_s=1.0),
+            SupervisorSpec(
+                name="feeds", children=[actor(n, log, cleanup_s=3.0) for n in ("f1", "f2")]
+            ),
+            SupervisorSpec(
+                name="bots", children=[actor(n, log, cleanup_s=3.0) for n in ("b1", "b2")]
+            ),
+        ),
+        max_restarts=0,
+    )
+    t0 = trio.current_time()
+    with trio.fail_after(100):
+        with trio.move_on_after(20) as outside:
+            async with open_supervisor_tree(spec):
+                await trio.sleep_forever()
+    assert outside.cancelled_caught
+
+    def t(offset: float) -> Any:
+        return pytest.approx(t0 + offset)
+
+    cleaned = [(name, when) for name, step, when in log if step == "cleaned"]
+    assert cleaned == [
+        ("b2", t(23.0)),
+        ("b1", t(26.0)),
+        ("f2", t(29.0)),
+        ("f1", t(32.0)),
+        ("journal", t(33.0)),
+    ]
+    assert not [r for r in records if r["level"].no >= 30]
+
+
+async def test_a_subtree_handle_starts_children_and_survives_a_restart_of_its_subtree(
+    autojump_clock: Any,
+) -> None:
+    log: list[tuple[str, str, float]] = []
+    flaky = Script([ready_then_crash(5.0, ConnectionLostError("gone")), ready_forever()])
+    subtree = SupervisorSpec(
+        name="bots",
+        children=(ChildSpec("flaky", flaky.run, backoff=FAST),),
+        max_restarts=0,  # flaky's crash escalates the subtree; the root restarts it
+        backoff=FAST,
+    )
+    with trio.fail_after(100):
+        async with open_supervisor_tree(SupervisorSpec(children=(subtree,))) as root:
+            bots = root.subtree("bots")
+            assert bots.name == "bots"
+            with pytest.raises(KeyError):
+                root.subtree("nope")
+            await bots.start_child(actor("spawned", log))
+            assert [c.name for c in bots.children()] == ["flaky", "spawned"]
+
+            await trio.sleep(10)  # flaky crashed at 5 s: the subtree was restarted
+            assert root.subtree("bots") is bots
+            ((child,),) = [root.children()]
+            assert (child.name, child.restarts, child.state) == ("bots", 1, "running")
+            # A restart starts over from the spec: the spawned child is not brought back...
+            assert [c.name for c in bots.children()] == ["flaky"]
+            # ... and the same handle starts children in the new run.
+            await bots.start_child(actor("again", log))
+            assert [c.name for c in bots.children()] == ["flaky", "again"]
+    assert [step for name, step, _ in log if name == "spawned"] == ["starting", "ready", "cleaned"]
+
+
+async def test_a_first_failure_at_a_root_without_restarts_escalates_before_later_children(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    log: list[tuple[str, str, float]] = []
+    events: list[SupervisionEvent] = []
+    broken = Script([crash(ConnectionLostError("held by another process"))])
+    spec = SupervisorSpec(
+        children=(actor("first", log), ChildSpec("broken", broken.run), actor("later", log)),
+        max_restarts=0,
+    )
+    with trio.fail_after(100), pytest.RaisesGroup(RestartIntensityError) as raised:
+        async with open_supervisor_tree(spec, observers=[events.append]):
+            pytest.fail("the body must not run")
+    (escalated,) = raised.value.exceptions
+    assert "child 'broken' failed" in str(escalated)
+    assert isinstance(escalated.__cause__, ExceptionGroup)
+    assert escalated.__cause__.exceptions[0].args == ("held by another process",)
+    assert [(name, step) for name, step, _ in log] == [
+        ("first", "starting"),
+        ("first", "ready"),
+        ("first", "cleaned"),
+    ]
+    assert len(broken.starts) == 1
+    # Nothing was restarted, so it is not reported as a crash loop.
+    assert [r["message"] for r in records if r["level"].no >= 30] == ["child crashed"]
+    assert any(r["message"] == "escalating child failure" for r in records)
+    (event,) = [e for e in events if isinstance(e, Escalated)]
+    assert (event.supervisor, event.child, event.max_restarts) == ("root", "broken", 0)
+
+
+async def test_a_dynamic_child_whose_first_failure_escalates_stops_its_supervisor(
+    autojump_clock: Any,
+) -> None:
+    # The caller of start_child is not the one to fail: the supervisor gives up, as it would
+    # for any of its children, and the caller is cancelled with the rest of the block.
+    log: list[tuple[str, str, float]] = []
+    broken = Script([crash(ConnectionLostError("refused"))])
+    reached_after_start = False
+    spec = SupervisorSpec(children=(actor("journal", log),), max_restarts=0)
+    with trio.fail_after(100), pytest.RaisesGroup(RestartIntensityError):
+        async with open_supervisor_tree(spec) as sup:
+            snapshot = await sup.start_child(ChildSpec("broken", broken.run))
+            assert snapshot.state == "failed"
+            reached_after_start = True
+            await trio.sleep_forever()
+    assert reached_after_start
+    assert [step for name, step, _ in log if name == "journal"] == ["starting", "ready", "cleaned"]

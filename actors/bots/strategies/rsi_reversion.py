@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -30,7 +30,7 @@ class RsiReversionParams:
     bar_s: float = attrs.field(default=0.0, validator=non_negative)
 
     @overbought.validator
-    def _overbought(self, attribute: attrs.Attribute, value: float) -> None:
+    def _overbought(self, attribute: attrs.Attribute[Any], value: float) -> None:
         percent(self, attribute, value)
         if value <= self.oversold:
             raise FieldValueError(f"must be > oversold ({self.oversold}), got {value!r}")

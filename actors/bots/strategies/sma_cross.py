@@ -10,11 +10,13 @@ buy only when flat, close only when holding, so a cross never produces a second 
 
 from __future__ import annotations
 
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 import attrs
 
 from actors.bots.context import StrategyContext
+from actors.bots.money import ZERO
 from actors.bots.strategy import Signal
 from actors.messages import Ticker
 from actors.schema import FieldValueError, non_negative, positive
@@ -28,7 +30,7 @@ class SmaCrossParams:
     bar_s: float = attrs.field(default=0.0, validator=non_negative)
 
     @slow.validator
-    def _slow(self, attribute: attrs.Attribute, value: int) -> None:
+    def _slow(self, attribute: attrs.Attribute[Any], value: int) -> None:
         positive(self, attribute, value)
         if value <= self.fast:
             raise FieldValueError(f"must be > fast ({self.fast}), got {value!r}")
@@ -65,7 +67,7 @@ class SmaCross:
         return None
 
 
-def _relation(fast_window: list, slow_window: list) -> int:
+def _relation(fast_window: list[Decimal], slow_window: list[Decimal]) -> int:
     """Sign of SMA(fast) - SMA(slow), computed as sum_f * n_s - sum_s * n_f (exact)."""
-    diff = sum(fast_window) * len(slow_window) - sum(slow_window) * len(fast_window)
-    return (diff > 0) - (diff < 0)
+    diff = sum(fast_window, ZERO) * len(slow_window) - sum(slow_window, ZERO) * len(fast_window)
+    return int(diff > 0) - int(diff < 0)

@@ -10,7 +10,7 @@ only when holding. Optional ``limit_offset_pct`` places limit orders that far in
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -28,7 +28,7 @@ class ThresholdParams:
     limit_offset_pct: float | None = attrs.field(default=None, validator=percent)
 
     @sell_above.validator
-    def _sell_above(self, attribute: attrs.Attribute, value: Decimal | None) -> None:
+    def _sell_above(self, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
         positive(self, attribute, value)
         if value is not None and self.buy_below is not None and value <= self.buy_below:
             raise FieldValueError(f"must be > buy_below ({self.buy_below}), got {value}")

@@ -1,0 +1,176 @@
+"""Read-only views of a bot's state: what risk checks, what a strategy sees, what observers
+read (``BotStatistics``); pure functions, computed on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Literal
+
+import attrs
+
+from actors.bots.config import BotConfig
+from actors.bots.context import BalanceView, PositionView
+from actors.bots.money import ZERO
+from actors.bots.orders import WorkingOrders
+from actors.bots.positions import Book
+from actors.bots.risk import JumpGuard, RateLimiter, RiskView
+from actors.bots.state import BotState
+from actors.messages import Ticker
+
+BotLifecycle = Literal["starting", "running", "stopped"]
+BotStateName = Literal["starting", "running", "paused", "halted", "degraded", "stopped"]
+
+
+@attrs.frozen(slots=True)
+class BotStatistics:
+    bot_id: str
+    state: BotStateName
+    feed_state: str
+    paused: bool
+    halted_day: str | None  # the UTC day the daily loss limit halted the bot, if halted
+    position_size: Decimal
+    entry_price: Decimal | None
+    open_positions: int
+    open_orders: int  # working: sent or resting, not yet final
+    quote_balance: Decimal
+    base_balance: Decimal
+    realized_pnl: Decimal
+    realized_pnl_today: Decimal
+    unrealized_pnl: Decimal
+    fees_quote: Decimal
+    last_price: Decimal | None  # the bid of the last accepted tick
+    last_action: str
+    orders: int  # intents journaled, all runs
+    fills: int
+    next_client_id: str
+    rejections: Mapping[str, int]  # this run, by RejectReason value
+    ticks: int  # this run
+    events: int  # inputs handled this run (see Bot.wait_processed)
+    quarantined_ticks: int
+    lagged_trades: int
+    events_dropped: int
+
+
+def reserved_quote(state: BotState, fee_rate: Decimal) -> Decimal:
+    return state.orders.buy_quote() * (1 + fee_rate)
+
+
+def available_base(state: BotState) -> Decimal:
+    return state.book.base - state.orders.sell_base()
+
+
+def closable(state: BotState) -> Decimal:
+    """What a strategy's sell may still take: base not in an exit or a working sell."""
+    in_exit = sum(
+        (lot.size for lot in state.book.lots.values() if lot.exit_client_id is not None), ZERO
+    )
+    return state.book.base - in_exit - state.orders.sell_base(unnamed_only=True)
+
+
+def risk_view(
+    state: BotState,
+    config: BotConfig,
+    fee_rate: Decimal,
+    tick: Ticker,
+    now_ts: float,
+    now_at: float,
+) -> RiskView:
+    book = state.book
+    return RiskView(
+        halted=state.halted_day is not None,
+        feed_state=state.feed_state,
+        source=tick.source,
+        close_on_fallback=config.close_on_fallback,
+        price_age_s=now_ts - tick.received_ts,
+        quarantined=not state.tick_accepted,
+        rate_allows=state.rate.allows(now_at),
+        open_positions=len(book.lots),
+        pending_buys=state.orders.buys(),
+        position_quote=book.size * tick.bid + state.orders.buy_quote(),
+        available_quote=book.quote - reserved_quote(state, fee_rate),
+        available_base=available_base(state),
+    )
+
+
+def position_view(state: BotState) -> PositionView:
+    book = state.book
+    mark = state.last_tick.bid if state.last_tick is not None else None
+    return PositionView(
+        size=book.size,
+        entry_price=book.entry_price(),
+        open_positions=len(book.lots),
+        pending_buys=state.orders.buys(),
+        unrealized_pnl=book.unrealized(mark),
+        closable_size=closable(state),
+    )
+
+
+def balance_view(state: BotState, fee_rate: Decimal) -> BalanceView:
+    book = state.book
+    return BalanceView(
+        quote=book.quote,
+        base=book.base,
+        available_quote=book.quote - reserved_quote(state, fee_rate),
+    )
+
+
+def bot_statistics(
+    config: BotConfig,
+    state: BotState | None,
+    *,
+    lifecycle: BotLifecycle,
+    events: int,
+    events_dropped: int,
+) -> BotStatistics:
+    """``state`` is None before the first run has read the journal."""
+    name: BotStateName
+    if lifecycle != "running" or state is None:
+        name = lifecycle
+    elif state.halted_day is not None:
+        name = "halted"
+    elif state.paused:
+        name = "paused"
+    elif state.feed_state != "live":
+        name = "degraded"
+    else:
+        name = "running"
+    if state is None:
+        state = BotState(
+            book=Book(quote=config.paper.quote_balance),
+            orders=WorkingOrders(),
+            jump=JumpGuard(Decimal(0)),
+            rate=RateLimiter(max_orders=1),
+            last_action="",
+        )
+    book = state.book
+    mark = state.last_tick.bid if state.last_tick is not None else None
+    return BotStatistics(
+        bot_id=config.id,
+        state=name,
+        feed_state=state.feed_state,
+        paused=state.paused,
+        halted_day=state.halted_day,
+        position_size=book.size,
+        entry_price=book.entry_price(),
+        open_positions=len(book.lots),
+        open_orders=len(state.orders),
+        quote_balance=book.quote,
+        base_balance=book.base,
+        realized_pnl=book.realized_pnl,
+        realized_pnl_today=book.realized_on(state.day) if state.day else ZERO,
+        unrealized_pnl=book.unrealized(mark),
+        fees_quote=book.fees_quote,
+        last_price=mark,
+        last_action=state.last_action,
+        orders=state.orders_count,
+        fills=book.fills,
+        next_client_id=f"{config.id}-{state.next_seq}",
+        rejections=MappingProxyType(dict(state.rejections)),
+        ticks=state.ticks,
+        events=events,
+        quarantined_ticks=state.quarantined,
+        lagged_trades=state.lagged,
+        events_dropped=events_dropped,
+    )

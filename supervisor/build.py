@@ -1,0 +1,178 @@
+"""The daemon's supervision tree as data: ``build_tree(config)`` (pure: nothing runs, nothing is
+opened; the actors are constructed, which only creates their inboxes).
+
+The root's children, in start order; a shutdown stops them in reverse order, one at a time, so
+each one outlives everything that depends on it:
+
+* ``journal``: the only SQLite writer. Up first, down last, so every bot's last write commits.
+* ``alerts``: the webhook actor, up before anything can alert and down after ``daemon_stopped``.
+* ``bot_events``: forwards the bots' events (halts, stop-loss hits) to ``alerts``.
+* ``feeds``: ``supervisor.feeds.build_feeds``, one subtree per exchange. It outlives the bots:
+  a bot is stopped while its feed still streams, and never sees its feed go first.
+* ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]`` after a
+  crash, not after a clean stop), within ``[supervisor] max_restarts`` per ``period_s``; bots
+  spawned later are added at the end.
+
+The root restarts nothing (``max_restarts=0``): when one of its children fails, or a subtree
+gives up, the whole system stops and the failure leaves ``open_supervisor`` as a
+``RestartIntensityError`` whose ``__cause__`` is the child's own error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import attrs
+import trio
+
+from actors.bots import Bot, BotEvent, Subscribe
+from actors.errors import JournalError
+from actors.journal import Journal
+from actors.journal.actor import CLOSE_GRACE_S
+from supervisor.alerts import Alerts, forward_bot_events, supervision_alerts
+from supervisor.config import BotConfig, Config
+from supervisor.feeds import MarketData, build_feeds, connections_child
+from supervisor.otp.backoff import BackoffPolicy
+from supervisor.otp.events import Observer
+from supervisor.otp.spec import DEFAULT_FAULTS, ChildSpec, SupervisorSpec
+
+__all__ = ["BOTS", "BotSlot", "Bots", "Tree", "bot_child_name", "build_tree"]
+
+BOTS = "bots"  # the bots' supervisor, a child of the root
+BOT_EVENTS_BUFFER = 256
+
+
+def bot_child_name(bot_id: str) -> str:
+    return f"bot:{bot_id}"
+
+
+@attrs.define(eq=False)
+class BotSlot:
+    """One bot id's place in the ``bots`` subtree, across the restarts of its actor."""
+
+    config: BotConfig
+    bot: Bot | None = None  # the current run's actor (a restart builds a new one)
+    ticks_before: int = 0  # ticks of earlier runs, so /metrics counters stay monotonic
+    rejections_before: dict[str, int] = attrs.field(factory=dict)
+
+
+@attrs.define(eq=False)
+class Bots:
+    """The bots' slots, and the ``ChildSpec`` that runs each (a fresh ``Bot`` per attempt,
+    replayed from the journal). Only the Trio thread touches it."""
+
+    subscribe: Subscribe
+    journal: Journal
+    events: trio.MemorySendChannel[BotEvent]
+    backoff: BackoffPolicy
+    shutdown_grace_s: float
+    slots: dict[str, BotSlot] = attrs.field(factory=dict)
+
+    def add(self, config: BotConfig) -> ChildSpec:
+        """Reserve the slot for ``config.id`` (``ValueError`` if taken); returns its child."""
+        if config.id in self.slots:
+            raise ValueError(f"a bot with id {config.id!r} is already running")
+        slot = self.slots[config.id] = BotSlot(config)
+        return ChildSpec(
+            name=bot_child_name(config.id),
+            run=partial(self._run, slot),
+            restart="transient",
+            backoff=self.backoff,
+            shutdown_grace_s=self.shutdown_grace_s,
+        )
+
+    def remove(self, bot_id: str) -> None:
+        del self.slots[bot_id]
+
+    async def _run(
+        self, slot: BotSlot, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        if slot.bot is not None:  # a restart: keep the counters of the run that ended
+            previous = slot.bot.statistics()
+            slot.ticks_before += previous.ticks
+            for reason, count in previous.rejections.items():
+                slot.rejections_before[reason] = slot.rejections_before.get(reason, 0) + count
+        events = self.events.clone()
+        slot.bot = Bot(slot.config, self.subscribe, self.journal, events=events)
+        with events:
+            await slot.bot.run(task_status=task_status)
+
+
+@attrs.frozen
+class Tree:
+    """What ``build_tree`` returns: the root spec to run, the observers to run it with, and
+    the handles the ``System`` needs."""
+
+    root: SupervisorSpec
+    observers: tuple[Observer, ...]
+    journal: Journal
+    alerts: Alerts
+    market_data: MarketData
+    bots: Bots
+
+
+def build_tree(
+    config: Config, *, observers: Sequence[Observer] = (), configured_bots: bool = True
+) -> Tree:
+    """The whole system as a supervision tree (see the module docstring).
+
+    ``observers`` see every supervision event besides the feeds' own and the alerts'. With
+    ``configured_bots=False`` the configured bots are left out of the ``bots`` subtree, for the
+    caller to start later (the daemon binds HTTP first). ``ConfigError`` if a webhook's
+    ``url_env`` names an unset variable.
+    """
+    journal = Journal(config.journal)
+    alerts = Alerts.from_config(config.alerts, config.secrets)
+    feeds = build_feeds(
+        config.exchanges,
+        backoff=config.backoff,
+        circuit_breaker=config.circuit_breaker,
+        restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
+    )
+    events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
+    grace_s = config.supervisor.shutdown_grace_s
+    bots = Bots(
+        subscribe=feeds.market_data.subscribe,
+        journal=journal,
+        events=events_send,
+        backoff=config.backoff,
+        shutdown_grace_s=grace_s,
+    )
+    bot_children = [bots.add(bot) for bot in config.bots] if configured_bots else []
+    # An exchange's breaker and staleness alerts are keyed by the exchange's name.
+    alert_keys = {connections_child(ex.name): ex.name for ex in config.exchanges}
+    root = SupervisorSpec(
+        name="root",
+        max_restarts=0,
+        children=(
+            ChildSpec(
+                "journal",
+                journal.run,
+                # Cannot open (held by another daemon, unreadable): a reason to stop, not a bug.
+                faults=(*DEFAULT_FAULTS, JournalError),
+                shutdown_grace_s=2 * CLOSE_GRACE_S,  # it flushes, then closes, each bounded
+            ),
+            ChildSpec("alerts", alerts.run, shutdown_grace_s=alerts.shutdown_grace_s),
+            ChildSpec(
+                "bot_events",
+                partial(forward_bot_events, events_receive, alerts),
+                restart="transient",  # a clean end (no sender left) is not a failure
+            ),
+            feeds.spec,
+            SupervisorSpec(
+                name=BOTS,
+                children=tuple(bot_children),
+                max_restarts=config.supervisor.max_restarts,
+                period_s=config.supervisor.period_s,
+            ),
+        ),
+    )
+    return Tree(
+        root=root,
+        observers=(feeds.observer, supervision_alerts(alerts, keys=alert_keys), *observers),
+        journal=journal,
+        alerts=alerts,
+        market_data=feeds.market_data,
+        bots=bots,
+    )
