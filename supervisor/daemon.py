@@ -142,7 +142,9 @@ def _exit_code(failure: Exception, config: Config | None) -> int:
         return 2
     unbound = _find(cause, OSError)
     if (escalated := _find(cause, RestartIntensityError)) is not None:
-        log.critical("restart intensity exceeded: stopping the daemon", error=str(escalated))
+        log.critical(
+            "restart intensity exceeded: stopping the daemon", error=str(_crash_loop(escalated))
+        )
     elif (journal := _find(cause, JournalError)) is not None:
         log.critical("journal unavailable: stopping the daemon", error=str(journal))
     elif isinstance(unbound, OSError) and unbound.errno == errno.EADDRINUSE and config:
@@ -164,6 +166,17 @@ def _cause(failure: BaseException) -> BaseException:
     if root is not None and root.__cause__ is not None:
         return root.__cause__
     return failure
+
+
+def _crash_loop(escalated: BaseException) -> BaseException:
+    """The supervisor that really gave up: a subtree's ``RestartIntensityError`` goes up
+    through parents that restart nothing (``feeds``), each chaining the one below."""
+    while escalated.__cause__ is not None:
+        below = _find(escalated.__cause__, RestartIntensityError)
+        if below is None:
+            break
+        escalated = below
+    return escalated
 
 
 def _find(error: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -4,6 +4,7 @@ of spinning, through ``open_supervisor`` with a real feed and journal."""
 from __future__ import annotations
 
 import itertools
+import random
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,8 @@ from supervisor.config import (
     JournalConfig,
     SupervisorConfig,
 )
-from supervisor.otp.events import ChildCrashed, Escalated
+from supervisor.otp.events import ChildCrashed, ChildStateChanged, Escalated
 from supervisor.system import open_supervisor
-
-
-@pytest.fixture
-def thread_clock() -> MockClock:
-    return MockClock(autojump_threshold=0.05)  # the journal's SQLite runs in a thread
 
 
 async def test_a_raising_strategy_is_restarted_then_escalates(
@@ -55,16 +51,24 @@ async def test_a_raising_strategy_is_restarted_then_escalates(
                 http=HttpConfig(enabled=False),
             )
             with pytest.RaisesGroup(RestartIntensityError, flatten_subgroups=True):
-                async with open_supervisor(config, observers=(events.append,)):
+                async with open_supervisor(
+                    config, rng=random.Random(7), observers=(events.append,)
+                ):
                     await trio.sleep_forever()
 
     crashes = [e for e in events if isinstance(e, ChildCrashed) and e.child == "bot:buggy"]
     assert [c.error_types for c in crashes] == [("ZeroDivisionError",)] * 3
     assert all(c.programming_error for c in crashes)  # not mistaken for a flaky feed
-    # restarted after a backoff each time (full jitter within the policy's ceiling), never at once
-    gaps = [b.at - a.at for a, b in itertools.pairwise(crashes)]
-    assert len(gaps) == 2
-    assert all(gap > 0.1 for gap in gaps)
+    # Restarted after a backoff each time: full jitter, so each wait is drawn from
+    # (0, ceiling], the ceiling doubling from initial_s (1 s, then 2 s).
+    states = [e for e in events if isinstance(e, ChildStateChanged) and e.child == "bot:buggy"]
+    waits = [
+        b.at - a.at
+        for a, b in itertools.pairwise(states)
+        if (a.to_state, b.to_state) == ("backoff", "starting")
+    ]
+    assert len(waits) == 2
+    assert all(0 < wait <= ceiling for wait, ceiling in zip(waits, (1.0, 2.0), strict=True))
     escalations = [
         (e.supervisor, e.child, e.max_restarts) for e in events if isinstance(e, Escalated)
     ]

@@ -349,9 +349,8 @@ async def test_a_crash_loop_stops_the_daemon_with_exit_code_1(tmp_path: Path) ->
     assert all(r["extra"]["programming_error"] for r in crashes)
     (alert,) = daemon.logged(log_is("alert", kind="crash_loop"))  # not again for the root
     assert alert["extra"]["key"] == "bot:buggy"
-    assert any(
-        r["message"] == "restart intensity exceeded: stopping the daemon" for r in daemon.records
-    )
+    (stopping,) = daemon.logged(log_is("restart intensity exceeded: stopping the daemon"))
+    assert "supervisor 'bots'" in stopping["extra"]["error"]  # who gave up, not the root
 
 
 async def test_a_journal_held_by_another_daemon_stops_the_daemon_with_exit_code_1(
@@ -384,3 +383,32 @@ async def test_a_journal_held_by_another_daemon_stops_the_daemon_with_exit_code_
     assert "in use by another process" in loudest[0]["extra"]["error"]
     assert not daemon.logged(log_is("bot started"))
     assert not daemon.logged(log_is("http listening"))
+
+
+async def test_an_exchange_beyond_its_restart_budget_stops_the_daemon_with_exit_code_1(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(30):
+        async with open_exchange_server("binance", ("BTC/USDT",), rate_hz=20.0) as server:
+            server.refuse_handshakes(503)
+            config = write_config(
+                tmp_path / "down.toml",
+                {
+                    "supervisor": {"max_restarts": 2, "period_s": 60.0},
+                    "backoff": {"initial_s": 0.05, "max_s": 0.1},
+                    "circuit_breaker": {"failure_threshold": 100},  # never paces the restarts
+                    "http": {"port": 0},
+                    "journal": {"path": tmp_path / "journal.sqlite3"},
+                    "exchanges": [local_exchange("sim", server)],
+                    "bots": [{"id": "b1", "exchange": "sim", "symbol": "BTC/USDT"}],
+                },
+            )
+            async with open_daemon("--config", str(config), cwd=tmp_path) as daemon:
+                code = await daemon.wait_exit()
+    assert code == 1, daemon.tail()
+    assert len(daemon.logged(log_is("child crashed", child="connections:sim"))) == 3
+    (alert,) = daemon.logged(log_is("alert", kind="crash_loop"))
+    assert alert["extra"]["key"] == "sim"
+    (stopping,) = daemon.logged(log_is("restart intensity exceeded: stopping the daemon"))
+    assert "supervisor 'exchange:sim'" in stopping["extra"]["error"]  # who gave up, not the root
+    assert daemon.logged(log_is("journal closed"))  # stopped in order all the same

@@ -1,9 +1,9 @@
 """The embedded API in-process: ``open_supervisor`` in the test's own Trio loop, against a
 local Binance server in the same loop, no subprocess and no HTTP.
 
-Clock: ``MockClock(autojump_threshold=0.05)``. Every peer is a Trio task in this loop except the
-journal, whose SQLite calls run in a worker thread, and threshold 0 misfires with threads; 0.05 s
-lets a thread call finish before virtual time jumps.
+Clock: the ``thread_clock`` fixture (``tests/clocks.py``): every peer is a Trio task in this loop
+except the journal, whose SQLite calls run in a worker thread, and virtual time must not jump
+while one works.
 """
 
 from __future__ import annotations
@@ -23,11 +23,6 @@ from supervisor.config import Config, ExchangeConfig, HttpConfig, JournalConfig
 from supervisor.system import open_supervisor
 
 BOT_ID = "embedded-buyer"
-
-
-@pytest.fixture
-def thread_clock() -> MockClock:
-    return MockClock(autojump_threshold=0.05)
 
 
 def buyer_spec() -> dict[str, Any]:

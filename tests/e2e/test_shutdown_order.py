@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 from loguru import logger
 from trio.testing import MockClock
@@ -15,11 +14,6 @@ from actors.simulator import open_exchange_server
 from supervisor.config import BotConfig, Config, ExchangeConfig, HttpConfig, JournalConfig
 from supervisor.otp.events import ChildStateChanged, SupervisionEvent
 from supervisor.system import open_supervisor
-
-
-@pytest.fixture
-def thread_clock() -> MockClock:
-    return MockClock(autojump_threshold=0.05)  # the journal's SQLite runs in a thread
 
 
 async def test_an_outside_cancel_stops_bots_then_feeds_then_the_journal(
