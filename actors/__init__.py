@@ -1,11 +1,9 @@
-"""The actors package's public surface: messages, errors and codecs.
-
-The actors themselves are reached through their subpackages (``actors.market_data``,
-``actors.bots``, ``actors.journal``, ``actors.simulator``) and, for whole systems, through
-``supervisor.open_supervisor``; importing them here would make ``import actors`` pull in the
-supervisor package, which itself builds on ``actors``.
+"""The actors package's public surface: messages and errors, the codecs, and the actors that
+a feed or a bot is made of (usable without the daemon; ``supervisor`` supervises them).
 """
 
+from actors.bots import Bot, BotStatistics, Signal, Strategy, StrategyContext
+from actors.bots.config import BotConfig
 from actors.errors import (
     BotCriptoFyError,
     ConfigError,
@@ -22,25 +20,39 @@ from actors.errors import (
     StaleFeedError,
 )
 from actors.exchanges import Codec, codec_for
+from actors.journal import Journal, JournalConfig
+from actors.market_data import ExchangePool, FeedConfig, Mailbox, PoolTuning
 from actors.messages import FeedState, Lagged, Stream, Ticker, Trade
 
 __all__ = [
+    "Bot",
+    "BotConfig",
     "BotCriptoFyError",
+    "BotStatistics",
     "Codec",
     "ConfigError",
     "ConnectionLostError",
     "DecodeError",
+    "ExchangePool",
     "ExecutionError",
+    "FeedConfig",
     "FeedError",
     "FeedState",
     "HandshakeRefusedError",
+    "Journal",
+    "JournalConfig",
     "JournalError",
     "Lagged",
+    "Mailbox",
+    "PoolTuning",
     "ProtocolError",
     "RestFallbackError",
     "RestartIntensityError",
     "RiskRejectedError",
+    "Signal",
     "StaleFeedError",
+    "Strategy",
+    "StrategyContext",
     "Stream",
     "Ticker",
     "Trade",
