@@ -37,6 +37,9 @@ Live trading is not implemented. ``make_executor`` refuses ``mode = "live"`` wit
 config check. A live executor implements ``Executor``: it sends the journaled client order id
 with the order (idempotency), reports ``OrderUnknown`` when it cannot tell whether the venue got
 it, and at start looks unresolved intents up by that id (``reconcile``), never re-sending them.
+What the core does not do yet, and a live venue will need: a market buy waiting for its answer
+reserves no quote (only limit prices reserve); a partially filled order keeps its whole size
+reserved until the final fill; a cancel that races a fill reports nothing.
 """
 
 from __future__ import annotations
