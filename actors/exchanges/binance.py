@@ -72,6 +72,8 @@ class BinanceCodec:
 
     def __init__(self, exchange: str = "binance") -> None:
         self.exchange = exchange
+        # The symbol of the last rest_ticker_request: decode_rest_ticker(body) needs no symbol.
+        self._rest_symbol: str | None = None
         self._next_id = 1
         # request id -> ("subscribe" | "unsubscribe", streams)
         self._pending: dict[int, tuple[str, tuple[Stream, ...]]] = {}
@@ -301,6 +303,7 @@ class BinanceCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/ticker/bookTicker",
@@ -313,6 +316,7 @@ class BinanceCodec:
         """``{"symbol":"BTCUSDT","bidPrice":"..","bidQty":"..","askPrice":"..","askQty":".."}``;
         errors are ``{"code":-1121,"msg":"Invalid symbol."}``."""
         ts = time.time() if received_ts is None else received_ts
+        symbol = symbol or self._rest_symbol  # checked against the body below
         try:
             data = expect_dict(orjson.loads(body), "binance REST bookTicker")
             if "code" in data and "bidPrice" not in data:

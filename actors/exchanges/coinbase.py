@@ -119,6 +119,8 @@ class CoinbaseCodec:
 
     def __init__(self, exchange: str = "coinbase") -> None:
         self.exchange = exchange
+        # The symbol of the last rest_ticker_request: decode_rest_ticker(body) needs no symbol.
+        self._rest_symbol: str | None = None
         self._products = SymbolTable("coinbase", coinbase_native, coinbase_unified, "product_id")
         self._active: dict[str, set[str]] = {}  # product -> kinds we asked for (heartbeat upkeep)
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
@@ -326,6 +328,7 @@ class CoinbaseCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/products/{coinbase_native(symbol)}/ticker", headers=REST_HEADERS
@@ -335,7 +338,7 @@ class CoinbaseCodec:
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol, "coinbase")
+        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase")
         try:
             data = expect_dict(orjson.loads(body), "coinbase REST ticker")
             return decode_exchange_rest_ticker(self.exchange, symbol, data, ts)

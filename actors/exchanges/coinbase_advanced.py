@@ -89,6 +89,8 @@ class CoinbaseAdvancedCodec:
 
     def __init__(self, exchange: str = "coinbase_advanced") -> None:
         self.exchange = exchange
+        # The symbol of the last rest_ticker_request: decode_rest_ticker(body) needs no symbol.
+        self._rest_symbol: str | None = None
         # native product id -> unified symbols (more than one only for USD/USDC aliases)
         self._products: dict[str, tuple[str, ...]] = {}
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
@@ -343,6 +345,7 @@ class CoinbaseAdvancedCodec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         base = (base_url or self.default_rest_url).rstrip("/")
         return RestRequest(
             url=f"{base}/api/v3/brokerage/market/products/{coinbase_native(symbol)}/ticker",
@@ -357,7 +360,7 @@ class CoinbaseAdvancedCodec:
         "time":"..","side":"BUY"}],"best_bid":"..","best_ask":".."}``; errors are
         ``{"error":"NOT_FOUND","message":".."}``. An Exchange-style body is accepted too."""
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol, "coinbase_advanced")
+        symbol = rest_symbol(symbol or self._rest_symbol, "coinbase_advanced")
         try:
             data = expect_dict(orjson.loads(body), "coinbase_advanced REST ticker")
             if "best_bid" not in data:

@@ -80,6 +80,8 @@ class KrakenV1Codec:
 
     def __init__(self, exchange: str = "kraken_v1") -> None:
         self.exchange = exchange
+        # The symbol of the last rest_ticker_request: decode_rest_ticker(body) needs no symbol.
+        self._rest_symbol: str | None = None
         self._next_reqid = 1
         # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
@@ -296,11 +298,12 @@ class KrakenV1Codec:
     # --- REST fallback ------------------------------------------------------------------------
 
     def rest_ticker_request(self, symbol: str, base_url: str | None = None) -> RestRequest:
+        self._rest_symbol = symbol
         return kraken_rest_ticker_request(symbol, base_url or self.default_rest_url)
 
     def decode_rest_ticker(
         self, body: bytes | str, symbol: str | None = None, received_ts: float | None = None
     ) -> Ticker:
         ts = time.time() if received_ts is None else received_ts
-        symbol = rest_symbol(symbol, "kraken_v1")
+        symbol = rest_symbol(symbol or self._rest_symbol, "kraken_v1")
         return decode_kraken_rest_ticker(self.exchange, symbol, body, ts)

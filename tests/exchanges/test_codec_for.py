@@ -72,14 +72,13 @@ REST_BODIES["kraken_v1"] = REST_BODIES["kraken"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_rest_fallback_request_then_body(protocol):
-    """What the REST poller does: ``rest_ticker_request(symbol)``, then
-    ``decode_rest_ticker(body, symbol)``."""
+def test_rest_fallback_in_the_contract_form(protocol):
+    """The codec contract: ``rest_ticker_request(symbol)`` then ``decode_rest_ticker(body)``."""
     codec = codec_for(protocol)
     symbol = "BTC/USDT"
     request = codec.rest_ticker_request(symbol)
     assert request.url.startswith(codec.default_rest_url)
-    ticker = codec.decode_rest_ticker(REST_BODIES[protocol], symbol)
+    ticker = codec.decode_rest_ticker(REST_BODIES[protocol])
     assert (ticker.symbol, ticker.bid, ticker.ask, ticker.source) == (
         symbol,
         Decimal("100.1"),
@@ -90,10 +89,8 @@ def test_rest_fallback_request_then_body(protocol):
 
 @pytest.mark.parametrize("protocol", ["coinbase", "coinbase_advanced", "kraken", "kraken_v1"])
 def test_a_body_that_does_not_name_its_symbol_needs_one(protocol):
-    codec = codec_for(protocol)
-    codec.rest_ticker_request("BTC/USDT")  # no memory of it: the symbol is always passed
     with pytest.raises(DecodeError, match="does not name its symbol"):
-        codec.decode_rest_ticker(REST_BODIES[protocol])
+        codec_for(protocol).decode_rest_ticker(REST_BODIES[protocol])
 
 
 def test_a_binance_body_names_its_symbol():
