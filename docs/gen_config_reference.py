@@ -190,7 +190,12 @@ MEANINGS: dict[str, str] = {
     "RiskConfig.max_tick_move_pct": (
         "Price jump guard: a tick whose mid is further than this from the last accepted mid "
         "is quarantined (no order, no exit, no indicator); a new level is accepted on its "
-        "third consecutive tick."
+        "`price_confirm_ticks`-th consecutive tick."
+    ),
+    "RiskConfig.price_confirm_ticks": (
+        "Consecutive ticks, each within `max_tick_move_pct` of the one before, that establish "
+        "a price: at every start of the bot (no single print is trusted; nothing trades and "
+        "no exit fires until then) and after a jump."
     ),
     "RiskConfig.stop_loss_pct": (
         "Sell a lot at market when the bid falls this far below its entry price. Unset: off."

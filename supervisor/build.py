@@ -54,6 +54,7 @@ class BotSlot:
     config: BotConfig
     bot: Bot | None = None  # the current run's actor (a restart builds a new one)
     ticks_before: int = 0  # ticks of earlier runs, so /metrics counters stay monotonic
+    quarantined_before: int = 0
     rejections_before: dict[str, int] = attrs.field(factory=dict)
 
 
@@ -91,6 +92,7 @@ class Bots:
         if slot.bot is not None:  # a restart: keep the counters of the run that ended
             previous = slot.bot.statistics()
             slot.ticks_before += previous.ticks
+            slot.quarantined_before += previous.quarantined_ticks
             for reason, count in previous.rejections.items():
                 slot.rejections_before[reason] = slot.rejections_before.get(reason, 0) + count
         events = self.events.clone()

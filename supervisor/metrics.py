@@ -37,6 +37,7 @@ without this module importing them. Fields marked *optional* may be missing or `
 
 ``bots() -> Mapping[str, BotSnapshot]`` keyed by bot id:
     ticks, orders, fills: int       monotonic counts
+    quarantined_ticks: int          tickers the price guard did not trust (monotonic)
     rejections: Mapping[str, int]   risk/executor rejections by reason code (monotonic)
     position: Decimal | float       base-currency position
     realized_pnl, unrealized_pnl: Decimal | float   in the quote currency
@@ -118,6 +119,7 @@ class ExchangeSnapshot(Protocol):
 
 class BotSnapshot(Protocol):
     ticks: int
+    quarantined_ticks: int
     orders: int
     fills: int
     rejections: Mapping[str, int]
@@ -318,6 +320,11 @@ class SnapshotCollector:
         snapshots = self.bots()
         lb = ["bot"]
         ticks = CounterMetricFamily(PREFIX + "bot_ticks", "Tickers seen by the bot.", labels=lb)
+        quarantined = CounterMetricFamily(
+            PREFIX + "bot_quarantined_ticks",
+            "Tickers the price guard did not trust (jumps, and each run's warm-up).",
+            labels=lb,
+        )
         orders = CounterMetricFamily(PREFIX + "bot_orders", "Orders sent.", labels=lb)
         fills = CounterMetricFamily(PREFIX + "bot_fills", "Fills booked.", labels=lb)
         rejections = CounterMetricFamily(
@@ -338,6 +345,7 @@ class SnapshotCollector:
         for bot_id, snap in snapshots.items():
             labels = [bot_id]
             ticks.add_metric(labels, _field(snap, "ticks"))
+            quarantined.add_metric(labels, _field(snap, "quarantined_ticks"))
             orders.add_metric(labels, _field(snap, "orders"))
             fills.add_metric(labels, _field(snap, "fills"))
             for reason, count in (_field(snap, "rejections", None) or {}).items():
@@ -347,7 +355,17 @@ class SnapshotCollector:
             realized.add_metric(labels, float(_field(snap, "realized_pnl")))
             unrealized.add_metric(labels, float(_field(snap, "unrealized_pnl")))
             _add_states(state, labels, (), _field(snap, "state"))
-        return [ticks, orders, fills, rejections, position, realized, unrealized, state]
+        return [
+            ticks,
+            quarantined,
+            orders,
+            fills,
+            rejections,
+            position,
+            realized,
+            unrealized,
+            state,
+        ]
 
     def _child_families(self) -> list[Metric]:
         snapshots = self.children()

@@ -193,6 +193,8 @@ class System:
                     healthy=s.state in ("running", "paused"),
                     state=s.state,
                     feed=s.feed_state,
+                    price=s.price_status,
+                    quarantined_ticks=s.quarantined_ticks,
                     position=s.position_size,
                     quote_balance=s.quote_balance,
                     realized_pnl=s.realized_pnl,
@@ -215,6 +217,7 @@ class System:
                 rejections[reason] = rejections.get(reason, 0) + count
             out[bot_id] = {
                 "ticks": slot.ticks_before + s.ticks,
+                "quarantined_ticks": slot.quarantined_before + s.quarantined_ticks,
                 "orders": s.orders,
                 "fills": s.fills,
                 "rejections": rejections,

@@ -44,6 +44,8 @@ class RiskConfig:
     max_orders_per_minute: int = attrs.field(default=10, validator=at_least_one)
     max_price_age_s: float = attrs.field(default=5.0, validator=positive)
     max_tick_move_pct: float = attrs.field(default=5.0, validator=percent)
+    # Consecutive agreeing ticks that establish a price: at start, and after a jump.
+    price_confirm_ticks: int = attrs.field(default=3, validator=at_least_one)
     stop_loss_pct: float | None = attrs.field(default=None, validator=percent)
     take_profit_pct: float | None = attrs.field(default=None, validator=positive)
     trailing_stop_pct: float | None = attrs.field(default=None, validator=percent)

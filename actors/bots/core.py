@@ -31,9 +31,12 @@ Decisions:
   the feed is taken as live: ticks arriving are the evidence. REST-fallback tickers may close
   positions only if ``close_on_fallback``. Stale prices (older than ``max_price_age_s``) trade
   nothing, exits included; the monitor tries again on the next tick.
-* **Quarantined ticks** (price jump guard) trigger no exits, are not shown to the venue (so they
-  fill no resting order) and feed no indicator; the strategy still sees them and any order it
-  asks for is refused (``price_jump``).
+* **Quarantined ticks** (price jump guard, ``risk.py``) trigger no exits, are not shown to the
+  venue (so they fill no resting order) and feed no indicator; the strategy still sees them and
+  any order it asks for is refused (``price_jump``). That includes the warm-up of every run: no
+  price is trusted, and no stop-loss, take-profit or daily-loss check runs, until
+  ``price_confirm_ticks`` ticks agree, because the first tick a restarted bot gets is the
+  newest stored one, which may be a bad print.
 * **A resting sell never blocks a protective exit**: if it holds the base the exit needs, it is
   cancelled first, but only when risk would let the exit through on this tick: an exit refused
   on a stale or REST-fallback price leaves the resting sell in place.
@@ -235,11 +238,14 @@ class BotCore:
         if tick.exchange != cfg.exchange or tick.symbol != cfg.symbol:
             return
         self._roll_day(now.ts)
+        warming_up = s.jump.warming_up
         accepted = s.jump.assess(tick.mid)
         s.tick_accepted = accepted
         s.last_seen = tick
         self.ctx.observe(tick, accepted=accepted, now_ts=now.ts)
         if accepted:
+            if warming_up and s.quarantined:
+                self._log("INFO", "price established", mid=str(tick.mid), withheld=s.quarantined)
             s.last_tick = tick
             moved = update_high_water(s.book.lots.values(), tick.bid)
             if self.rules.trailing_stop is not None:
@@ -252,7 +258,9 @@ class BotCore:
             self._check_daily_loss(tick, now.ts)
         else:
             s.quarantined += 1
-            if s.quarantined == 1 or s.quarantined % 100 == 0:
+            if warming_up:
+                self._log("DEBUG", "tick withheld until the price is confirmed", mid=str(tick.mid))
+            elif s.quarantined == 1 or s.quarantined % 100 == 0:
                 self._log(
                     "WARNING",
                     "tick quarantined by jump guard",

@@ -17,12 +17,20 @@ Decisions:
   price (``source == "rest"``) a bot may only close, and only if ``close_on_fallback``.
 * **Daily loss.** Realized PnL of the current UTC day plus unrealized PnL of open lots; at
   ``-daily_loss_limit_quote`` or worse the bot halts (no opening orders) until the next UTC day.
-* **Price jump guard** (``JumpGuard``): a tick whose mid moves more than ``max_tick_move_pct``
-  from the last *accepted* mid is quarantined: nothing trades on it, no exit fires on it, and it
-  feeds no indicator. The new level is accepted on the ``confirm_ticks``-th consecutive tick
-  (default 3) that stays within ``max_tick_move_pct`` of the tick before it; a tick back near
-  the old level is accepted at once and ends the quarantine. So a single bad print is ignored,
-  and a real move costs two ticks of delay.
+* **Price jump guard** (``JumpGuard``): a bot never trusts a single print. A tick whose mid
+  moves more than ``max_tick_move_pct`` from the last *accepted* mid is quarantined: nothing
+  trades on it, no exit fires on it, and it feeds no indicator. The new level is accepted on the
+  ``confirm_ticks``-th consecutive tick (default 3) that stays within ``max_tick_move_pct`` of
+  the tick before it; a tick back near the old level is accepted at once and ends the
+  quarantine. So a single bad print is ignored, and a real move costs two ticks of delay.
+* **Warm-up.** With no accepted price yet (every start and restart of a bot), there is nothing
+  to compare a tick with, and the first tick a subscriber gets is the newest one stored, which
+  may be the bad print itself. So the first price is accepted only when ``confirm_ticks``
+  consecutive ticks agree (each within ``max_tick_move_pct`` of the one before); until then the
+  ticks are quarantined like any other. A price from an earlier run is not used as the
+  reference: it may be hours old, and a market that moved while the bot was down would then
+  quarantine the real price instead of the bad one. A restart costs the same two ticks as a
+  real move.
 * **Rate limit** (``RateLimiter``): at most ``max_orders_per_minute`` orders in any sliding 60 s
   window of ``trio.current_time()``; every order sent counts, exits included.
 * **Balance**: a buy's full cost (size x expected fill price, plus fee) must fit the quote
@@ -135,9 +143,14 @@ class JumpGuard:
         if self.confirm_ticks < 1:
             raise ValueError(f"confirm_ticks must be >= 1, got {self.confirm_ticks}")
 
+    @property
+    def warming_up(self) -> bool:
+        """No price accepted yet: ticks wait for ``confirm_ticks`` of them to agree."""
+        return self.reference is None
+
     def assess(self, price: Decimal) -> bool:
         """True if ``price`` is accepted (tradeable), False if it is quarantined."""
-        if self.reference is None or self._close(price, self.reference):
+        if self.reference is not None and self._close(price, self.reference):
             self._accept(price)
             return True
         if self._candidate is not None and self._close(price, self._candidate):

@@ -4,8 +4,9 @@ The journal is the bot's memory: ``restore_state`` folds a ``BotRecord`` into th
 restarted bot (after a crash, kill -9, or a supervisor restart) continues from: the same
 balances, positions, working orders, trailing marks and halt/pause flags, and the next client
 order id, so an id is never reused. What is not journaled starts afresh with each run: the jump
-guard and the order-rate window (a restart is not a way around either: the guard accepts the
-first price, and the window only limits a runaway strategy), and the counters.
+guard and the order-rate window (a restart is not a way around either: the guard trusts no
+price until ``price_confirm_ticks`` ticks agree, and the window only limits a runaway
+strategy), and the counters.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def restore_state(config: BotConfig, record: BotRecord) -> BotState:
     return BotState(
         book=book,
         orders=orders,
-        jump=JumpGuard(max_move_pct=Decimal(str(risk.max_tick_move_pct))),
+        jump=JumpGuard(
+            max_move_pct=Decimal(str(risk.max_tick_move_pct)),
+            confirm_ticks=risk.price_confirm_ticks,
+        ),
         rate=RateLimiter(max_orders=risk.max_orders_per_minute),
         next_seq=record.next_seq,
         orders_count=record.orders_count,

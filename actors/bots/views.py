@@ -21,6 +21,9 @@ from actors.messages import Ticker
 
 BotLifecycle = Literal["starting", "running", "stopped"]
 BotStateName = Literal["starting", "running", "paused", "halted", "degraded", "stopped"]
+# The jump guard's verdict on the price: none trusted yet (warm-up), the last tick trusted, or
+# the last tick quarantined.
+PriceStatus = Literal["confirming", "trusted", "quarantined"]
 
 
 @attrs.frozen(slots=True)
@@ -48,9 +51,16 @@ class BotStatistics:
     rejections: Mapping[str, int]  # this run, by RejectReason value
     ticks: int  # this run
     events: int  # inputs handled this run (see Bot.wait_processed)
-    quarantined_ticks: int
+    quarantined_ticks: int  # this run, the warm-up included
+    price_status: PriceStatus
     lagged_trades: int
     events_dropped: int
+
+
+def price_status(state: BotState) -> PriceStatus:
+    if state.jump.warming_up:
+        return "confirming"
+    return "trusted" if state.tick_accepted else "quarantined"
 
 
 def reserved_quote(state: BotState, fee_rate: Decimal) -> Decimal:
@@ -171,6 +181,7 @@ def bot_statistics(
         ticks=state.ticks,
         events=events,
         quarantined_ticks=state.quarantined,
+        price_status=price_status(state),
         lagged_trades=state.lagged,
         events_dropped=events_dropped,
     )

@@ -231,7 +231,9 @@ async def ticker_lag(path: Path) -> tuple[list[float], int, int, int]:
         exchange="binance",
         symbol="BTC/USDT",
         strategy=f"{__name__}:LagProbe",
-        risk=RiskConfig(max_orders_per_minute=1_000_000, max_tick_move_pct=50.0),
+        risk=RiskConfig(
+            max_orders_per_minute=1_000_000, max_tick_move_pct=50.0, price_confirm_ticks=1
+        ),
         paper=PaperConfig(quote_balance=Decimal(10_000_000), fee_pct=Decimal("0.1")),
         market=MarketConfig(
             tick_size=Decimal("0.01"), lot_size=Decimal("0.00001"), min_notional=Decimal(1)

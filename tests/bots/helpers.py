@@ -114,7 +114,8 @@ def bot_config(
         symbol=SYMBOL,
         strategy=strategy,
         params={"buy_below": "100", "sell_above": "110"} if params is None else params,
-        risk=risk or RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100),
+        risk=risk
+        or RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100, price_confirm_ticks=1),
         paper=paper
         or PaperConfig(
             quote_balance=Decimal("10000"), fee_pct=Decimal("0"), slippage_pct=Decimal("0")

@@ -105,6 +105,13 @@ class NoOnTick:
 NOT_A_CLASS = 3
 
 
+class Idle:
+    """Never signals: only the position monitor trades (for protection tests)."""
+
+    def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None:
+        return None
+
+
 class BuyOnce:
     """Buys on its first tick, then never signals again (for position-monitor tests)."""
 

@@ -39,7 +39,10 @@ ALWAYS_BUY = "tests.bots.strategies:AlwaysBuy"
 
 
 def risk(**changes: Any) -> RiskConfig:
-    return attrs.evolve(RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100), **changes)
+    return attrs.evolve(
+        RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100, price_confirm_ticks=1),
+        **changes,
+    )
 
 
 def journal_orders(path) -> list[tuple[str, str, str, str]]:

@@ -23,6 +23,7 @@ from actors.bots.actions import (
     ShowMarket,
     Submit,
 )
+from actors.bots.config import BotConfig
 from actors.bots.core import BotCore, Now
 from actors.bots.events import BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import (
@@ -32,7 +33,7 @@ from actors.bots.executor import (
     Pricing,
 )
 from actors.bots.strategy import load_strategy
-from actors.journal.store import FillRecord, OrderIntent, OrderRecord
+from actors.journal.store import BotRecord, FillRecord, OrderIntent, OrderRecord
 from actors.messages import FeedState, Lagged, Stream, Trade
 from supervisor.config import PaperConfig, RiskConfig
 from tests.bots.harness import CoreHarness, fresh_record
@@ -44,7 +45,10 @@ STREAM = Stream("ticker", SYMBOL)
 
 
 def risk(**changes: Any) -> RiskConfig:
-    return attrs.evolve(RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100), **changes)
+    return attrs.evolve(
+        RiskConfig(max_tick_move_pct=20.0, max_orders_per_minute=100, price_confirm_ticks=1),
+        **changes,
+    )
 
 
 # --- the protocol: journal before send, fill before book ---------------------------------------
@@ -296,28 +300,35 @@ def test_stale_prices_trade_nothing():
 
 
 def test_a_jump_is_quarantined_and_not_traded_on():
-    h = CoreHarness(bot_config(risk=risk(max_tick_move_pct=5.0)))
-    h.send(tick(104, clock=h.clock), tick(80, clock=h.clock), tick(104, clock=h.clock))
+    h = CoreHarness(bot_config(risk=risk(max_tick_move_pct=5.0, price_confirm_ticks=3)))
+    # warm-up: the third agreeing tick establishes the price (104: no signal from threshold)
+    h.send(*(tick(104, clock=h.clock) for _ in range(3)))
+    assert (h.stats.quarantined_ticks, h.stats.rejections) == (2, {})
+    h.send(tick(80, clock=h.clock), tick(104, clock=h.clock))
     s = h.stats
-    assert (s.orders, s.quarantined_ticks, s.rejections) == (0, 1, {"price_jump": 1})
+    assert (s.orders, s.quarantined_ticks, s.rejections) == (0, 3, {"price_jump": 1})
     # a real move: quarantined twice, then accepted on the third tick at the new level
     h.send(tick(95, clock=h.clock), tick(95, clock=h.clock))
     assert h.stats.orders == 0
     h.send(tick(96, clock=h.clock))
     s = h.stats
-    assert (s.orders, s.quarantined_ticks, s.rejections) == (1, 3, {"price_jump": 3})
+    assert (s.orders, s.quarantined_ticks, s.rejections) == (1, 5, {"price_jump": 3})
 
 
 def test_a_quarantined_tick_is_not_shown_to_the_venue_and_fills_no_resting_order():
     h = CoreHarness(
         bot_config(
-            "tests.bots.strategies:LimitOnce", {"offset": 2}, risk=risk(max_tick_move_pct=5.0)
+            "tests.bots.strategies:LimitOnce",
+            {"offset": 2},
+            risk=risk(max_tick_move_pct=5.0, price_confirm_ticks=3),
         )
     )
-    h.send(tick(100, "100.5", clock=h.clock))
+    # paused while the price is established, so the one order waits for a trusted price
+    h.send(SetPaused(True), *(tick(100, "100.5", clock=h.clock) for _ in range(3)))
+    h.send(SetPaused(False), tick(100, "100.5", clock=h.clock))
     assert h.stats.open_orders == 1  # a buy resting at 98.50
     h.send(tick(80, clock=h.clock))  # a bad print through the limit
-    assert (h.stats.fills, h.stats.quarantined_ticks) == (0, 1)
+    assert (h.stats.fills, h.stats.quarantined_ticks) == (0, 3)
     h.send(tick(98, "98.4", clock=h.clock))
     assert h.stats.fills == 1
 
@@ -534,3 +545,55 @@ def test_a_raising_strategy_raises_out_of_handle_and_the_core_is_not_left_waitin
     with pytest.raises(ZeroDivisionError):
         h.send(tick(100, clock=h.clock))
     assert not h.core.suspended
+
+
+# --- a bot never trusts a single print ---------------------------------------------------------
+
+
+def holding_record(config: BotConfig, price: str) -> BotRecord:
+    """A journal with one open lot bought at ``price``: what a restarted bot replays."""
+    fill = FillRecord(
+        client_id="b1-1",
+        bot_id=config.id,
+        side="buy",
+        price=D(price),
+        size=D("0.01"),
+        fee=D(0),
+        position_id=None,
+        ts=T0,
+    )
+    return fresh_record(config, fills=(fill,), next_seq=2, orders_count=1)
+
+
+def test_a_bad_first_print_after_a_restart_fires_no_stop_loss():
+    config = bot_config(
+        "tests.bots.strategies:Idle",
+        {},
+        risk=risk(max_tick_move_pct=5.0, price_confirm_ticks=3, stop_loss_pct=2.0),
+    )
+    h = CoreHarness(config, record=holding_record(config, "65000"))
+    h.send(tick(40000, clock=h.clock))  # the newest stored ticker: a bad print
+    s = h.stats
+    assert (s.orders, s.fills, s.position_size, s.quarantined_ticks) == (1, 1, D("0.01"), 1)
+    assert not h.emitted
+    h.send(*(tick(65000, clock=h.clock) for _ in range(3)))
+    s = h.stats
+    assert (s.orders, s.position_size, s.last_price) == (1, D("0.01"), D(65000))
+    # once the price is established, a real fall through the stop still sells
+    h.send(*(tick(63000, clock=h.clock) for _ in range(3)))
+    assert [e.reason for e in h.emitted if isinstance(e, ExitTriggered)] == ["stop_loss"]
+    assert h.stats.position_size == 0
+
+
+def test_a_bad_first_print_does_not_halt_the_bot_for_the_day():
+    config = bot_config(
+        "tests.bots.strategies:Idle",
+        {},
+        risk=risk(price_confirm_ticks=3, daily_loss_limit_quote=D(100)),
+    )
+    h = CoreHarness(config, record=holding_record(config, "65000"))
+    h.send(tick("1.00", clock=h.clock), tick(65000, clock=h.clock))
+    s = h.stats
+    assert (s.halted_day, s.state) == (None, "running")
+    assert not any(isinstance(e, BotHalted) for e in h.emitted)
+    assert "halted_day" not in h.state_writes()

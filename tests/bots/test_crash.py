@@ -53,7 +53,9 @@ async def main(path):
     config = BotConfig(
         id="b1", exchange="sim", symbol="BTC/USDT", strategy="threshold",
         params={"buy_below": "100", "sell_above": "110"},
-        risk=RiskConfig(max_tick_move_pct=50.0, max_orders_per_minute=1_000_000),
+        risk=RiskConfig(
+            max_tick_move_pct=50.0, max_orders_per_minute=1_000_000, price_confirm_ticks=1
+        ),
         paper=PaperConfig(
             quote_balance=Decimal("10000"), fee_pct=Decimal("0.1"), slippage_pct=Decimal("0.01")
         ),
@@ -147,7 +149,9 @@ async def test_kill_9_repeatedly_then_replay(tmp_path):
 
         clock = WallClock()
         config = bot_config(
-            risk=RiskConfig(max_tick_move_pct=50.0, max_orders_per_minute=1000),
+            risk=RiskConfig(
+                max_tick_move_pct=50.0, max_orders_per_minute=1000, price_confirm_ticks=1
+            ),
             paper=PaperConfig(quote_balance=D(10000), fee_pct=D("0.1"), slippage_pct=D("0.01")),
             market=MarketConfig(),  # the child's (default) market steps
         )

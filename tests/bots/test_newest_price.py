@@ -44,7 +44,9 @@ async def test_the_strategy_is_handed_the_newest_ticker_even_while_the_journal_s
         exchange="binance",
         symbol=SYMBOL,
         strategy="tests.bots.strategies:EveryTick",
-        risk=RiskConfig(max_orders_per_minute=1_000_000, max_tick_move_pct=50.0),
+        risk=RiskConfig(
+            max_orders_per_minute=1_000_000, max_tick_move_pct=50.0, price_confirm_ticks=1
+        ),
         paper=PaperConfig(quote_balance=D(1_000_000), fee_pct=D(0)),
         market=MarketConfig(tick_size=D("0.01"), lot_size=D("0.00001"), min_notional=D(1)),
     )

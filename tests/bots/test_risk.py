@@ -123,10 +123,14 @@ def test_daily_loss():
     assert daily_loss_breached(D(-60), D(5), D(50))
 
 
+def anchored(reference: int) -> JumpGuard:
+    """A guard that has already accepted ``reference`` (past its warm-up)."""
+    return JumpGuard(Decimal(5), reference=D(reference))
+
+
 def test_jump_guard_ignores_a_single_bad_print():
-    guard = JumpGuard(Decimal(5))
-    assert [guard.assess(D(p)) for p in [100, 104, 120, 103, 103]] == [
-        True,
+    guard = anchored(100)
+    assert [guard.assess(D(p)) for p in [104, 120, 103, 103]] == [
         True,
         False,
         True,
@@ -136,10 +140,9 @@ def test_jump_guard_ignores_a_single_bad_print():
 
 
 def test_jump_guard_accepts_a_new_level_on_the_third_tick():
-    guard = JumpGuard(Decimal(5))
+    guard = anchored(100)
     # jump to 120 (quarantined), 121 (2nd at the new level), 122 accepted; then normal again
-    assert [guard.assess(D(p)) for p in [100, 120, 121, 122, 123]] == [
-        True,
+    assert [guard.assess(D(p)) for p in [120, 121, 122, 123]] == [
         False,
         False,
         True,
@@ -148,17 +151,43 @@ def test_jump_guard_accepts_a_new_level_on_the_third_tick():
 
 
 def test_jump_guard_restarts_confirmation_when_the_candidate_moves_away():
-    guard = JumpGuard(Decimal(5))
-    results = [guard.assess(D(p)) for p in [100, 120, 121, 140, 141, 142]]
-    assert results == [True, False, False, False, False, True]
+    guard = anchored(100)
+    results = [guard.assess(D(p)) for p in [120, 121, 140, 141, 142]]
+    assert results == [False, False, False, False, True]
     assert guard.reference == D(142)
 
 
 def test_jump_guard_boundary_is_inclusive():
-    guard = JumpGuard(Decimal(5))
-    assert guard.assess(D(100))
+    guard = anchored(100)
     assert guard.assess(D(105))  # exactly 5 %
     assert not guard.assess(D("110.26"))  # 5.0095 % of 105
+
+
+def test_jump_guard_trusts_no_single_print_at_start():
+    # A restarted bot is handed the newest stored ticker first: here a bad print of 40000 in
+    # a 65000 market. Nothing is accepted until three ticks agree.
+    guard = JumpGuard(Decimal(5))
+    assert guard.warming_up
+    assert [guard.assess(D(p)) for p in [40000, 65000, 65010, 65020, 65030]] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert guard.reference == D(65030)
+    assert not guard.warming_up
+
+
+def test_jump_guard_warm_up_needs_consecutive_agreement():
+    guard = JumpGuard(Decimal(5), confirm_ticks=2)
+    assert [guard.assess(D(p)) for p in [1, 100, 1, 100, 101]] == [False] * 4 + [True]
+
+
+def test_one_confirming_tick_accepts_the_first_price():
+    guard = JumpGuard(Decimal(5), confirm_ticks=1)
+    assert guard.assess(D(100))
+    assert guard.reference == D(100)
 
 
 def test_rate_limiter_sliding_window():

@@ -35,7 +35,7 @@ def run_path(
     strategy = load_strategy(bot_config(strategy_name, params))
     position = SimulatedPosition()
     ctx = context_for(strategy, "b1", "BTC/USDT", position_fn=position.view)
-    guard = JumpGuard(Decimal(str(jump_pct)))
+    guard = JumpGuard(Decimal(str(jump_pct)), confirm_ticks=1)
     signals = []
     for i, price in enumerate(path):
         t = (
@@ -140,7 +140,7 @@ def test_quarantined_ticks_do_not_feed_indicators():
     # jump guard at 5%: the spike to 20 is quarantined and never enters the SMA history
     strategy = load_strategy(bot_config("sma_cross", {"fast": 1, "slow": 2}))
     ctx = context_for(strategy, "b1", "BTC/USDT")
-    guard = JumpGuard(Decimal(5))
+    guard = JumpGuard(Decimal(5), reference=D(10))
     for price in [10, 10, 20, 10]:
         t = tick(price)
         ctx.observe(t, accepted=guard.assess(t.mid), now_ts=t.received_ts)

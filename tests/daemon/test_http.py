@@ -243,6 +243,7 @@ async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_tok
         bots=lambda: {
             "b1": {
                 "ticks": 7,
+                "quarantined_ticks": 2,
                 "orders": 2,
                 "fills": 1,
                 "rejections": {"max_position": 1},

@@ -52,6 +52,7 @@ class ExchangeStats:
 
 BOT = {
     "ticks": 500,
+    "quarantined_ticks": 6,
     "orders": 4,
     "fills": 3,
     "rejections": {"max_position": 2, "stale_price": 1},
@@ -171,6 +172,7 @@ def test_bot_metrics() -> None:
     samples = scrape(SnapshotCollector(bots=lambda: {"b1": BOT}))
     b1 = (("bot", "b1"),)
     assert samples[("botcriptofy_bot_ticks_total", b1)] == 500
+    assert samples[("botcriptofy_bot_quarantined_ticks_total", b1)] == 6
     assert samples[("botcriptofy_bot_orders_total", b1)] == 4
     assert samples[("botcriptofy_bot_fills_total", b1)] == 3
     assert (

@@ -123,6 +123,7 @@ def test_metric_families_are_the_real_ones() -> None:
         bots=lambda: {
             "b": {
                 "ticks": 1,
+                "quarantined_ticks": 0,
                 "orders": 0,
                 "fills": 0,
                 "rejections": {"rate_limit": 1},

@@ -236,6 +236,11 @@ async def test_control_endpoints_need_the_token_and_drive_bots(tmp_path: Path) -
                     assert buyer["state"] == "running"
                     assert buyer["healthy"] is True
                     assert buyer["orders"] == 1
+                    # it traded only once three agreeing ticks had established the price
+                    assert buyer["price"] == "trusted"
+                    assert buyer["quarantined_ticks"] >= 2
+                    metrics = (await client.get("/metrics")).text
+                    assert 'botcriptofy_bot_quarantined_ticks_total{bot="buyer"}' in metrics
                     assert Decimal(buyer["position"]) == Decimal(filled["extra"]["size"]) > 0
                     assert Decimal(buyer["quote_balance"]) < Decimal("10000")
 
