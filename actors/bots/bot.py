@@ -25,6 +25,13 @@ Decisions:
 * **Execution reports** come from the executor through a sink: during the call for paper, any
   time for a live venue (the sink wakes the bot). Those that came during a call are handed to
   the core right after it, as part of the order; the others first thing in the next round.
+* **An order in flight finishes its journaling before a stop.** From the intent's write to the
+  journaled outcome (filled, resting, rejected, unknown), and for every fill or status write,
+  the bot is shielded from cancellation for up to ``ORDER_OUTCOME_GRACE_S``: a clean shutdown
+  (SIGTERM, a bot removed) cancels the bot, and a cancellation between "intent durable" and
+  "outcome durable" would leave an order whose fate the next run has to reconcile with the
+  venue. The journal stops after the bots (the supervision tree's order), so it is there to
+  answer. Past the grace the stop goes on and the next run reconciles, as after a crash.
 * **Failures propagate.** A strategy that raises, a journal error or a feed subscription that
   ends make ``run`` raise; the supervisor restarts the bot, which then replays the journal.
 * ``run`` may be called again after it returns (a supervisor restart); it may not run twice at
@@ -35,8 +42,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import attrs
@@ -84,6 +91,8 @@ Subscribe = Callable[[str, str, str], AbstractAsyncContextManager[Mailbox]]
 
 COMMAND_INBOX_SIZE = 8
 STOP_FLUSH_GRACE_S = 2.0
+# How long a stop waits for an order being placed to reach its journaled outcome.
+ORDER_OUTCOME_GRACE_S = 10.0
 
 
 @attrs.frozen(slots=True)
@@ -327,16 +336,19 @@ class Bot:
             case Log(level=level, message=message, fields=fields):
                 self.log.log(level, message, **fields)
             case RecordIntent(intent=intent):
-                await journal.record_intent(intent)  # durable before the venue sees it
-                await self._follow(IntentRecorded(intent))
+                async with self._order_shield(intent.client_id):
+                    await journal.record_intent(intent)  # durable before the venue sees it
+                    await self._follow(IntentRecorded(intent))
             case Submit(intent=intent):
                 await executor.submit(intent)
                 await self._hand_reports()
             case RecordFill(fill=fill, final=final):
-                await journal.record_fill(fill, order_status="filled" if final else "open")
-                await self._follow(FillRecorded(fill, final))  # durable before the book changes
+                async with self._order_shield(fill.client_id):
+                    await journal.record_fill(fill, order_status="filled" if final else "open")
+                    await self._follow(FillRecorded(fill, final))  # durable before the book
             case RecordStatus(client_id=client_id, status=status, reason=reason, ts=ts):
-                await journal.record_status(client_id, status, reason=reason, now_ts=ts)
+                async with self._order_shield(client_id):
+                    await journal.record_status(client_id, status, reason=reason, now_ts=ts)
             case SaveState(key=key, value=value):
                 self._pending_state.pop(key, None)
                 await journal.save_state(self.config.id, key, value, now_ts=self.wall_clock())
@@ -348,6 +360,27 @@ class Bot:
                 await self._hand_reports()
             case Emit(event=event):
                 self._emit(event)
+
+    @asynccontextmanager
+    async def _order_shield(self, client_id: str) -> AsyncIterator[None]:
+        """No cancellation inside (see the module docstring), for at most the grace. Cut by
+        the grace, the bot ends: cancelled if it was being stopped, else with an error (the
+        journal or venue hung), and the next run replays the journal and reconciles."""
+        with trio.CancelScope(
+            shield=True, deadline=trio.current_time() + ORDER_OUTCOME_GRACE_S
+        ) as scope:
+            yield
+        if scope.cancelled_caught:
+            self.log.error(
+                "order journaling cut after its grace; the next run reconciles it",
+                client_id=client_id,
+                grace_s=ORDER_OUTCOME_GRACE_S,
+            )
+            await trio.lowlevel.checkpoint()  # being stopped: Cancelled, as for any stop
+            raise BotCriptoFyError(
+                f"bot {self.config.id!r}: journaling order {client_id!r} took longer than"
+                f" {ORDER_OUTCOME_GRACE_S} s"
+            )
 
     def _on_report(self, report: ExecutionReport) -> None:
         """The executor's sink: any time, from any task; never blocks."""

@@ -112,6 +112,15 @@ class Idle:
         return None
 
 
+class Churn:
+    """Trades on every tick: buys when flat, closes when holding (for shutdown tests)."""
+
+    def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None:
+        if ctx.position.flat:
+            return Signal.buy("churn")
+        return Signal.close("churn")
+
+
 class BuyOnce:
     """Buys on its first tick, then never signals again (for position-monitor tests)."""
 

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered, ReportSink
+from actors.bots.bot import ORDER_OUTCOME_GRACE_S
 from actors.bots.executor import OrderUnknown, PaperVenue, Pricing
 from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
@@ -424,8 +425,9 @@ async def test_the_feed_ending_is_an_error(tmp_path, thread_clock):
 
 
 async def test_cancelled_in_the_middle_of_placing_an_order(tmp_path, thread_clock):
-    """The bot is cancelled while its intent waits for the journal; the intent is committed
-    after the bot is gone. The restarted bot reconciles it (cancelled) and never re-sends it."""
+    """The bot is cancelled while its intent waits for a journal that is not running: the stop
+    waits ``ORDER_OUTCOME_GRACE_S`` for the outcome, then goes on; the intent is committed after
+    the bot is gone. The restarted bot reconciles it (cancelled) and never re-sends it."""
     clock = WallClock()
     feed = FakeFeed()
     journal = Journal(JournalConfig(path=str(tmp_path / "j.sqlite3"), fsync=False))
@@ -439,7 +441,7 @@ async def test_cancelled_in_the_middle_of_placing_an_order(tmp_path, thread_cloc
         finally:
             done.set()
 
-    with trio.fail_after(10):
+    with trio.fail_after(10 + ORDER_OUTCOME_GRACE_S):
         async with trio.open_nursery() as nursery:
             journal_scope, journal_done = trio.CancelScope(), trio.Event()
             await nursery.start(run_scoped, journal.run, journal_scope, journal_done)
@@ -451,8 +453,10 @@ async def test_cancelled_in_the_middle_of_placing_an_order(tmp_path, thread_cloc
             feed.publish(tick(99, clock=clock))  # the bot decides to buy and journals the intent
             await trio.testing.wait_all_tasks_blocked()  # ... which waits: the journal is stopped
             assert bot.statistics().orders == 0
+            stopping_at = trio.current_time()
             bot_scope.cancel()
             await bot_done.wait()
+            assert trio.current_time() - stopping_at >= ORDER_OUTCOME_GRACE_S
 
             journal_scope, journal_done = trio.CancelScope(), trio.Event()
             await nursery.start(run_scoped, journal.run, journal_scope, journal_done)
