@@ -15,8 +15,21 @@ Decisions:
   refuse string ids). The codec remembers id -> streams so that ``{"result":null,"id":n}`` resolves
   to ``Subscribed``/``Unsubscribed`` with streams, and ``{"error":{...},"id":n}`` to a
   ``SubscriptionError`` naming them.
-* bookTicker ``u`` is monotonic per symbol: a frame whose ``u`` is not above the last one seen
-  for its symbol is stale or a duplicate and decodes to ``[]``.
+* A frame's own symbol (``data.s``) must be the one its ``stream`` name carries: a mismatch, or
+  an ``s`` that is not a string, is a ``DecodeError`` naming both, never a tick for the stream's
+  symbol. For subscribed streams the route stores the expected native symbol, so the check is
+  one string comparison; the names of other streams are compared after lower-casing ``s``
+  (all-market ``!...`` names carry no symbol).
+* bookTicker ``u`` goes up per symbol; duplicates and out-of-order frames are dropped by a
+  ``SequenceFilter`` keyed by symbol (accept above the highest, drop at or below it, re-base
+  after three rising frames below it, so a poisoned ``u`` cannot silence the symbol).
+  ``subscribe_messages`` forgets the ``u`` of every ticker stream it (re)subscribes. The
+  number is recorded only once the frame has decoded: a malformed frame changes nothing.
+* The all-market ticker arrays (``!ticker@arr``, ``!miniTicker@arr``, ``!ticker_<w>@arr``;
+  combined, or raw as a top-level JSON array) are valid frames and decode to ``[]``: we never
+  subscribe to them, and turning their 1 s snapshots into Tickers would interleave stale
+  prices with real-time bookTicker data. Every item must be a payload of the stream's event
+  type; any other array is a ``DecodeError``.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import attrs
 import orjson
 
 from actors.errors import DecodeError
@@ -45,6 +59,7 @@ from actors.exchanges.parsing import (
     trade_size,
     unique,
 )
+from actors.exchanges.sequence import SequenceFilter
 from actors.exchanges.symbols import binance_native, binance_unified
 from actors.messages import (
     Event,
@@ -60,6 +75,25 @@ from actors.messages import (
 _SUFFIX = {"ticker": "bookTicker", "trade": "trade"}
 _KIND = {"bookTicker": "ticker", "trade": "trade"}
 _SHUTDOWN_STREAM = "!serverShutdown"
+# All-market ticker array streams -> the event type of their items.
+_ARRAYS = {
+    "!ticker@arr": "24hrTicker",
+    "!miniTicker@arr": "24hrMiniTicker",
+    "!ticker_1h@arr": "1hTicker",
+    "!ticker_4h@arr": "4hTicker",
+    "!ticker_1d@arr": "1dTicker",
+}
+_ARRAY_EVENTS = tuple(_ARRAYS.values())
+
+
+@attrs.frozen(slots=True)
+class _Route:
+    """A subscribed stream, flattened for the per-frame path."""
+
+    stream: Stream
+    kind: str
+    symbol: str  # unified
+    native: str  # what the frame's ``s`` must be
 
 
 class BinanceCodec:
@@ -77,12 +111,12 @@ class BinanceCodec:
         self._next_id = 1
         # request id -> ("subscribe" | "unsubscribe", streams)
         self._pending: dict[int, tuple[str, tuple[Stream, ...]]] = {}
-        # "btcusdt@bookTicker" -> Stream("ticker", "BTC/USDT"), for every stream we asked for
-        self._routes: dict[str, Stream] = {}
+        # "btcusdt@bookTicker" -> its route, for every stream we asked for
+        self._routes: dict[str, _Route] = {}
         # "BTCUSDT" -> "BTC/USDT" for subscribed symbols (splitting by quote is the fallback)
         self._symbols = SymbolTable("binance", binance_native, binance_unified, "symbol")
-        # unified symbol -> last bookTicker update id
-        self._last_u: dict[str, int] = {}
+        # bookTicker update ids, per unified symbol
+        self._book_seq: SequenceFilter[str] = SequenceFilter()
 
     # --- symbols ------------------------------------------------------------------------------
 
@@ -99,7 +133,7 @@ class BinanceCodec:
             raise ValueError(f"binance: unsupported stream kind {stream.kind!r}")
         native = self._symbols.remember(stream.symbol)
         name = f"{native.lower()}@{suffix}"
-        self._routes[name] = stream
+        self._routes[name] = _Route(stream, stream.kind, stream.symbol, native)
         return name
 
     def _stream_from_name(self, name: object) -> Stream | None:
@@ -107,7 +141,7 @@ class BinanceCodec:
             return None
         known = self._routes.get(name)
         if known is not None:
-            return known
+            return known.stream
         market, _, suffix = name.partition("@")
         kind = _KIND.get(suffix)
         if kind is None or not market:
@@ -120,6 +154,9 @@ class BinanceCodec:
     # --- client frames ------------------------------------------------------------------------
 
     def subscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
+        for stream in streams:
+            if stream.kind == "ticker":
+                self._book_seq.forget(stream.symbol)
         return self._requests("SUBSCRIBE", "subscribe", streams)
 
     def unsubscribe_messages(self, streams: Sequence[Stream]) -> list[str]:
@@ -146,15 +183,20 @@ class BinanceCodec:
         try:
             msg = orjson.loads(frame)
             if type(msg) is not dict:
+                if type(msg) is list:
+                    return self._ticker_array(msg, None)
                 raise DecodeError(f"binance: expected a JSON object, got {type(msg).__name__}")
             name = msg.get("stream")
             if name is not None:
                 data = msg["data"]
                 route = self._routes.get(name) if type(name) is str else None
                 if route is None:
-                    if name == _SHUTDOWN_STREAM:
-                        return [ReconnectRequested(self.exchange, "serverShutdown")]
-                    return self._payload(data, ts)
+                    return self._unrouted(name, data, ts)
+                native = data["s"]
+                if native != route.native:
+                    raise DecodeError(
+                        f"binance {name}: data.s is {show(native)}, not {route.native}"
+                    )
                 if route.kind == "ticker":
                     return self._book_ticker(data, route.symbol, ts)
                 return self._trade(data, route.symbol, ts)
@@ -168,20 +210,55 @@ class BinanceCodec:
         except FOREIGN_ERRORS as exc:
             raise decode_failure(self.protocol, exc) from exc
 
-    def _payload(self, data: object, ts: float) -> list[Event]:
-        """A bare payload: raw-stream frame, or combined data for a stream we did not ask for."""
+    def _unrouted(self, name: object, data: object, ts: float) -> list[Event]:
+        """Combined data for a stream we did not ask for."""
+        if type(name) is not str:
+            raise DecodeError(f"binance: stream must be a string, got {show(name)}")
+        if name == _SHUTDOWN_STREAM:
+            return [ReconnectRequested(self.exchange, "serverShutdown")]
+        if name in _ARRAYS:
+            return self._ticker_array(data, name)
+        # All-market "!..." names carry no symbol to check against.
+        return self._payload(data, ts, None if name.startswith("!") else name)
+
+    def _ticker_array(self, data: object, name: str | None) -> list[Event]:
+        """``[{"e":"24hrTicker","E":ms,"s":"BNBBTC",..},..]`` on ``name`` (None: a raw frame);
+        see the module docstring."""
+        if type(data) is not list:
+            raise DecodeError(f"binance {name}: expected a JSON array, got {type(data).__name__}")
+        allowed = _ARRAY_EVENTS if name is None else (_ARRAYS[name],)
+        for item in data:
+            if type(item) is not dict or item.get("e") not in allowed:
+                raise DecodeError(
+                    f"binance {name or 'array'}: expected a JSON object or an array of "
+                    f"{'/'.join(allowed)} payloads, got an item {show(item)}"
+                )
+        return []
+
+    def _symbol(self, data: JsonObject, stream: str | None) -> str:
+        """The unified symbol a payload names, checked against the name of its ``stream``."""
+        native = data["s"]
+        if stream is not None:
+            market = stream.partition("@")[0]
+            if type(native) is not str or native.lower() != market:
+                raise DecodeError(f"binance {stream}: data.s is {show(native)}, not {market}")
+        return self._symbols.decode(native)
+
+    def _payload(self, data: object, ts: float, stream: str | None = None) -> list[Event]:
+        """A bare payload: raw-stream frame (``stream`` None), or combined data for a stream we
+        did not ask for."""
         data = expect_dict(data, "binance payload")
         event = data.get("e")
         if event is None:
             # bookTicker is the one payload without "e" that has u/s/b/a (depth partials have
             # lastUpdateId/bids/asks instead).
             if "u" in data and "s" in data and "b" in data and "a" in data:
-                return self._book_ticker(data, self._symbols.decode(data["s"]), ts)
+                return self._book_ticker(data, self._symbol(data, stream), ts)
             return []
         if event == "trade":
-            return self._trade(data, self._symbols.decode(data["s"]), ts)
+            return self._trade(data, self._symbol(data, stream), ts)
         if event == "24hrTicker":
-            return self._day_ticker(data, ts)
+            return self._day_ticker(data, self._symbol(data, stream), ts)
         if event == "serverShutdown":
             return [ReconnectRequested(self.exchange, "serverShutdown")]
         return []
@@ -192,9 +269,6 @@ class BinanceCodec:
         update_id = data["u"]
         if type(update_id) is not int:
             raise DecodeError(f"binance bookTicker: u must be an integer, got {show(update_id)}")
-        last = self._last_u.get(symbol)
-        if last is not None and update_id <= last:
-            return []
         bid = price(data["b"], "binance bookTicker b")
         ask = price(data["a"], "binance bookTicker a")
         check_book(bid, ask, "binance bookTicker")
@@ -211,7 +285,8 @@ class BinanceCodec:
             "ws",
             update_id,
         )
-        self._last_u[symbol] = update_id
+        if not self._book_seq.accept(symbol, update_id):
+            return []
         return [ticker]
 
     def _trade(self, data: JsonObject, symbol: str, ts: float) -> list[Event]:
@@ -237,10 +312,9 @@ class BinanceCodec:
             )
         ]
 
-    def _day_ticker(self, data: JsonObject, ts: float) -> list[Event]:
+    def _day_ticker(self, data: JsonObject, symbol: str, ts: float) -> list[Event]:
         """``{"e":"24hrTicker","E":ms,"s":"BNBBTC","c":last,"b":bid,"B":bidQty,"a":ask,
         "A":askQty,...}`` (pushed every 1000 ms)."""
-        symbol = self._symbols.decode(data["s"])
         bid = price(data["b"], "binance 24hrTicker b")
         ask = price(data["a"], "binance 24hrTicker a")
         check_book(bid, ask, "binance 24hrTicker")

@@ -20,8 +20,13 @@ Decisions:
   become ``ReconnectRequested``.
 * Sequence numbers are per product and shared by all its channels, so gaps are normal and a
   ticker and its match carry the same number. Duplicates/out-of-order frames are dropped
-  per (channel, product): a frame whose ``sequence`` is not above the highest seen decodes to
-  ``[]``.
+  per (channel, product) by a ``SequenceFilter`` (one per channel, keyed by product): accept a
+  ``sequence`` above the highest seen, drop one at or below it, re-base after three rising
+  frames below it, so one poisoned number cannot silence a product. ``subscribe_messages``
+  forgets the (channel, product) pairs it (re)subscribes. A number is recorded only once its
+  frame has decoded: a malformed frame changes nothing.
+* Every frame names its product once (``product_id``): there is no second copy to check it
+  against.
 * ``match.side`` is the maker's side: flipped for ``Trade.side`` (the taker's). ``last_match`` (the
   one print sent right after subscribing) is decoded like a live ``match``.
 * Unknown ``type``s decode to ``[]`` (Coinbase adds new ones).
@@ -57,6 +62,7 @@ from actors.exchanges.parsing import (
     trade_size,
     unique,
 )
+from actors.exchanges.sequence import SequenceFilter
 from actors.exchanges.symbols import coinbase_native, coinbase_unified
 from actors.messages import (
     Event,
@@ -124,8 +130,9 @@ class CoinbaseCodec:
         self._products = SymbolTable("coinbase", coinbase_native, coinbase_unified, "product_id")
         self._active: dict[str, set[str]] = {}  # product -> kinds we asked for (heartbeat upkeep)
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
-        self._last_ticker_seq: dict[str, int] = {}
-        self._last_match_seq: dict[str, int] = {}
+        # One per channel, keyed by native product id.
+        self._ticker_seq: SequenceFilter[str] = SequenceFilter()
+        self._match_seq: SequenceFilter[str] = SequenceFilter()
 
     # --- symbols ------------------------------------------------------------------------------
 
@@ -146,6 +153,7 @@ class CoinbaseCodec:
         for stream in wanted:
             native = self._products.remember(stream.symbol)
             self._active.setdefault(native, set()).add(stream.kind)
+            (self._ticker_seq if stream.kind == "ticker" else self._match_seq).forget(native)
         channels.append({"name": "heartbeat", "product_ids": products})
         self._pending.append(("subscribe", tuple(wanted)))
         return [dumps({"type": "subscribe", "channels": channels})]
@@ -222,10 +230,6 @@ class CoinbaseCodec:
         (``best_*_size`` absent before late 2022: optional)."""
         product = msg["product_id"]
         sequence = self._sequence(msg, "coinbase ticker")
-        if sequence is not None:
-            last = self._last_ticker_seq.get(product)
-            if last is not None and sequence <= last:
-                return []
         bid = price(msg["best_bid"], "coinbase ticker best_bid")
         ask = price(msg["best_ask"], "coinbase ticker best_ask")
         check_book(bid, ask, "coinbase ticker")
@@ -245,8 +249,8 @@ class CoinbaseCodec:
             "ws",
             sequence,
         )
-        if sequence is not None:
-            self._last_ticker_seq[product] = sequence
+        if sequence is not None and not self._ticker_seq.accept(product, sequence):
+            return []
         return [ticker]
 
     def _match(self, msg: JsonObject, ts: float) -> list[Event]:
@@ -255,10 +259,6 @@ class CoinbaseCodec:
         "time":"2014-11-07T08:19:27.028459Z"}``; ``side`` is the maker's: sell -> taker bought."""
         product = msg["product_id"]
         sequence = self._sequence(msg, "coinbase match")
-        if sequence is not None:
-            last = self._last_match_seq.get(product)
-            if last is not None and sequence <= last:
-                return []
         side = _TAKER.get(msg["side"])
         if side is None:
             raise DecodeError(f"coinbase match: side must be buy/sell, got {show(msg['side'])}")
@@ -275,8 +275,8 @@ class CoinbaseCodec:
             ts,
             sequence,
         )
-        if sequence is not None:
-            self._last_match_seq[product] = sequence
+        if sequence is not None and not self._match_seq.accept(product, sequence):
+            return []
         return [trade]
 
     def _heartbeat(self, msg: JsonObject) -> list[Event]:

@@ -15,9 +15,19 @@ Decisions:
   overflow on subscribe. Ticker snapshots are current state and are decoded.
 * ``sequence_num`` is per connection and must be gap-free: a jump forward yields a
   ``SequenceGap`` ahead of the frame's own events (the frame is still decoded: its data is
-  good, only something before it was lost); a number at or below the last one is a duplicate or
-  out of order and the frame decodes to ``[]``. Frames without ``sequence_num`` (errors) skip
-  the check.
+  good, only something before it was lost), on which the connection reconnects with a fresh
+  codec. A number at or below the last one is a duplicate or out of order and the frame
+  decodes to ``[]``; but a ``SequenceFilter`` (one key: the connection) re-bases after three
+  rising frames below the last, so no single frame can mute the connection: not an absurd
+  first number (there is nothing before it to call it a gap), not a counter that went back.
+  A re-base is a break in the sequence too (the frames dropped before it may have been real),
+  so it is reported as a ``SequenceGap`` whose ``expected`` is above ``received``.
+  ``subscribe_messages`` does not reset the number: it belongs to the connection, not to a
+  stream, and a gap across the reset would go unseen; the heartbeats (one a second) re-base a
+  poisoned number within three seconds. Frames without ``sequence_num`` (errors) skip the
+  check.
+* Every ticker and trade names its product once (``product_id``; the envelope names only the
+  channel): there is no second copy to check it against.
 * Replies carry no request id; they come in request order, so a FIFO of our requests resolves
   ``subscriptions`` (cumulative) and ``{"type":"error"}`` frames, as for Coinbase Exchange.
 * ``X-USDC`` products may arrive named ``X-USD`` (Coinbase aliases them): subscribing ``X/USDC``
@@ -61,6 +71,7 @@ from actors.exchanges.parsing import (
     trade_size,
     unique,
 )
+from actors.exchanges.sequence import SequenceFilter
 from actors.exchanges.symbols import coinbase_native, coinbase_unified
 from actors.messages import (
     Event,
@@ -77,6 +88,7 @@ from actors.messages import (
 _CHANNEL = {"ticker": "ticker", "trade": "market_trades"}
 _KIND = {"ticker": "ticker", "market_trades": "trade"}
 _TAKER = {"BUY": "sell", "SELL": "buy", "buy": "sell", "sell": "buy"}  # maker -> taker
+_CONNECTION = "sequence_num"  # the one key of the per-connection SequenceFilter
 
 
 class CoinbaseAdvancedCodec:
@@ -95,7 +107,7 @@ class CoinbaseAdvancedCodec:
         self._products: dict[str, tuple[str, ...]] = {}
         self._pending: deque[tuple[str, tuple[Stream, ...]]] = deque(maxlen=MAX_PENDING)
         self._heartbeats = False
-        self._next_seq: int | None = None
+        self._sequence: SequenceFilter[str] = SequenceFilter()
         self._gaps: list[SequenceGap] = []  # detected, not yet returned
 
     # --- symbols ------------------------------------------------------------------------------
@@ -197,14 +209,13 @@ class CoinbaseAdvancedCodec:
                     f"coinbase_advanced: sequence_num must be a non-negative integer, "
                     f"got {show(sequence)}"
                 )
-            expected = self._next_seq
-            if expected is not None and sequence < expected:
-                return []  # duplicate or out of order
+            last = self._sequence.highest(_CONNECTION)
             # The number counts as seen even if the body below turns out malformed: one bad
             # frame is a DecodeError, not also a gap on the next frame.
-            self._next_seq = sequence + 1
-            if expected is not None and sequence > expected:
-                self._gaps.append(SequenceGap(self.exchange, expected, sequence))
+            if not self._sequence.accept(_CONNECTION, sequence):
+                return []  # duplicate or out of order
+            if last is not None and sequence != last + 1:
+                self._gaps.append(SequenceGap(self.exchange, last + 1, sequence))
         if self._gaps:
             # Reported ahead of this frame's data; kept until a frame decodes, so a gap seen on
             # a malformed frame is not lost with it.

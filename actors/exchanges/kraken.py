@@ -17,6 +17,8 @@ Decisions:
   until every symbol has been answered. ``pong`` is liveness and decodes to ``Heartbeat``
   (as ``messages.Heartbeat`` documents); ``status`` becomes ``SystemStatus``.
 * Ticker frames carry no sequence number, so nothing is dropped as out of order.
+* Each data item names its symbol once (``data[].symbol``; the envelope names only the
+  channel): there is no second copy to check it against.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ Decisions:
 * Data arrays are routed by the trailing ``channelName`` and pair, never by ``channelID``
   (deprecated, per connection). Book frames, including the 5-element two-dict form, and ohlc
   frames decode to ``[]``.
+* The frame names its stream twice, so the two must agree: the codec remembers which
+  (channelName, pair) each ``channelID`` was given by a ``subscribed`` status (and drops it on
+  ``unsubscribed``), and a data frame whose ``channelID`` was given to another channel or pair
+  than its trailing names is a ``DecodeError``, never data for either. A ``channelID`` we were
+  never told about is not checked (one dict lookup per frame either way).
+* Tickers and trades carry no sequence number, so nothing is dropped as out of order.
 * Ticker ``a``/``b`` rows are [price, whole-lot volume (int), lot volume]: size is index 2.
 * ``systemStatus`` -> ``SystemStatus`` (its ``connectionID`` is u64; orjson parses it);
   ``heartbeat`` and ``pong`` -> ``Heartbeat``.
@@ -86,6 +92,8 @@ class KrakenV1Codec:
         # reqid -> (op, kind, {v1 pair: stream} still awaiting its per-pair status)
         self._pending: dict[int, tuple[str, str, dict[str, Stream]]] = {}
         self._pairs = SymbolTable("kraken_v1", kraken_v1_native, kraken_v1_unified, "pair")
+        # channelID -> (channelName, pair) it was assigned by a subscriptionStatus
+        self._channel_ids: dict[int, tuple[str, str]] = {}
 
     # --- symbols ------------------------------------------------------------------------------
 
@@ -157,6 +165,13 @@ class KrakenV1Codec:
         if len(msg) < 4:
             raise DecodeError(f"kraken_v1: data array needs >= 4 elements, got {len(msg)}")
         channel = msg[-2]
+        channel_id = msg[0]
+        assigned = self._channel_ids.get(channel_id) if type(channel_id) is int else None
+        if assigned is not None and (assigned[0] != channel or assigned[1] != msg[-1]):
+            raise DecodeError(
+                f"kraken_v1: channelID {channel_id} is {assigned[0]} {assigned[1]}, "
+                f"but the frame says {show(channel)} {show(msg[-1])}"
+            )
         if channel == "spread":
             return [self._spread(msg[1], self._pairs.decode(msg[-1]), ts)]
         if channel == "trade":
@@ -270,11 +285,22 @@ class KrakenV1Codec:
             return [SubscriptionError(self.exchange, message, streams, reqid)]
         if status != "subscribed" and status != "unsubscribed":
             raise DecodeError(f"kraken_v1: unknown subscriptionStatus status {show(status)}")
+        # channelName as data frames will carry it ("book-10"), not the subscription's "book".
+        self._assign(msg.get("channelID"), status, msg.get("channelName"), pair)
         if not streams and pending_kind is None:
             return []  # an ack for a channel we never ask for (book, ohlc...)
         if status == "unsubscribed":
             return [Unsubscribed(self.exchange, streams, reqid)]
         return [Subscribed(self.exchange, streams, reqid)]
+
+    def _assign(self, channel_id: object, status: str, name: object, pair: object) -> None:
+        """Remember (or, on unsubscribe, forget) which stream a ``channelID`` carries."""
+        if type(channel_id) is not int:
+            return
+        if status == "unsubscribed":
+            self._channel_ids.pop(channel_id, None)
+        elif type(name) is str and type(pair) is str:
+            remember(self._channel_ids, channel_id, (name, pair))
 
     def _system_status(self, msg: JsonObject) -> SystemStatus:
         """``{"connectionID":18239578009413566319,"event":"systemStatus","status":"online",

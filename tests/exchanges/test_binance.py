@@ -42,7 +42,7 @@ BOOK = {
 }
 
 
-def combined(stream: str, data: dict) -> str:
+def combined(stream: str, data: object) -> str:
     return json.dumps({"stream": stream, "data": data})
 
 
@@ -175,6 +175,125 @@ def test_book_ticker_drops_stale_and_duplicate_update_ids(codec):
     # Per symbol: another symbol with a lower u is not stale.
     other = {**BOOK, "s": "ETHUSDT", "u": 5}
     assert len(codec.decode(combined("ethusdt@bookTicker", other), 1.0)) == 1
+
+
+def test_a_poisoned_update_id_does_not_silence_the_symbol(codec):
+    def book(u: int) -> list:
+        return codec.decode(combined("btcusdt@bookTicker", {**BOOK, "u": u}), 1.0)
+
+    assert len(book(100)) == 1
+    assert len(book(10**18)) == 1  # absurd, but above the highest: nothing to tell it by
+    assert book(101) == []
+    assert book(102) == []
+    [rebased] = book(103)  # the third rising frame below the highest re-bases
+    assert rebased.sequence == 103
+    assert len(book(104)) == 1
+    assert book(103) == []  # and duplicates are dropped again
+
+
+def test_a_repeated_frame_never_rebases(codec):
+    codec.decode(combined("btcusdt@bookTicker", {**BOOK, "u": 10**18}), 1.0)
+    for _ in range(5):
+        assert codec.decode(combined("btcusdt@bookTicker", BOOK), 1.0) == []
+
+
+def test_resubscribing_forgets_the_update_id(codec):
+    codec.decode(combined("btcusdt@bookTicker", {**BOOK, "u": 10**18}), 1.0)
+    assert codec.decode(combined("btcusdt@bookTicker", BOOK), 1.0) == []
+    codec.subscribe_messages([BTC_TICKER])
+    [ticker] = codec.decode(combined("btcusdt@bookTicker", BOOK), 1.0)
+    assert ticker.sequence == BOOK["u"]
+
+
+def test_a_malformed_frame_does_not_count_as_seen(codec):
+    raises_decode(codec, combined("btcusdt@bookTicker", {**BOOK, "u": 10**18, "b": "0"}), "price")
+    assert len(codec.decode(combined("btcusdt@bookTicker", BOOK), 1.0)) == 1
+
+
+@pytest.mark.parametrize("symbol", ["ETHUSDT", 5, "btcusdt", None, ["BTCUSDT"]])
+def test_book_ticker_symbol_must_match_its_stream(codec, symbol):
+    info = raises_decode(codec, combined("btcusdt@bookTicker", {**BOOK, "s": symbol}))
+    assert "btcusdt@bookTicker" in str(info.value)
+    assert repr(symbol) in str(info.value)
+
+
+def test_trade_symbol_must_match_its_stream(codec):
+    trade = {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 1, "p": "1", "q": "1", "T": 1, "m": True}
+    raises_decode(codec, combined("ethusdt@trade", trade), "ethusdt@trade.*'BTCUSDT'")
+    raises_decode(codec, combined("ethusdt@trade", {**trade, "s": 5}), "ethusdt@trade.*5")
+    raises_decode(codec, combined("ethusdt@trade", {k: v for k, v in trade.items() if k != "s"}))
+
+
+def test_symbol_of_streams_we_did_not_ask_for_must_match_too(codec):
+    book = combined("xrpusdt@bookTicker", {**BOOK, "s": "ETHUSDT"})
+    raises_decode(codec, book, "xrpusdt@bookTicker.*'ETHUSDT'")
+    day = {"e": "24hrTicker", "E": 1, "s": "ETHBTC", "c": "2", "b": "1", "B": "1"}
+    raises_decode(codec, combined("bnbbtc@ticker", {**day, "a": "3", "A": "1"}), "bnbbtc@ticker")
+    trade = {"e": "trade", "E": 1, "s": 7, "t": 1, "p": "1", "q": "1", "T": 1, "m": True}
+    raises_decode(codec, combined("xrpusdt@trade", trade), "xrpusdt@trade.*7")
+    [xrp] = codec.decode(combined("xrpusdt@bookTicker", {**BOOK, "s": "XRPUSDT"}), 1.0)
+    assert xrp.symbol == "XRP/USDT"
+
+
+def test_raw_frames_name_their_symbol_once(codec):
+    [ticker] = codec.decode(json.dumps({**BOOK, "s": "ETHUSDT"}), 1.0)
+    assert ticker.symbol == "ETH/USDT"
+
+
+DAY_ITEM = {
+    "e": "24hrTicker",
+    "E": 1672515782136,
+    "s": "BNBBTC",
+    "c": "0.0025",
+    "b": "0.0024",
+    "B": "10",
+    "a": "0.0026",
+    "A": "100",
+}
+MINI_ITEM = {
+    "e": "24hrMiniTicker",
+    "E": 1672515782136,
+    "s": "BNBBTC",
+    "c": "0.0025",
+    "o": "0.0010",
+    "h": "0.0025",
+    "l": "0.0010",
+    "v": "10000",
+    "q": "18",
+}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        combined("!ticker@arr", [DAY_ITEM, {**DAY_ITEM, "s": "BTCUSDT"}]),
+        combined("!miniTicker@arr", [MINI_ITEM, {**MINI_ITEM, "s": "ETHUSDT"}]),
+        combined("!ticker_1h@arr", [{**DAY_ITEM, "e": "1hTicker"}]),
+        json.dumps([DAY_ITEM, {**DAY_ITEM, "s": "BTCUSDT"}]),
+        json.dumps([MINI_ITEM]),
+        "[]",
+    ],
+)
+def test_all_market_ticker_arrays_are_valid_and_decode_to_nothing(codec, frame):
+    assert codec.decode(frame, 1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        ("[1,2]", "JSON object"),
+        ("[[]]", "JSON object"),
+        (json.dumps([DAY_ITEM, {"e": "trade"}]), "'trade'"),
+        (json.dumps([{**DAY_ITEM, "e": ["24hrTicker"]}]), "24hrTicker"),
+        (json.dumps([BOOK]), "array"),
+        (combined("!ticker@arr", [MINI_ITEM]), "!ticker@arr"),
+        (combined("!miniTicker@arr", [DAY_ITEM, 3]), "!miniTicker@arr"),
+        (combined("!ticker@arr", DAY_ITEM), "expected a JSON array"),
+        (combined("!somethingElse@arr", [DAY_ITEM]), "JSON object"),
+    ],
+)
+def test_arrays_that_are_not_ticker_arrays_are_decode_errors(codec, frame, match):
+    raises_decode(codec, frame, match)
 
 
 def test_trade_side_is_the_taker_side(codec):

@@ -253,6 +253,37 @@ def test_duplicates_and_out_of_order_are_dropped_per_product(codec):
     assert codec.decode(frame(MATCH), 1.0) == []
 
 
+def test_a_poisoned_sequence_does_not_silence_a_product(codec):
+    base = TICKER["sequence"]
+    for template in (TICKER, MATCH):
+
+        def decode(sequence: int, template: dict = template) -> list:
+            return codec.decode(frame({**template, "sequence": sequence}), 1.0)
+
+        assert len(decode(base)) == 1
+        assert len(decode(10**18)) == 1
+        assert decode(base + 1) == []
+        assert decode(base + 2) == []
+        [rebased] = decode(base + 3)  # the third rising frame below the highest re-bases
+        assert rebased.sequence == base + 3
+        assert len(decode(base + 4)) == 1
+        for _ in range(4):  # a repeated frame never re-bases
+            assert decode(base + 4) == []
+
+
+def test_resubscribing_forgets_the_sequence_of_that_channel_only(codec):
+    codec.decode(frame({**TICKER, "sequence": 10**18}), 1.0)
+    codec.decode(frame({**MATCH, "sequence": 10**18}), 1.0)
+    codec.subscribe_messages([BTC_TICKER])
+    assert len(codec.decode(frame(TICKER), 1.0)) == 1
+    assert codec.decode(frame(MATCH), 1.0) == []
+
+
+def test_a_malformed_frame_does_not_count_as_seen(codec):
+    raises_decode(codec, frame({**TICKER, "sequence": 10**18, "best_bid": "0"}), "price")
+    assert len(codec.decode(frame(TICKER), 1.0)) == 1
+
+
 def test_heartbeat(codec):
     beat = {
         "type": "heartbeat",

@@ -219,6 +219,37 @@ def test_a_gap_seen_on_a_malformed_frame_is_not_lost(codec):
     assert len(codec.decode(tickers(5, TICKER_ITEM), 1.0)) == 1
 
 
+def test_an_absurd_first_sequence_num_does_not_mute_the_connection():
+    codec = codec_for("coinbase_advanced")
+    codec.subscribe_messages([BTC_TICKER])
+    assert len(codec.decode(tickers(10**18, TICKER_ITEM), 1.0)) == 1  # nothing before it
+    assert codec.decode(tickers(0, TICKER_ITEM), 1.0) == []
+    assert codec.decode(tickers(1, TICKER_ITEM), 1.0) == []
+    gap, ticker = codec.decode(tickers(2, TICKER_ITEM), 1.0)  # re-based, and reported
+    assert gap == SequenceGap("coinbase_advanced", 10**18 + 1, 2)
+    assert ticker.sequence == 2
+    assert len(codec.decode(tickers(3, TICKER_ITEM), 1.0)) == 1
+
+
+def test_an_absurd_sequence_num_later_on_is_a_gap(codec):
+    codec.decode(tickers(0, TICKER_ITEM), 1.0)
+    gap, _ = codec.decode(tickers(10**18, TICKER_ITEM), 1.0)
+    assert gap == SequenceGap("coinbase_advanced", 1, 10**18)
+
+
+def test_a_counter_that_went_back_is_rebased_and_reported(codec):
+    for number in range(6):
+        codec.decode(tickers(number, TICKER_ITEM), 1.0)
+    assert codec.decode(tickers(0, TICKER_ITEM), 1.0) == []
+    assert codec.decode(tickers(1, TICKER_ITEM), 1.0) == []
+    gap, _ = codec.decode(envelope("heartbeats", 2, [{"heartbeat_counter": 2}]), 1.0)
+    assert gap == SequenceGap("coinbase_advanced", 6, 2)
+    assert len(codec.decode(tickers(3, TICKER_ITEM), 1.0)) == 1
+    # A replayed frame never re-bases.
+    for _ in range(5):
+        assert codec.decode(tickers(1, TICKER_ITEM), 1.0) == []
+
+
 def test_usdc_products_alias_usd():
     codec = codec_for("coinbase_advanced")
     codec.subscribe_messages([Stream("ticker", "BTC/USDC")])

@@ -190,6 +190,44 @@ def test_acks_for_channels_we_never_use_are_ignored(codec):
     assert codec.decode(frame(book), 1.0) == []
 
 
+def status(channel_id: int, name: str, pair: str, state: str = "subscribed") -> str:
+    return frame(
+        {
+            "channelID": channel_id,
+            "channelName": name,
+            "event": "subscriptionStatus",
+            "pair": pair,
+            "status": state,
+            "subscription": {"name": name.partition("-")[0]},
+        }
+    )
+
+
+def test_channel_id_must_match_the_stream_it_was_assigned(codec):
+    codec.decode(status(42, "spread", "XBT/USD"), 1.0)
+    assert len(codec.decode(frame([42, *SPREAD[1:]]), 1.0)) == 1
+    raises_decode(
+        codec, frame([42, SPREAD[1], "spread", "XDG/USD"]), "channelID 42 is spread XBT/USD"
+    )
+    raises_decode(codec, frame([42, *TRADES[1:]]), "'trade' 'XBT/USD'")
+    raises_decode(codec, frame([42, SPREAD[1], "spread", 5]), "channelID 42.* 5")
+    # Channel ids we were never told about are not checked.
+    assert len(codec.decode(frame([43, SPREAD[1], "spread", "XDG/USD"]), 1.0)) == 1
+    # Unsubscribed: the id is free again.
+    codec.decode(status(42, "spread", "XBT/USD", "unsubscribed"), 1.0)
+    assert len(codec.decode(frame([42, SPREAD[1], "spread", "XDG/USD"]), 1.0)) == 1
+    # A new assignment replaces the old one.
+    codec.decode(status(42, "trade", "XBT/USD"), 1.0)
+    assert len(codec.decode(frame([42, *TRADES[1:]]), 1.0)) == 2
+
+
+def test_channel_id_check_uses_the_channel_name_data_frames_carry(codec):
+    codec.decode(status(7, "book-10", "XBT/USD"), 1.0)
+    book = [7, {"as": [], "bs": []}, "book-10", "XBT/USD"]
+    assert codec.decode(frame(book), 1.0) == []
+    raises_decode(codec, frame([7, {"as": [], "bs": []}, "book-25", "XBT/USD"]), "book-10")
+
+
 def test_ticker_size_is_index_two(codec):
     [ticker] = codec.decode(frame(TICKER), 4.0)
     assert ticker == Ticker(
