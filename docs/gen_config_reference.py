@@ -127,9 +127,11 @@ MEANINGS: dict[str, str] = {
         "REST base URL of the fallback poller. Unset: the protocol's production REST URL."
     ),
     "ExchangeConfig.stale_after_s": (
-        "A stream with no data for this long is told `stale`; a connection with no frame at "
-        "all (or only stale streams) for this long, or that has not restored every "
-        "subscription this long after connecting, is replaced."
+        "A stream with no data for this long is told `stale` and, if it brought data on its "
+        "connection before, resubscribed (twice at most, this long apart; then the connection "
+        "is replaced); a connection with no frame at all (or only stale streams) for this "
+        "long, or that has not restored every subscription this long after connecting, is "
+        "replaced. Set it above the quietest stream's normal gap."
     ),
     "ExchangeConfig.fallback": (
         '`"rest"`: while the breaker is not closed, poll REST tickers (bots may only close '

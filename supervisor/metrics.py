@@ -15,6 +15,8 @@ without this module importing them. Fields marked *optional* may be missing or `
     bytes_received: int             payload bytes received (monotonic)
     decode_errors: int              frames rejected by the codec (monotonic)
     reconnects: int                 reconnects so far (monotonic)
+    stream_repairs: int             optional: resubscribes of streams that went quiet on a
+                                    live connection (monotonic)
     breaker_state: str              "closed" | "open" | "half_open"
     breaker_transitions: int        optional: breaker transitions so far (monotonic)
     state: str                      the exchange pool's state: "idle" | "connecting" |
@@ -247,6 +249,9 @@ class SnapshotCollector:
         bytes_ = counter("exchange_bytes_received", "Payload bytes received from the exchange.")
         decode = counter("exchange_decode_errors", "Frames the codec rejected.")
         reconnects = counter("exchange_reconnects", "Reconnects to the exchange.")
+        repairs = counter(
+            "exchange_stream_repairs", "Resubscribes of streams that went quiet on a live socket."
+        )
         skipped = counter(
             "exchange_subscriber_skipped", "Tickers conflated away in subscriber mailboxes."
         )
@@ -277,6 +282,9 @@ class SnapshotCollector:
             bytes_.add_metric(labels, _field(snap, "bytes_received"))
             decode.add_metric(labels, _field(snap, "decode_errors"))
             reconnects.add_metric(labels, _field(snap, "reconnects"))
+            stream_repairs = _field(snap, "stream_repairs", None)
+            if stream_repairs is not None:
+                repairs.add_metric(labels, stream_repairs)
             skipped.add_metric(labels, _field(snap, "skipped"))
             dropped.add_metric(labels, _field(snap, "dropped"))
             up = _field(snap, "connection_uptime_s", None)
@@ -304,6 +312,7 @@ class SnapshotCollector:
             bytes_,
             decode,
             reconnects,
+            repairs,
             skipped,
             dropped,
             uptime,

@@ -170,6 +170,7 @@ class System:
                 "breaker": ex.breaker_state,
                 "last_message_age_s": ex.last_message_age_s,
                 "reconnects": ex.reconnects,
+                "stream_repairs": ex.stream_repairs,
                 "messages": ex.messages_received,
                 "decode_errors": ex.decode_errors,
                 "streams": {

@@ -13,7 +13,11 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
   reader decide whether the connection is dead: no frame at all for ``stale_after_s``, every
   watched stream quiet for ``stale_after_s``, or subscriptions not restored within
   ``stale_after_s`` -> ``StaleFeedError``, which the supervisor answers with a backoff restart.
-  Telling one quiet stream ``stale`` is its subscription actor's job (``subscription.py``).
+  Telling one quiet stream ``stale`` is its subscription actor's job (``subscription.py``),
+  and so is asking for its repair (``repair``): the control task resubscribes it (unsubscribe,
+  then subscribe), at most ``MAX_STREAM_REPAIRS`` times while it stays quiet; one more quiet
+  period after that and the connection is replaced (``StaleFeedError``), since a stream that
+  resubscribing cannot bring back points at the socket or the server behind it.
   Between checks a batch of frames costs one ``current_time()`` and one ``time()`` call and a
   few attribute stores; there is no per-second polling.
 * Control: reconciles the streams the shard *wants* (changed synchronously by subscribers
@@ -101,6 +105,7 @@ __all__ = [
 ]
 
 DECODE_LOG_INTERVAL_S = 10.0
+MAX_STREAM_REPAIRS = 2  # resubscribes of a quiet stream before its connection is replaced
 # Exchange timestamp -> receipt. Fixed buckets (Prometheus style upper bounds, seconds).
 LATENCY_BUCKETS_S: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -233,6 +238,10 @@ class Shard:
         self._changed = trio.Event()
         return self._changed
 
+    def poke(self) -> None:
+        """Wake the control task without a change of membership (a stream to repair)."""
+        self._changed.set()
+
 
 # --- statistics --------------------------------------------------------------------------------
 
@@ -255,6 +264,7 @@ class ConnectionStatistics:
     subscription_errors: int
     sequence_gaps: int
     stale_replacements: int
+    stream_repairs: int  # resubscribes of streams that went quiet on a live socket
     connection_uptime_s: float | None
     last_message_age_s: float | None
     last_close_code: int | None
@@ -295,6 +305,7 @@ class Connection:
     subscription_errors: int = attrs.field(default=0, init=False)
     sequence_gaps: int = attrs.field(default=0, init=False)
     stale_replacements: int = attrs.field(default=0, init=False)
+    stream_repairs: int = attrs.field(default=0, init=False)
     last_close_code: int | None = attrs.field(default=None, init=False)
     last_close_reason: str | None = attrs.field(default=None, init=False)
     latency: LatencyHistogram = attrs.field(factory=LatencyHistogram, init=False)
@@ -305,6 +316,8 @@ class Connection:
     _budget: RequestBudget | None = attrs.field(default=None, init=False)
     _wire: dict[Stream, str] = attrs.field(factory=dict, init=False)
     _restoring: set[Stream] | None = attrs.field(default=None, init=False)
+    _repairing: set[Stream] = attrs.field(factory=set, init=False)
+    _unrepairable: str | None = attrs.field(default=None, init=False)  # replace the socket
     _connected_at: float | None = attrs.field(default=None, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
     _session_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
@@ -342,6 +355,8 @@ class Connection:
         self._budget = RequestBudget(codec.max_requests_per_second)
         self._wire = {}
         self._end_reason = None
+        self._repairing = set()
+        self._unrepairable = None
         try:
             async with self.connector.connect(self.url) as transport:
                 now = trio.current_time()
@@ -395,6 +410,11 @@ class Connection:
         except StaleFeedError as exc:
             self.stale_replacements += 1
             self.log.warning("connection stale, replacing it", error=str(exc))
+            if self._transport is not None:
+                # We declared the socket dead: it will not answer a close frame, and waiting
+                # disconnect_timeout_s for one would only delay the replacement (the close on
+                # leaving the connector's context is then immediate; see ``Transport.abort``).
+                self._transport.abort()
             raise
 
     def _down(self, reason: str) -> None:
@@ -580,6 +600,8 @@ class Connection:
         assert self._connected_at is not None
         assert self._last_frame_at is not None
         stale = self.stale_after_s
+        if self._unrepairable is not None:
+            raise StaleFeedError(self._unrepairable)
         watched = self._watched()
         quiet_s = now - self._last_frame_at
         silent = now >= self._last_frame_at + stale  # the deadline's own sum, to the ulp
@@ -596,6 +618,35 @@ class Connection:
         if now >= self._connected_at + self.max_lifetime_s:
             return "connection lifetime reached"
         return None
+
+    # --- repairs of single streams ---------------------------------------------------------------
+
+    def repair(self, sub: Subscription) -> None:
+        """``sub`` brought data on this socket and has been quiet for ``stale_after_s``
+        (its subscription actor says so, synchronously): resubscribe it, or, when that has
+        not helped ``MAX_STREAM_REPAIRS`` times, replace the connection."""
+        stream = sub.stream
+        if self._wire.get(stream) not in (_SUBSCRIBING, _SUBSCRIBED):
+            return  # not carried by the current socket (leaving, refused, or no socket)
+        if sub.repairs >= MAX_STREAM_REPAIRS:
+            self._unrepairable = (
+                f"stream {stream.kind}:{stream.symbol} still quiet after"
+                f" {sub.repairs} resubscribes (stale_after_s={self.stale_after_s})"
+            )
+            watch = self._watch_scope
+            if watch is not None:
+                watch.deadline = -math.inf  # the reader's watchdog runs now and raises
+            return
+        self._repairing.add(stream)
+        self.shard.poke()
+
+    def _take_repairs(self) -> list[Stream]:
+        wire, wanted = self._wire, self.shard.streams
+        repairing = [
+            s for s in self._repairing if s in wanted and wire.get(s) in (_SUBSCRIBING, _SUBSCRIBED)
+        ]
+        self._repairing.clear()
+        return repairing
 
     # --- control: reconcile wanted streams with the wire ----------------------------------------
 
@@ -649,6 +700,21 @@ class Connection:
                 self.unsubscribe_requests += len(frames)
                 self._check_restored()
                 continue
+            repairing = self._take_repairs()
+            if repairing:  # unsubscribed now; subscribed again below with the joiners
+                for stream in repairing:
+                    wire[stream] = _UNSUBSCRIBING
+                    wanted[stream].repairs += 1
+                frames = codec.unsubscribe_messages(repairing)
+                self.log.warning(
+                    "resubscribing quiet streams",
+                    streams=[f"{s.kind}:{s.symbol}" for s in repairing],
+                    attempt=max(wanted[s].repairs for s in repairing),
+                )
+                await self._send_all(transport, budget, frames)
+                self.unsubscribe_requests += len(frames)
+                self.stream_repairs += len(repairing)
+                continue
             joining = [s for s in wanted if wire.get(s) in (None, _UNSUBSCRIBING)]
             if not joining:
                 return
@@ -691,6 +757,7 @@ class Connection:
             subscription_errors=self.subscription_errors,
             sequence_gaps=self.sequence_gaps,
             stale_replacements=self.stale_replacements,
+            stream_repairs=self.stream_repairs,
             connection_uptime_s=None if self._connected_at is None else now - self._connected_at,
             last_message_age_s=None if self._last_frame_at is None else now - self._last_frame_at,
             last_close_code=self.last_close_code,

@@ -151,6 +151,7 @@ class ExchangeStatistics:
     unsubscribe_requests: int
     subscription_errors: int
     stale_replacements: int
+    stream_repairs: int
     skipped: int
     dropped: int
     connection_uptime_s: float | None
@@ -360,6 +361,7 @@ class ExchangePool:
             trade_ring_size=self.tuning.trade_ring_size,
             source="rest" if rest else "ws",
             on_retire=self._retired,
+            on_quiet=self._quiet,
         )
         if circuit_open:
             sub.down("circuit open")
@@ -370,6 +372,9 @@ class ExchangePool:
         self.log.debug("stream wanted", kind=stream.kind, symbol=stream.symbol)
         self._update_state()
         return sub
+
+    def _quiet(self, sub: Subscription) -> None:
+        self._connections[sub.connection].repair(sub)
 
     def _retired(self, sub: Subscription) -> None:
         """The subscription leaves (linger over, or the service stopped): off its shard, its
@@ -488,6 +493,7 @@ class ExchangePool:
             unsubscribe_requests=sum(c.unsubscribe_requests for c in conns),
             subscription_errors=sum(c.subscription_errors for c in conns),
             stale_replacements=sum(c.stale_replacements for c in conns),
+            stream_repairs=sum(c.stream_repairs for c in conns),
             skipped=self._left_skipped + sum(s.skipped for s in streams),
             dropped=self._left_dropped + sum(s.dropped for s in streams),
             connection_uptime_s=max(uptimes) if uptimes else None,

@@ -30,6 +30,15 @@ Decisions:
   ``down`` when its connection is gone (backoff, circuit open) or the exchange refused it (the
   reason says which), ``fallback`` while REST polling serves tickers. A state is posted only
   when it changes, each post one O(1) write to the shared feed.
+* **A stream that stops is repaired on its own.** When a WebSocket stream that brought data on
+  its socket goes quiet for ``stale_after_s`` while the socket lives, the subscription tells
+  ``stale`` and asks its connection (``on_quiet``) to resubscribe it: a server-side hiccup or
+  a poisoned sequence number (the codec forgets a stream's sequence when it is subscribed
+  again) then costs one resubscribe, not the whole connection. It asks again each
+  ``stale_after_s`` the stream stays quiet; the connection counts the attempts and replaces
+  itself when resubscribing does not help (``connection.py``). A stream that never brought
+  data on its socket is only told ``stale``: Binance acks a symbol it does not list and then
+  sends nothing, and resubscribing or reconnecting cannot change that.
 * **Source.** ``ws`` normally; the pool switches ticker streams to ``rest`` while the circuit
   breaker is not closed (with ``fallback = "rest"``) and back to ``ws`` when it closes. A stream
   the WebSocket brings back during the half-open trial is fed by the WebSocket again at once
@@ -119,12 +128,15 @@ class Subscription:
     the stream's time (linger, staleness)."""
 
     __slots__ = (
+        "_delivered",
         "_idle_since",
         "_inbox",
         "_inbox_send",
         "_left_dropped",
         "_left_skipped",
+        "_on_quiet",
         "_on_retire",
+        "_quiet_told",
         "_requested",
         "_retired",
         "_watched",
@@ -136,6 +148,7 @@ class Subscription:
         "live",
         "log",
         "mailboxes",
+        "repairs",
         "source",
         "stale_after_s",
         "state",
@@ -153,6 +166,7 @@ class Subscription:
         trade_ring_size: int = 1024,
         source: Source = "ws",
         on_retire: Callable[[Subscription], None] = _never_retired,
+        on_quiet: Callable[[Subscription], None] = _never_retired,
     ) -> None:
         self.exchange = exchange
         self.stream = stream
@@ -172,6 +186,10 @@ class Subscription:
             actor="subscription", exchange=exchange, kind=stream.kind, symbol=stream.symbol
         )
         self._on_retire = on_retire
+        self._on_quiet = on_quiet
+        self._delivered = False  # data came on the current socket
+        self._quiet_told = False  # the quiet since ``last_data_at`` was handled
+        self.repairs = 0  # resubscribes since the stream last brought data (the connection's)
         self._left_skipped = 0
         self._left_dropped = 0
         self._requested = False  # a wire subscribe was sent at least once
@@ -275,6 +293,9 @@ class Subscription:
         if self.live:
             self.feed.publish(event)  # type: ignore[arg-type]
             return False
+        self._delivered = True
+        self._quiet_told = False
+        self.repairs = 0
         if self.source != "ws":
             self.use_source("ws")  # the WebSocket is back for this stream
         self.tell("live")
@@ -286,6 +307,7 @@ class Subscription:
         """The wire subscribe went out on a socket: data is owed from now on."""
         self._requested = True
         self._watched = True
+        self._quiet_told = False
         self.last_data_at = now
         self._post(Watched())
 
@@ -293,6 +315,8 @@ class Subscription:
         """A new socket carries the stream: its first data takes the slow path once, so the
         connection can count the stream as restored."""
         self.live = False
+        self._delivered = False
+        self.repairs = 0
 
     def down(self, reason: str) -> None:
         """Nothing feeds the stream from the WebSocket any more (connection gone, refused)."""
@@ -310,12 +334,15 @@ class Subscription:
         task runs first at that instant."""
         if not self._stale_clock_runs() or not self.stale_due(now):
             return False
-        self.tell("stale", f"no data for {self.stale_after_s} s")
-        self.log.warning("stream stale")
+        self._quiet_told = True
+        if self.tell("stale", f"no data for {self.stale_after_s} s"):
+            self.log.warning("stream stale")
+        if self._delivered:
+            self._on_quiet(self)
         return True
 
     def _stale_clock_runs(self) -> bool:
-        return self._watched and self.source == "ws" and self.state != "stale"
+        return self._watched and self.source == "ws" and not self._quiet_told
 
     # --- the REST fallback ----------------------------------------------------------------------
 

@@ -30,6 +30,20 @@ and reason kept; 1006 when the TCP connection ended without a close frame), a re
 -> ``HandshakeRefusedError`` (HTTP status kept), any other handshake failure (timeout, refused
 TCP connect) and ``OSError`` -> ``ConnectionLostError``; always ``raise ... from exc``.
 
+Closing is a courtesy for live peers. A normal close (idle, clean reconnect, shutdown) sends a
+close frame and waits up to ``disconnect_timeout_s`` for the server's reply (RFC 6455 §7.1.1).
+A socket the connection's watchdog declared dead (``StaleFeedError``: no frame for
+``stale_after_s``, a half-open TCP connection or a server that hung) will not answer, so that
+wait would only add ``disconnect_timeout_s`` to every stall's recovery
+(``tests/bench/stall_recovery.py``, ``stale_after_s = 1.5``: stall -> new data p99 3.7 s with
+the courteous close, 1.7 s without it). ``Transport.abort()`` marks such a socket: the
+close that follows (leaving the connector's context) closes the TCP stream at once, with no
+close frame, on both engines, through Trio's documented forceful close
+(``trio.aclose_forcefully``: an ``AsyncResource`` whose ``aclose`` is cancelled still closes,
+ungracefully). For trio-websocket that is its ``WebSocketConnection`` (public API): its reader
+task sees the stream closed and ends cleanly, and ``open_websocket``'s own close then finds the
+connection already closed and returns without waiting.
+
 Sizes, chosen deliberately:
 
 * ``message_queue_size = 256`` (trio-websocket): its reader task stops reading the socket, and
@@ -108,7 +122,21 @@ class Transport(Protocol):
         """Every complete message available now, at least one (waits for the first)."""
         ...
 
-    async def aclose(self, code: int = 1000, reason: str | None = None) -> None: ...
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """The courteous close: a close frame, then a wait for the server's reply (at most
+        ``disconnect_timeout_s`` when leaving the connector's context closes it). After
+        ``abort()`` it closes the TCP stream at once instead."""
+        ...
+
+    def abort(self) -> None:
+        """Declare the socket dead: the close that follows (leaving the connector's context,
+        or ``aclose``) skips the closing handshake and closes the TCP stream at once.
+
+        Synchronous and without a checkpoint, so a reader can call it and raise in the same
+        step: no sibling task (the control task sending a subscribe) runs in between to find
+        the socket closed under it and report a second failure; the nursery cancels it first,
+        and the socket closes right after, when the connector's context exits."""
+        ...
 
 
 class Connector(Protocol):
@@ -129,6 +157,7 @@ class TrioWebsocketTransport:
     """A trio-websocket connection with our exceptions."""
 
     ws: WebSocketConnection
+    aborted: bool = attrs.field(default=False, init=False)
 
     async def send(self, message: str) -> None:
         try:
@@ -147,10 +176,16 @@ class TrioWebsocketTransport:
             raise ConnectionLostError(f"receive failed: {exc}") from exc
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        if self.aborted:
+            await trio.aclose_forcefully(self.ws)  # see the module docstring
+            return
         try:
             await self.ws.aclose(code, reason)
         except (ConnectionClosed, OSError):
             pass  # closing an already broken socket is not news
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 @attrs.frozen
@@ -192,7 +227,15 @@ class TrioWebsocketConnector:
                     disconnect_timeout=self.disconnect_timeout_s,
                 ) as ws:
                     handshake.deadline = math.inf  # no deadline: the socket is open
-                    yield TrioWebsocketTransport(ws)
+                    transport = TrioWebsocketTransport(ws)
+                    try:
+                        yield transport
+                    finally:
+                        if transport.aborted:
+                            # Closed before open_websocket's exit, which would otherwise
+                            # send a close frame and wait disconnect_timeout_s for a reply
+                            # that a dead socket never sends; it then finds nothing to do.
+                            await transport.aclose()
                     body_done = True
         except ConnectionRejected as exc:
             raise HandshakeRefusedError(
@@ -251,6 +294,7 @@ class WsprotoTransport:
         self._size = 0
         self._closed: tuple[int | None, str | None] | None = None  # (code, reason) once closed
         self._stream_closed = False
+        self._aborted = False
 
     def _lost(self) -> ConnectionLostError:
         assert self._closed is not None
@@ -353,16 +397,27 @@ class WsprotoTransport:
             raise ConnectionLostError(f"cannot send: {exc}") from exc
         await self._send_bytes(data)
 
-    async def _close_stream(self) -> None:
+    async def _close_stream(self, *, forcefully: bool = False) -> None:
         if not self._stream_closed:
             self._stream_closed = True
-            await self._stream.aclose()
+            if forcefully:
+                await trio.aclose_forcefully(self._stream)  # e.g. no TLS close_notify either
+            else:
+                await self._stream.aclose()
 
     def _ws_state(self) -> ConnectionState:
         """Read afresh: it changes as frames arrive, whatever an earlier check found."""
         return self._ws.state
 
+    def abort(self) -> None:
+        self._aborted = True
+
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        if self._aborted:
+            if self._closed is None:
+                self._closed = (ABNORMAL_CLOSURE, "aborted: the socket was declared dead")
+            await self._close_stream(forcefully=True)
+            return
         try:
             if self._closed is None and self._ws.state is ConnectionState.OPEN:
                 self._closed = (code, reason)

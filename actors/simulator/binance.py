@@ -32,6 +32,7 @@ import orjson
 import trio
 
 from actors.exchanges.symbols import binance_native, binance_unified
+from actors.messages import Stream
 from actors.simulator.connection import Close, Connection, Drop
 from actors.simulator.http import HttpRequest, HttpResponse
 from actors.simulator.model import Market, Step
@@ -134,6 +135,7 @@ class BinanceProtocol(ExchangeProtocol):
 
 class BinanceSession(Session):
     protocol: BinanceProtocol
+    supports_mute = True
 
     def __init__(self, protocol: BinanceProtocol, conn: Connection) -> None:
         super().__init__(protocol, conn)
@@ -264,7 +266,7 @@ class BinanceSession(Session):
     def _book_frame(self, market: Market, step: Step) -> str | None:
         kinds = self._subs.get(market.symbol)
         name = kinds.get("ticker") if kinds else None
-        if name is None:
+        if name is None or (self.muted and Stream("ticker", market.symbol) in self.muted):
             return None
         price, size = market.price, market.size
         return self._wrap(
@@ -277,7 +279,7 @@ class BinanceSession(Session):
     def _trade_frame(self, market: Market, step: Step) -> str | None:
         kinds = self._subs.get(market.symbol)
         name = kinds.get("trade") if kinds else None
-        if name is None:
+        if name is None or (self.muted and Stream("trade", market.symbol) in self.muted):
             return None
         t = int(step.ts * self.time_scale)
         maker = "true" if step.side == "sell" else "false"  # m: buyer is maker = taker sold

@@ -10,6 +10,16 @@ it ends in ``ending``; the first recorded ending wins.
   put the close frame after a torn frame. Session tasks that hit the closed socket meanwhile just
   wait for the closer.
 * ``PeerGone``: the client closed or vanished; the session is cancelled.
+
+A **half-open** connection (``go_half_open``, the server's ``stall_open_connections``) does not
+end: it goes silent for good, the way a connection does when its peer hung or the route to it
+died while both TCP states linger. The session's sends, replies and pings wait for ever at the
+gate, and the ``Wire`` between trio-websocket and the TCP stream loses every byte both ways,
+so nothing trio-websocket does by itself gets through either: it never answers a ping or a
+close frame, because it never sees them. The TCP connection stays open; only the client
+closing it (EOF or reset) still reaches the server, which then frees the connection like any
+client that left (instead of holding a dead session until shutdown). The fault has to sit
+below trio-websocket: above it, its reader task answers pings and close frames on its own.
 """
 
 from __future__ import annotations
@@ -50,6 +60,40 @@ Ending = Drop | Close | PeerGone
 CLOSE_TIMEOUT_S = 5.0  # waiting for the client's close reply (or for a stuck send to drain)
 
 
+class Wire(trio.abc.Stream):
+    """The client's TCP stream as the server's WebSocket reads and writes it; ``cut()`` makes
+    it lose everything both ways (see the module docstring). A read under way when it is cut
+    is lost too: what it returns is checked after the read."""
+
+    def __init__(self, tcp: trio.SocketStream) -> None:
+        self.tcp = tcp
+        self.is_cut = False
+
+    def cut(self) -> None:
+        self.is_cut = True
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.is_cut:
+            await trio.lowlevel.checkpoint()
+            return
+        await self.tcp.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        if self.is_cut:
+            await trio.lowlevel.checkpoint()
+            return
+        await self.tcp.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        while True:
+            data = await self.tcp.receive_some(max_bytes)
+            if not data or not self.is_cut:
+                return data  # b"": the client closed its side, which still gets through
+
+    async def aclose(self) -> None:
+        await self.tcp.aclose()
+
+
 def abort_tcp(stream: trio.SocketStream) -> None:
     """Close the socket at once with SO_LINGER 0 (RST), the way a crashed or cut peer looks."""
     sock = stream.socket
@@ -62,7 +106,7 @@ def abort_tcp(stream: trio.SocketStream) -> None:
 class Connection:
     id: int
     ws: WebSocketConnection
-    stream: trio.SocketStream
+    stream: Wire
     path: str
     hub: ExchangeServer
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
@@ -70,6 +114,7 @@ class Connection:
     session: Session | None = None
     frames_sent: int = 0
     ending: Ending | None = None
+    half_open: bool = False
 
     def end(self, ending: Ending) -> None:
         if self.ending is not None:
@@ -78,7 +123,7 @@ class Connection:
             return
         self.ending = ending
         if isinstance(ending, Drop):
-            abort_tcp(self.stream)
+            abort_tcp(self.stream.tcp)
         if isinstance(ending, Close) and self.nursery is not None:
             self.nursery.start_soon(self._close, ending)
         else:
@@ -96,14 +141,30 @@ class Connection:
         self.nursery.start_soon(fn, *args)
         return True
 
+    def go_half_open(self) -> None:
+        """Go silent for good, keeping the TCP connection open (see the module docstring)."""
+        self.half_open = True
+        self.stream.cut()
+
+    @property
+    def gated(self) -> bool:
+        """Whether sends must pass ``gate()`` first (one check on the hot path otherwise)."""
+        return self.half_open or self.hub._resumed is not None
+
     async def gate(self) -> None:
-        """Wait while the server is stalled. Returns without a checkpoint when it is not, so a
-        caller can build a frame right after it and send it with no other task in between."""
-        while (resumed := self.hub._resumed) is not None:
+        """Wait while the server is stalled, and for ever once this connection is half-open
+        (until the session ends). Returns without a checkpoint when neither holds, so a caller
+        can build a frame right after it and send it with no other task in between."""
+        while True:
+            if self.half_open:
+                await trio.sleep_forever()
+            resumed = self.hub._resumed
+            if resumed is None:
+                return
             await resumed.wait()
 
     async def send(self, frame: str | bytes) -> None:
-        if self.hub._resumed is not None:
+        if self.gated:
             await self.gate()
         await self.send_now(frame)
 
@@ -112,7 +173,7 @@ class Connection:
         in between: a frame never reflects subscription state older than what the client saw
         acknowledged before it, and per-connection counters (Coinbase Advanced
         ``sequence_num``) are assigned in wire order. ``build`` returns None to send nothing."""
-        if self.hub._resumed is not None:
+        if self.gated:
             await self.gate()
         frame = build(*args)
         if frame is not None:
@@ -120,6 +181,8 @@ class Connection:
 
     async def ping(self, payload: bytes) -> None:
         """A WebSocket ping frame; returns when its pong arrives."""
+        if self.gated:
+            await self.gate()
         try:
             await self.ws.ping(payload)
         except ConnectionClosed as exc:

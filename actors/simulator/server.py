@@ -45,7 +45,7 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_strea
 from actors.exchanges import PROTOCOLS
 from actors.exchanges.symbols import split_unified
 from actors.messages import Stream
-from actors.simulator.connection import Close, Connection, Drop
+from actors.simulator.connection import Close, Connection, Drop, Wire
 from actors.simulator.http import HttpRequest, HttpResponse, serve_http
 from actors.simulator.model import Market
 from actors.simulator.session import INVALID_JSON, ExchangeProtocol
@@ -221,7 +221,8 @@ class ExchangeServer:
             )
             task_status.started(self)
 
-    async def _handle_tcp(self, stream: trio.SocketStream) -> None:
+    async def _handle_tcp(self, tcp: trio.SocketStream) -> None:
+        stream = Wire(tcp)  # what the WebSocket reads and writes; a half-open fault cuts it
         try:
             async with trio.open_nursery() as nursery:  # trio-websocket's reader task runs here
                 try:
@@ -237,7 +238,7 @@ class ExchangeServer:
         finally:
             await stream.aclose()
 
-    async def _serve(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
+    async def _serve(self, request: WebSocketRequest, stream: Wire) -> None:
         assert self._protocol is not None
         status = self._protocol.handshake_status(request.path)
         headers: list[tuple[bytes, bytes]] = []
@@ -354,6 +355,19 @@ class ExchangeServer:
             self.log.info("fault: stall")
             self._notify()
 
+    def stall_open_connections(self) -> int:
+        """Half-open fault: the connections open now go silent for good (no data, replies or
+        pings, and no answer to a ping or a close frame) with their TCP connections left open,
+        while new connections are served normally; unlike ``stall``, which holds the whole
+        server. A client only gets out by declaring the socket dead and closing it itself; the
+        server then frees the connection. See ``actors/simulator/connection.py``."""
+        conns = list(self._connections.values())
+        for conn in conns:
+            conn.go_half_open()
+        self.log.info("fault: half-open", connections=len(conns))
+        self._notify()
+        return len(conns)
+
     def resume(self) -> None:
         resumed, self._resumed = self._resumed, None
         if resumed is not None:
@@ -366,6 +380,22 @@ class ExchangeServer:
         sent = sum(conn.spawn(conn.send, frame) for conn in list(self._connections.values()))
         self.log.info("fault: garbage frame", connections=sent)
         return sent
+
+    def mute_stream(self, stream: Stream, *, for_good: bool = False) -> int:
+        """Stop sending ``stream``'s data on every open connection, until that connection
+        subscribes it again (the fault a resubscribe repairs) or, ``for_good``, for the
+        connection's life. Binance only."""
+        muted = 0
+        for conn in list(self._connections.values()):
+            session = conn.session
+            if session is None:
+                continue
+            if not session.supports_mute:
+                raise ValueError(f"the {self.protocol} simulator cannot mute a stream")
+            session.muted[stream] = for_good
+            muted += 1
+        self.log.info("fault: mute", stream=f"{stream.kind}:{stream.symbol}", connections=muted)
+        return muted
 
     def send_server_shutdown(self) -> int:
         """Binance only: send the ``serverShutdown`` event to every open connection."""

@@ -66,7 +66,14 @@ class ExchangeProtocol:
 
 
 class Session:
-    """Per-connection protocol behaviour. Subclasses implement ``on_request`` and ``on_step``."""
+    """Per-connection protocol behaviour. Subclasses implement ``on_request`` and ``on_step``.
+
+    ``muted`` streams are subscribed but sent no data: until the client subscribes them again
+    (a server-side fault that a resubscribe clears), or for the connection's life when the
+    value is True (a fault only a new connection clears); sessions that honour it set
+    ``supports_mute``."""
+
+    supports_mute: ClassVar[bool] = False
 
     def __init__(self, protocol: ExchangeProtocol, conn: Connection) -> None:
         self.protocol = protocol
@@ -75,6 +82,7 @@ class Session:
         self.nursery: trio.Nursery | None = None
         self._feeds: dict[str, trio.CancelScope] = {}
         self._streams: Counter[Stream] = Counter()
+        self.muted: dict[Stream, bool] = {}  # stream -> muted for the connection's life
 
     async def run(self) -> None:
         try:
@@ -121,6 +129,8 @@ class Session:
     # --- subscription bookkeeping --------------------------------------------------------------
     def add_stream(self, kind: str, symbol: str) -> None:
         stream = Stream(kind, symbol)  # type: ignore[arg-type]
+        if self.muted.get(stream) is False:
+            del self.muted[stream]
         self._streams[stream] += 1
         if self._streams[stream] == 1:
             self.server._stream_changed(stream, +1)
