@@ -1,31 +1,35 @@
 """Market-data plane benchmark (a script, not a test): ``python tests/bench/market_data.py``.
 
-Prints two tables, each plane figure next to a bare trio-websocket + orjson loop measured in
-the same run against the same server:
+Everything is measured against bare loops run in the same invocation, on the same server, with
+the repetitions interleaved, and printed as ratios next to the absolute figures:
 
-* **throughput** with the local Binance server unthrottled: messages/s through
-  connection -> decode -> subscription -> 1, 10, 100, 1000 subscribers (all on one ticker
-  stream, the worst case for fan-out: every message concerns every subscriber), for both
-  transport engines; plus deliveries/s (what subscribers received after conflation) and the
-  client's CPU time per message;
-* **latency** server-send -> subscriber at 2,000 msg/s: p50/p99 for the bare loop and the plane
-  (1 and 1000 subscribers, one of which is timed).
+* **server alone**: a client that only drains the socket shows how fast the local server can
+  send; the other figures mean something only while it is well above them (the script says
+  so);
+* **throughput**, four Binance bookTicker streams, server unthrottled: the bare wsproto loop
+  (wsproto driven in one Trio task + orjson: the floor of what a Trio client can do with a
+  pure-Python WebSocket), the bare trio-websocket loop (+ orjson), and the plane with each
+  transport engine (connection -> codec -> subscriptions -> one subscriber per stream);
+* **fan-out**: the plane with 1, 100 and 1,000 subscribers on one stream, per engine, as a
+  ratio to the bare wsproto loop;
+* **latency** server send -> subscriber at 2,000 messages/s (four streams): p50/p99 of the
+  bare loops and of the plane;
+* **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers.
 
 Decisions:
 
-* The server runs in a **child process** (``--serve``), so its CPU (it builds every frame with
-  the seeded market model) is not charged to the client loop being measured; the machine needs
-  two cores for that to hold. When the server is the bottleneck the rates say so (the bare
-  loop and the plane both run at the server's pace); the CPU column still shows what each
-  message cost the client.
-* Latency: the child process wraps the simulator connection's ``send_now`` to record
-  ``perf_counter()`` just before each bookTicker frame goes out, keyed by its update id ``u``;
-  the client records ``perf_counter()`` when a subscriber receives the ticker with that
-  ``sequence``. ``perf_counter`` is CLOCK_MONOTONIC on Linux, shared by both processes.
-* Each throughput figure is measured right after its own bare-loop figure against the same
-  server, so a machine that is busy with something else slows both sides of the ratio alike.
-* Every phase is bounded (``PHASE_S`` of measurement after ``WARMUP_S``); the whole run stays
-  under 90 s. Logging is off.
+* The server is a child process (``--serve``) that writes pre-framed WebSocket frames straight
+  to the socket: unique update ids, the shape of real bookTicker frames, a few hundred frames
+  per write. Building and framing them costs it far less than parsing costs any client, so the
+  server is not the limit (the "server alone" line checks it on every run). The simulator of
+  ``actors.simulator`` is not used here: its market model costs more per frame than the
+  clients being measured.
+* Latency: the server records ``perf_counter()`` when each frame goes out, keyed by (stream,
+  update id); the client records it when a subscriber (or the bare loop) gets that frame.
+  ``perf_counter`` is CLOCK_MONOTONIC on Linux, shared by both processes.
+* Ratios are per repetition (each client against the bare wsproto loop of the same round),
+  then the median; absolute rates drift with the machine's load, ratios much less.
+* Every phase is bounded; logging is off.
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import trio
+import wsproto
+import wsproto.events as ws_events
 from loguru import logger
 from trio_websocket import open_websocket_url
 
@@ -55,53 +61,123 @@ from actors.messages import Ticker
 from supervisor.config import BackoffPolicy, BreakerPolicy, ExchangeConfig
 from supervisor.feeds import open_market_data
 
-SYMBOL = "BTC/USDT"
-STREAM = "btcusdt@bookTicker"
-WARMUP_S = 0.4
-PHASE_S = 2.0
-LATENCY_RATE_HZ = 2000.0
-SUBSCRIBER_COUNTS = (1, 10, 100, 1000)
-ENGINES: dict[str, TransportEngine] = {  # label -> the exchange's ``transport`` setting
-    "trio-websocket": "trio-websocket",
-    "wsproto, default": "wsproto",
+SYMBOLS = {
+    "BTC/USDT": "BTCUSDT",
+    "ETH/USDT": "ETHUSDT",
+    "SOL/USDT": "SOLUSDT",
+    "BNB/USDT": "BNBUSDT",
 }
-TOTAL_LIMIT_S = 88.0
+STREAMS = [f"{native.lower()}@bookTicker" for native in SYMBOLS.values()]
+STREAM_OF = {symbol: f"{native.lower()}@bookTicker" for symbol, native in SYMBOLS.items()}
+ENGINES: dict[str, TransportEngine] = {"wsproto": "wsproto", "trio-websocket": "trio-websocket"}
+FRAMES_PER_WRITE = 256
+LATENCY_RATE_HZ = 2000.0
+Result = dict[str, float]
 
 
-# --- the server child process --------------------------------------------------------------
+# --- the server (child process) -----------------------------------------------------------------
+
+
+def _frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+
+
+def _payload(stream: str, native: str, u: int) -> bytes:
+    tick = u % 500
+    return (
+        f'{{"stream":"{stream}","data":{{"u":{u},"s":"{native}",'
+        f'"b":"{65000 + tick / 100:.8f}","B":"{1 + tick / 1000:.8f}",'
+        f'"a":"{65000.01 + tick / 100:.8f}","A":"{2 + tick / 1000:.8f}"}}}}'
+    ).encode()
+
+
+async def _serve_connection(stream: trio.SocketStream, rate_hz: float | None, log: list) -> None:
+    ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    subscribed: list[tuple[str, str]] = []
+    started = trio.Event()
+
+    async def read_client() -> None:
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, ws_events.Request):
+                    await stream.send_all(ws.send(ws_events.AcceptConnection()))
+                elif isinstance(event, ws_events.TextMessage):
+                    request = orjson.loads(event.data)
+                    natives = {s.lower(): s for s in SYMBOLS.values()}
+                    for name in request.get("params", []):
+                        subscribed.append((name, natives[name.split("@")[0]]))
+                    reply = orjson.dumps({"result": None, "id": request["id"]}).decode()
+                    await stream.send_all(ws.send(ws_events.Message(data=reply)))
+                    started.set()
+                elif isinstance(event, ws_events.Ping):
+                    await stream.send_all(ws.send(event.response()))
+                elif isinstance(event, ws_events.CloseConnection):
+                    return
+
+    async def blast() -> None:
+        await started.wait()
+        u = 1
+        clock = time.perf_counter
+        if rate_hz is None:
+            while True:
+                chunk = []
+                for _ in range(FRAMES_PER_WRITE // len(subscribed)):
+                    for name, native in subscribed:
+                        chunk.append(_frame(_payload(name, native, u)))
+                    u += 1
+                await stream.send_all(b"".join(chunk))
+        period = 1.0 / rate_hz
+        next_at = trio.current_time()
+        i = 0
+        while True:
+            next_at += period
+            await trio.sleep_until(next_at)
+            name, native = subscribed[i % len(subscribed)]
+            i += 1
+            if i % len(subscribed) == 0:
+                u += 1
+            log.append((name, u, clock()))
+            await stream.send_all(_frame(_payload(name, native, u)))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(blast)
+            await read_client()
+            nursery.cancel_scope.cancel()
+    except Exception:  # the client went away (reset, closed): this session ends
+        pass
 
 
 def serve(rate_hz: float | None, send_log: str | None) -> None:
-    from actors.simulator import open_exchange_server
-    from actors.simulator.connection import Connection as SimConnection
-
-    sent: list[tuple[int, float]] = []
-    if send_log:
-        original = SimConnection.send_now
-        clock = time.perf_counter
-
-        async def send_now(self: SimConnection, frame: str | bytes) -> None:
-            if isinstance(frame, str) and '"u":' in frame:
-                start = frame.index('"u":') + 4
-                sent.append((int(frame[start : frame.index(",", start)]), clock()))
-            await original(self, frame)
-
-        SimConnection.send_now = send_now  # type: ignore[method-assign]
+    log: list[tuple[str, int, float]] = []
 
     async def main() -> None:
-        async with open_exchange_server("binance", (SYMBOL,), rate_hz=rate_hz) as server:
-            print(server.ws_url, flush=True)
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        print(f"ws://127.0.0.1:{port}/stream", flush=True)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                trio.serve_listeners, lambda s: _serve_connection(s, rate_hz, log), listeners
+            )
             await trio.to_thread.run_sync(sys.stdin.read)  # until the parent closes stdin
+            nursery.cancel_scope.cancel()
 
     trio.run(main)
     if send_log:
-        Path(send_log).write_bytes(orjson.dumps(sent))
+        Path(send_log).write_bytes(orjson.dumps(log))
 
 
 class Server:
     """The child process: ``with Server(rate) as server: server.url``."""
 
-    def __init__(self, rate_hz: float | None, *, log_sends: bool = False) -> None:
+    def __init__(self, rate_hz: float | None = None, *, log_sends: bool = False) -> None:
         self.rate_hz = rate_hz
         self.send_log = tempfile.mktemp(suffix=".json") if log_sends else None
         self.url = ""
@@ -126,14 +202,208 @@ class Server:
             self.proc.kill()
             self.proc.wait()
 
-    def send_times(self) -> dict[int, float]:
+    def send_times(self) -> dict[tuple[str, int], float]:
         assert self.send_log is not None
-        times = dict(orjson.loads(Path(self.send_log).read_bytes()))
+        times = {(name, u): at for name, u, at in orjson.loads(Path(self.send_log).read_bytes())}
         os.unlink(self.send_log)
         return times
 
 
-# --- measurements ---------------------------------------------------------------------------
+# --- clients ------------------------------------------------------------------------------------
+
+
+class Phase:
+    """Warm up, then count for ``seconds``: rate and the client's CPU per message."""
+
+    def __init__(self, warmup_s: float, seconds: float) -> None:
+        self.warmup_s, self.seconds = warmup_s, seconds
+
+
+def _subscribe_frame() -> str:
+    return orjson.dumps({"method": "SUBSCRIBE", "params": STREAMS, "id": 1}).decode()
+
+
+async def open_raw(url: str) -> tuple[trio.SocketStream, wsproto.WSConnection]:
+    """A TCP stream with a completed WebSocket handshake and the subscribe sent."""
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    await stream.send_all(ws.send(ws_events.Request(host=f"{host}:{port}", target="/stream")))
+    accepted = False
+    while not accepted:
+        ws.receive_data(await stream.receive_some(65536))
+        accepted = any(isinstance(e, ws_events.AcceptConnection) for e in ws.events())
+    await stream.send_all(ws.send(ws_events.Message(data=_subscribe_frame())))
+    return stream, ws
+
+
+async def drain_only(url: str, phase: Phase, received: list | None = None) -> Result:
+    """Bytes only, no WebSocket parsing: how fast the server sends."""
+    stream, _ = await open_raw(url)
+    frame_size = len(_frame(_payload(STREAMS[0], "BTCUSDT", 10_000_000)))
+    async with stream:
+        with trio.move_on_after(phase.warmup_s):
+            while True:
+                await stream.receive_some(65536)
+        count, clock, cpu = 0, time.perf_counter(), time.process_time()
+        with trio.move_on_after(phase.seconds):
+            while True:
+                count += len(await stream.receive_some(65536))
+        elapsed = time.perf_counter() - clock
+    messages = count / frame_size
+    return {"rate": messages / elapsed, "cpu_us": (time.process_time() - cpu) / messages * 1e6}
+
+
+async def bare_wsproto(url: str, phase: Phase, received: list | None = None) -> Result:
+    """wsproto driven in one Trio task, orjson on every message: the pure-Python floor."""
+    stream, ws = await open_raw(url)
+    clock = time.perf_counter
+    counting = False
+    count = 0
+    async with stream:
+
+        async def loop() -> None:
+            nonlocal count
+            partial = ""  # wsproto hands a frame split across reads over in pieces
+            while True:
+                data = await stream.receive_some(65536)
+                ws.receive_data(data)
+                now = clock()
+                for event in ws.events():
+                    if isinstance(event, ws_events.TextMessage):
+                        if not event.message_finished:
+                            partial += event.data
+                            continue
+                        text, partial = partial + event.data, ""
+                        message = orjson.loads(text)
+                        if counting:
+                            count += 1
+                            if received is not None and "stream" in message:
+                                received.append((message["stream"], message["data"]["u"], now))
+                    elif isinstance(event, ws_events.Ping):
+                        await stream.send_all(ws.send(event.response()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(loop)
+            await trio.sleep(phase.warmup_s)
+            counting = True
+            started, cpu = clock(), time.process_time()
+            await trio.sleep(phase.seconds)
+            elapsed = clock() - started
+            nursery.cancel_scope.cancel()
+    return {"rate": count / elapsed, "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6}
+
+
+async def bare_trio_websocket(url: str, phase: Phase, received: list | None = None) -> Result:
+    """trio-websocket with the same sizes as our engine, orjson on every message."""
+    clock = time.perf_counter
+    async with open_websocket_url(url, message_queue_size=256, receive_buffer_size=65536) as ws:
+        await ws.send_message(_subscribe_frame())
+        with trio.move_on_after(phase.warmup_s):
+            while True:
+                orjson.loads(await ws.get_message())
+        count, started, cpu = 0, clock(), time.process_time()
+        with trio.move_on_after(phase.seconds):
+            while True:
+                message = orjson.loads(await ws.get_message())
+                count += 1
+                if received is not None and "stream" in message:
+                    received.append((message["stream"], message["data"]["u"], clock()))
+        elapsed = clock() - started
+    return {"rate": count / elapsed, "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6}
+
+
+def plane_client(
+    engine: str, per_stream: int = 1, streams: int = len(SYMBOLS)
+) -> Callable[[str, Phase, list | None], Awaitable[Result]]:
+    async def measure(url: str, phase: Phase, received: list | None = None) -> Result:
+        return await plane(url, phase, engine, per_stream, streams, received)
+
+    return measure
+
+
+async def plane(
+    url: str,
+    phase: Phase,
+    engine: str,
+    per_stream: int,
+    streams: int,
+    received: list | None = None,
+) -> Result:
+    config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0, transport=ENGINES[engine])
+    clock = time.perf_counter
+
+    async def consume(events: Any, timed: bool) -> None:
+        async for item in events:
+            if timed and received is not None and type(item) is Ticker:
+                received.append((STREAM_OF[item.symbol], item.sequence, clock()))
+
+    async with open_market_data(
+        [config], backoff=BackoffPolicy(), circuit_breaker=BreakerPolicy(), rng=random.Random(1)
+    ) as md:
+        async with trio.open_nursery() as nursery:
+            for symbol in list(SYMBOLS)[:streams]:
+                for i in range(per_stream):
+                    events = await nursery.start(hold, md.subscribe("binance", "ticker", symbol))
+                    nursery.start_soon(consume, events, i == 0)
+            await md.wait_streaming("binance")
+            await trio.sleep(phase.warmup_s)
+            before = md.statistics().exchanges["binance"].messages_received
+            started, cpu = clock(), time.process_time()
+            await trio.sleep(phase.seconds)
+            elapsed = clock() - started
+            count = md.statistics().exchanges["binance"].messages_received - before
+            nursery.cancel_scope.cancel()
+    return {"rate": count / elapsed, "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6}
+
+
+async def hold(manager: Any, *, task_status: trio.TaskStatus[Any]) -> None:
+    """Enter ``manager`` and hold it until cancelled."""
+    async with manager as value:
+        task_status.started(value)
+        await trio.sleep_forever()
+
+
+async def memory(url: str, messages: int, subscribers: int) -> list[tuple[int, float]]:
+    """RSS (MiB) of this process after every quarter of ``messages`` through the plane."""
+    config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0)
+    samples: list[tuple[int, float]] = []
+    async with open_market_data(
+        [config], backoff=BackoffPolicy(), circuit_breaker=BreakerPolicy(), rng=random.Random(1)
+    ) as md:
+        async with trio.open_nursery() as nursery:
+            for i in range(subscribers):
+                symbol = list(SYMBOLS)[i % len(SYMBOLS)]
+                events = await nursery.start(hold, md.subscribe("binance", "ticker", symbol))
+                nursery.start_soon(drain, events)
+            await md.wait_streaming("binance")
+            step = messages // 4
+            next_mark = 0
+            while next_mark <= messages:
+                got = md.statistics().exchanges["binance"].messages_received
+                if got >= next_mark:
+                    samples.append((got, rss_mib()))
+                    next_mark += step
+                await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    return samples
+
+
+async def drain(events: Any) -> None:
+    async for _ in events:
+        pass
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -141,152 +411,31 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-async def bare_loop(url: str, received: list[tuple[int, float]] | None = None) -> dict[str, Any]:
-    """trio-websocket + orjson, nothing else: the ceiling the plane is compared with."""
-    clock = time.perf_counter
-    async with open_websocket_url(url, message_queue_size=256, receive_buffer_size=65536) as ws:
-        await ws.send_message(orjson.dumps({"method": "SUBSCRIBE", "params": [STREAM], "id": 1}))
-        await ws.get_message()  # the ack
-        count = 0
-        with trio.move_on_after(WARMUP_S):
-            while True:
-                orjson.loads(await ws.get_message())
-        started, cpu = clock(), time.process_time()
-        with trio.move_on_after(PHASE_S):
-            while True:
-                message = orjson.loads(await ws.get_message())
-                count += 1
-                if received is not None:
-                    received.append((message["data"]["u"], clock()))
-        elapsed = clock() - started
-        return {
-            "rate": count / elapsed,
-            "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6,
-            "deliveries": None,
+async def interleaved(
+    url: str, clients: dict[str, Callable[..., Awaitable[Result]]], reps: int, phase: Phase
+) -> dict[str, dict[str, float]]:
+    """Each client once per round, rounds repeated; ratios to the round's bare wsproto loop."""
+    rates: dict[str, list[float]] = {name: [] for name in clients}
+    cpus: dict[str, list[float]] = {name: [] for name in clients}
+    ratios: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(reps):
+        round_rates = {}
+        for name, client in clients.items():
+            with trio.fail_after(phase.warmup_s + phase.seconds + 30):
+                result = await client(url, phase)
+            round_rates[name] = result["rate"]
+            rates[name].append(result["rate"])
+            cpus[name].append(result["cpu_us"])
+        for name in clients:
+            ratios[name].append(round_rates[name] / round_rates["bare wsproto"])
+    return {
+        name: {
+            "rate": median(rates[name]),
+            "cpu_us": median(cpus[name]),
+            "ratio": median(ratios[name]),
         }
-
-
-async def plane(
-    url: str,
-    engine: str,
-    subscribers: int,
-    received: list[tuple[int, float]] | None = None,
-) -> dict[str, Any]:
-    config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0, transport=ENGINES[engine])
-    clock = time.perf_counter
-    deliveries = [0] * subscribers
-
-    async def consume(i: int, events: Any) -> None:
-        async for item in events:
-            deliveries[i] += 1
-            if received is not None and i == 0 and type(item) is Ticker:
-                received.append((item.sequence, clock()))
-
-    async with open_market_data(
-        [config],
-        backoff=BackoffPolicy(),
-        circuit_breaker=BreakerPolicy(),
-        rng=random.Random(1),
-    ) as md:
-        async with trio.open_nursery() as nursery:
-            channels = []
-            for _ in range(subscribers):
-                channels.append(
-                    await nursery_enter(nursery, md.subscribe("binance", "ticker", SYMBOL))
-                )
-            for i, events in enumerate(channels):
-                nursery.start_soon(consume, i, events)
-            await md.wait_streaming("binance")
-            await trio.sleep(WARMUP_S)
-            before = md.statistics().exchanges["binance"].messages_received
-            delivered = sum(deliveries)
-            started, cpu = clock(), time.process_time()
-            await trio.sleep(PHASE_S)
-            elapsed = clock() - started
-            count = md.statistics().exchanges["binance"].messages_received - before
-            result = {
-                "rate": count / elapsed,
-                "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6,
-                "deliveries": (sum(deliveries) - delivered) / elapsed,
-            }
-            nursery.cancel_scope.cancel()
-    return result
-
-
-async def nursery_enter(nursery: trio.Nursery, manager: Any) -> Any:
-    """Enter ``manager`` in a task that holds it until the nursery is cancelled."""
-
-    async def hold(*, task_status: trio.TaskStatus[Any]) -> None:
-        async with manager as value:
-            task_status.started(value)
-            await trio.sleep_forever()
-
-    return await nursery.start(hold)
-
-
-def latencies(sent: dict[int, float], received: list[tuple[int, float]]) -> list[float]:
-    return [(at - sent[u]) * 1e6 for u, at in received if u in sent]
-
-
-# --- the run --------------------------------------------------------------------------------
-
-
-def fmt_rate(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-async def run() -> tuple[list[list[str]], list[list[str]]]:
-    throughput: list[list[str]] = []
-    latency: list[list[str]] = []
-
-    with Server(None) as server:
-        for engine in ENGINES:
-            for n in SUBSCRIBER_COUNTS:
-                # The bare loop runs right before each figure, so that a server slowed by
-                # something else on the machine slows both sides of the ratio alike.
-                with trio.fail_after(PHASE_S + WARMUP_S + 20):
-                    bare = await bare_loop(server.url)
-                    result = await plane(server.url, engine, n)
-                throughput.append(
-                    [
-                        f"plane ({engine})",
-                        str(n),
-                        fmt_rate(result["rate"]),
-                        fmt_rate(bare["rate"]),
-                        f"{result['rate'] / bare['rate']:.0%}",
-                        fmt_rate(result["deliveries"]),
-                        f"{result['cpu_us']:.1f}",
-                        f"{bare['cpu_us']:.1f}",
-                    ]
-                )
-
-    runs: list[tuple[str, str, Callable[..., Any]]] = [("bare loop", "-", bare_loop)]
-    for engine in ENGINES:
-        for n in (1, 1000):
-            runs.append(
-                (
-                    f"plane ({engine})",
-                    str(n),
-                    lambda url, rec, e=engine, n=n: plane(url, e, n, rec),
-                )
-            )
-    for name, n, measure in runs:
-        received: list[tuple[int, float]] = []
-        with Server(LATENCY_RATE_HZ, log_sends=True) as server:
-            with trio.fail_after(PHASE_S + WARMUP_S + 20):
-                result = await measure(server.url, received)
-        values = latencies(server.send_times(), received)
-        latency.append(
-            [
-                name,
-                n,
-                fmt_rate(result["rate"]),
-                f"{statistics.median(values):.0f}" if values else "-",
-                f"{percentile(values, 99):.0f}" if values else "-",
-                str(len(values)),
-            ]
-        )
-    return throughput, latency
+        for name in clients
+    }
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -298,8 +447,58 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    phase = Phase(args.warmup, args.seconds)
+    report: dict[str, Any] = {}
+    with Server() as server:
+        server_alone = await interleaved(
+            server.url, {"bare wsproto": bare_wsproto, "drain only": drain_only}, 1, phase
+        )
+        report["server"] = server_alone
+        clients: dict[str, Callable[..., Awaitable[Result]]] = {
+            "bare wsproto": bare_wsproto,
+            "bare trio-websocket": bare_trio_websocket,
+            "plane, wsproto engine": plane_client("wsproto"),
+            "plane, trio-websocket engine": plane_client("trio-websocket"),
+        }
+        report["throughput"] = await interleaved(server.url, clients, args.reps, phase)
+        fanout: dict[str, Callable[..., Awaitable[Result]]] = {"bare wsproto": bare_wsproto}
+        for engine in ENGINES:
+            for n in args.fanout:
+                fanout[f"plane, {engine} engine, {n} subscribers"] = plane_client(engine, n, 1)
+        report["fanout"] = await interleaved(server.url, fanout, args.fanout_reps, phase)
+        if args.memory:
+            report["memory"] = await memory(server.url, args.memory, 100)
+    latency_clients: dict[str, Callable[..., Awaitable[Result]]] = {
+        "bare wsproto": bare_wsproto,
+        "bare trio-websocket": bare_trio_websocket,
+        "plane, wsproto engine": plane_client("wsproto"),
+        "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
+    }
+    report["latency"] = {}
+    for name, client in latency_clients.items():
+        received: list[tuple[str, int, float]] = []
+        with Server(LATENCY_RATE_HZ, log_sends=True) as server:
+            with trio.fail_after(phase.warmup_s + phase.seconds + 30):
+                await client(server.url, phase, received)
+        sent = server.send_times()
+        values = [(at - sent[(s, u)]) * 1e6 for s, u, at in received if (s, u) in sent]
+        report["latency"][name] = {
+            "p50_us": median(values),
+            "p99_us": percentile(values, 99) if values else float("nan"),
+            "samples": len(values),
+        }
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds of throughput")
+    parser.add_argument("--fanout-reps", type=int, default=2)
+    parser.add_argument("--fanout", type=int, nargs="*", default=[1, 100, 1000])
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured time per figure")
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--memory", type=int, default=1_000_000, help="messages; 0: skip")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--send-log", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -307,37 +506,53 @@ def main() -> None:
     if args.serve:
         serve(None if args.serve == "none" else float(args.serve), args.send_log)
         return
-
-    async def bounded() -> tuple[list[list[str]], list[list[str]]]:
-        with trio.fail_after(TOTAL_LIMIT_S):
-            return await run()
-
     started = time.perf_counter()
-    throughput, latency = trio.run(bounded)
+    load = os.getloadavg()
+    report = trio.run(run, args)
     print(
-        f"Market-data plane vs bare trio-websocket + orjson loop (Python {sys.version.split()[0]},"
-        f" {os.cpu_count()} CPUs); server in a child process; {PHASE_S} s per figure.\n"
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average at start"
+        f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; server in a child process;"
+        f" {args.seconds} s per figure, medians of interleaved rounds\n"
     )
-    print("Throughput, local Binance server unthrottled, all subscribers on one ticker stream:")
+    fastest = max(r["rate"] for r in report["throughput"].values())
+    alone = report["server"]["drain only"]["rate"]
+    verdict = (
+        "not the limit" if alone >= 1.5 * fastest else "THE LIMIT: figures below are the server's"
+    )
     print(
-        table(
-            [
-                "client",
-                "subscribers",
-                "msgs/s",
-                "bare msgs/s",
-                "of bare",
-                "deliveries/s",
-                "CPU us/msg",
-                "bare CPU us/msg",
-            ],
-            throughput,
-        )
+        f"Server alone (drain, no parsing): {alone:,.0f} msg/s = {alone / fastest:.1f}x the"
+        f" fastest client below: the server is {verdict}.\n"
     )
-    print(f"\nLatency server-send -> subscriber at {LATENCY_RATE_HZ:,.0f} msg/s:")
-    print(table(["client", "subscribers", "msgs/s", "p50 us", "p99 us", "samples"], latency))
+    print("Throughput, 4 bookTicker streams, one subscriber per stream:")
+    rows = [
+        [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
+        for name, r in report["throughput"].items()
+    ]
+    print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
+    print("\nFan-out, one stream:")
+    rows = [
+        [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
+        for name, r in report["fanout"].items()
+    ]
+    print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
+    print(f"\nLatency server send -> receiver at {LATENCY_RATE_HZ:,.0f} msg/s (4 streams):")
+    base = report["latency"]["bare wsproto"]["p50_us"]
+    rows = [
+        [
+            name,
+            f"{r['p50_us']:.0f}",
+            f"{r['p99_us']:.0f}",
+            f"{r['p50_us'] / base:.2f}",
+            str(r["samples"]),
+        ]
+        for name, r in report["latency"].items()
+    ]
+    print(table(["client", "p50 us", "p99 us", "p50 x bare wsproto", "samples"], rows))
+    if "memory" in report:
+        marks = ", ".join(f"{n:,}: {mib:.1f}" for n, mib in report["memory"])
+        print(f"\nRSS (MiB) after messages, plane with 100 subscribers: {marks}")
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
-    print(json.dumps({"throughput": throughput, "latency": latency}))
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
