@@ -5,17 +5,22 @@ without touching the actor. Two engines live here:
 
 * ``WsprotoConnector`` (**the default**): wsproto driven directly by our reader task. One
   ``receive_some`` of up to ``receive_buffer_size`` bytes yields every complete message in it,
-  handed over as one batch; no extra task, no channel.
+  handed over as one batch; no extra task, no channel. Plain frames (whole, unfragmented,
+  unmasked text or binary: nearly all of an exchange's) are decoded by
+  ``actors.market_data.frames.FrameReader``, every other frame by wsproto, which keeps the
+  protocol's rules (``fast_frames=False``: wsproto decodes them all).
 * ``TrioWebsocketConnector``: trio-websocket. Its reader task hands each message through a
   memory channel and yields after each one, so a scheduler round (a Trio "batch") moves one
   message.
 
-Why the default is the wsproto engine (measured, ``tests/bench/market_data.py``): per-message
-CPU is the same in both (wsproto's frame parser is most of it, and trio-websocket uses wsproto
-too); what differs is batching. Subscribers woken by a publish run once per scheduler round,
-so with trio-websocket 1000 subscribers on one stream cost 1000 task steps *per message* and
-the feed falls to ~1% of the bare loop's rate, while with the wsproto engine they run once per
-socket read, whatever it held, and the plane keeps the bare loop's rate. It also avoids two
+Why the default is the wsproto engine (measured, ``tests/bench/market_data.py``): batching
+first. (Per-message CPU was the same in both, wsproto's frame parser being half of it and
+trio-websocket using wsproto too, until this engine got its own reader for plain frames: about
+1 µs a message instead of 15, ``tests/bench/frames.py``.) Subscribers woken by a publish run
+once per scheduler round, so with trio-websocket 1000 subscribers on one stream cost 1000 task
+steps *per message* and the feed falls to ~1% of the bare loop's rate, while with the wsproto
+engine they run once per socket read, whatever it held, and the plane keeps the bare loop's
+rate. It also avoids two
 trio-websocket 0.12.2 bugs found here (a handshake the server never answers is never timed out;
 a ping during our close handshake fails the close: see ``TrioWebsocketConnector.connect``).
 trio-websocket stays available, one setting away (``transport = "trio-websocket"`` in the
@@ -98,6 +103,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from actors.errors import ConnectionLostError, HandshakeRefusedError
 from actors.market_data.config import TransportEngine
+from actors.market_data.frames import FrameReader, http_head_end
 
 __all__ = [
     "Connector",
@@ -271,7 +277,9 @@ class WsprotoTransport:
 
     Only ``receive_batch`` reads the socket, and only when the previous batch was taken; pings
     are answered as they are read. Sends (ours and pongs) share a FIFO lock, since a Trio
-    stream refuses two concurrent ``send_all``.
+    stream refuses two concurrent ``send_all``. What is read goes through a ``FrameReader``
+    first: it decodes the plain frames and hands wsproto the others, whole and in order; when
+    we close, it steps aside and wsproto reads the closing handshake alone.
     """
 
     def __init__(
@@ -282,9 +290,11 @@ class WsprotoTransport:
         receive_buffer_size: int,
         max_message_size: int,
         disconnect_timeout_s: float,
+        fast_frames: bool = True,
     ) -> None:
         self._stream = stream
         self._ws = ws
+        self._frames = FrameReader(max_message_size=max_message_size, fast=fast_frames)
         self._receive_buffer_size = receive_buffer_size
         self._max_message_size = max_message_size
         self._disconnect_timeout_s = disconnect_timeout_s
@@ -320,12 +330,29 @@ class WsprotoTransport:
             self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
             await self._close_stream()
             return
-        self._ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
-        await self._handle(self._ws.events())
+        await self._receive(bytes(data) if isinstance(data, bytearray) else data)
+
+    async def _receive(self, data: bytes) -> None:
+        """Messages the frame reader decodes go straight to the batch; the bytes it returns are
+        wsproto's (whole frames, in stream order), whose events are handled before the reader
+        goes on, so that messages keep their order and nothing is read past a close."""
+        frames = self._frames
+        frames.feed(data)
+        ready = self._ready
+        while self._closed is None:
+            raw = frames.read(ready)
+            if not raw:
+                return
+            self._ws.receive_data(raw)
+            await self._handle(self._ws.events())
 
     async def _handle(self, events: Iterable[Event]) -> None:
+        """Messages to the batch, pongs and the close reply sent in order. A message over the
+        limit ends the batch with a 1009 close, after the pongs already due: so what is sent
+        back does not depend on how the frames were cut into batches."""
         replies: list[bytes] = []
         ready = self._ready
+        too_big = False
         for event in events:
             if isinstance(event, TextMessage):
                 data: str | bytes = event.data
@@ -346,15 +373,15 @@ class WsprotoTransport:
                 continue
             if event.message_finished and not self._parts:
                 if len(data) > self._max_message_size:
-                    await self._too_big()
-                    return
+                    too_big = True
+                    break
                 ready.append(data)
                 continue
             self._parts.append(data)
             self._size += len(data)
             if self._size > self._max_message_size:
-                await self._too_big()
-                return
+                too_big = True
+                break
             if event.message_finished:
                 parts, self._parts, self._size = self._parts, [], 0
                 if isinstance(data, str):
@@ -366,7 +393,9 @@ class WsprotoTransport:
                 await self._send_bytes(reply)
             except ConnectionLostError:
                 break
-        if self._closed is not None:
+        if too_big:
+            await self._too_big()
+        elif self._closed is not None:
             await self._close_stream()
 
     async def _too_big(self) -> None:
@@ -423,6 +452,10 @@ class WsprotoTransport:
                 self._closed = (code, reason)
                 with trio.move_on_after(self._disconnect_timeout_s):
                     await self._send_bytes(self._ws.send(CloseConnection(code, reason)))
+                    # wsproto reads the rest alone, from the partial frame the reader holds.
+                    held = self._frames.step_aside()
+                    if held:
+                        self._ws.receive_data(held)
                     # Courtesy: let the server answer and close first (RFC 6455 §7.1.1).
                     while self._ws_state() is not ConnectionState.CLOSED:
                         data = await self._stream.receive_some(self._receive_buffer_size)
@@ -440,41 +473,69 @@ class WsprotoTransport:
 async def _handshake(
     stream: trio.abc.Stream, host_header: str, resource: str, connector: WsprotoConnector
 ) -> WsprotoTransport:
+    """wsproto is given the response head and nothing past it (``http_head_end``): frames the
+    server sends right behind its ``101`` go to the transport's frame reader, so that wsproto's
+    buffer only ever holds whole frames. What follows a refusal's head (its body) is wsproto's.
+    """
     ws = WSConnection(ConnectionType.CLIENT)
     await stream.send_all(ws.send(Request(host=host_header, target=resource)))
     status: int | None = None
     body = b""
+    head: bytearray | None = bytearray()  # the response so far, until its head ended
+    fed = 0  # how much of ``head`` wsproto has
+    past_head = False  # wsproto was given bytes after the head
     while True:
         data = await stream.receive_some(connector.receive_buffer_size)
         if not data:
             raise ConnectionLostError(
                 "connection ended during the handshake", code=ABNORMAL_CLOSURE
             )
-        ws.receive_data(bytes(data))
-        events = ws.events()
-        for event in events:
-            if isinstance(event, AcceptConnection):
-                transport = WsprotoTransport(
-                    stream,
-                    ws,
-                    receive_buffer_size=connector.receive_buffer_size,
-                    max_message_size=connector.max_message_size,
-                    disconnect_timeout_s=connector.disconnect_timeout_s,
-                )
-                await transport._handle(events)  # messages that came with the 101 response
-                return transport
-            if isinstance(event, RejectConnection):
-                status = event.status_code
-                if not event.has_body:
-                    raise HandshakeRefusedError(
-                        f"handshake refused with HTTP {status}", status=status
+        if head is None:
+            chunks = [bytes(data)]
+        else:
+            head += data
+            end = http_head_end(head)
+            if end is None:
+                chunks = [bytes(head[fed:])]  # all of it is head, so far
+                fed = len(head)
+            else:
+                chunks = [bytes(head[fed:end]), bytes(head[end:])]
+                head = None
+        for index, chunk in enumerate(chunks):
+            past_head = past_head or (head is None and index == len(chunks) - 1)
+            if chunk:  # b"" is the end of the stream to h11
+                ws.receive_data(chunk)
+            events = ws.events()
+            for event in events:
+                if isinstance(event, AcceptConnection):
+                    transport = WsprotoTransport(
+                        stream,
+                        ws,
+                        receive_buffer_size=connector.receive_buffer_size,
+                        max_message_size=connector.max_message_size,
+                        disconnect_timeout_s=connector.disconnect_timeout_s,
+                        # Never negotiated (see ``actors.market_data.frames``), checked anyway;
+                        # and should wsproto ever accept past the head, the frames are its own.
+                        fast_frames=connector.fast_frames
+                        and not event.extensions
+                        and not past_head,
                     )
-            elif isinstance(event, RejectData):
-                body += event.data
-                if event.body_finished:
-                    raise HandshakeRefusedError(
-                        f"handshake refused with HTTP {status}: {body[:200]!r}", status=status
-                    )
+                    await transport._handle(events)  # frames wsproto holds: none, unless past_head
+                    await transport._receive(b"".join(chunks[index + 1 :]))
+                    return transport
+                if isinstance(event, RejectConnection):
+                    status = event.status_code
+                    if not event.has_body:
+                        raise HandshakeRefusedError(
+                            f"handshake refused with HTTP {status}", status=status
+                        )
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished:
+                        raise HandshakeRefusedError(
+                            f"handshake refused with HTTP {status}: {body[:200]!r}",
+                            status=status,
+                        )
 
 
 @attrs.frozen
@@ -486,6 +547,9 @@ class WsprotoConnector:
     connect_timeout_s: float = 10.0
     disconnect_timeout_s: float = 2.0
     ssl_context: ssl.SSLContext | None = None
+    #: Decode plain frames without wsproto (``actors.market_data.frames``); False: wsproto
+    #: parses every frame, as the conformance tests compare.
+    fast_frames: bool = True
 
     @asynccontextmanager
     async def connect(self, url: str) -> AsyncIterator[WsprotoTransport]:
