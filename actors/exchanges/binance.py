@@ -30,10 +30,37 @@ Decisions:
   subscribe to them, and turning their 1 s snapshots into Tickers would interleave stale
   prices with real-time bookTicker data. Every item must be a payload of the stream's event
   type; any other array is a ``DecodeError``.
+* ``decode_batch`` (the reader's entry point, one call per socket read) decodes only the
+  bookTicker frames someone will read. Subscribers of a ticker stream read its newest ticker
+  only (``mailbox.py``), so of a stream's frames in one batch only the last one that
+  ``decode`` would publish is decoded; the ones before it are skipped, counted as
+  ``conflated``, and never validated (a malformed superseded frame is not a decode error).
+  Telling a frame's stream costs no JSON parse: a combined frame always begins
+  ``{"stream":"<name>","data":`` and a bookTicker payload ``{"u":<id>,`` (Binance's and the
+  simulator's compact JSON), so one anchored regular-expression match (C code, about the cost
+  of a ``startswith`` and a ``find``) and one dict lookup name the stream and read its ``u``.
+  Anything else (another shape, another key order, spaces, an unknown stream, a control frame)
+  takes ``decode``, unchanged. The price is that look-ahead on every frame of a read of more
+  than one: a read of one frame is plain ``decode``, and one frame per stream per read (light
+  load) is where the batch costs more than it saves (``tests/bench/decode.py``).
+* The skip must leave subscribers reading exactly what frame-by-frame decoding would have
+  left them, sequence filter included, and it does when the stream's ``u``s rise through the
+  batch (what one TCP connection delivers): then the newest frame that decodes is above every
+  frame before it, and it is published if it is above the filter's highest, which is checked
+  *before* decoding it so the filter sees nothing out of order. The newest frames that fail
+  to decode are counted and the one before them is tried. Any other case (a ``u`` not rising
+  or unreadable, or at or below the filter's highest: a duplicate, a replay, a re-base) is
+  decoded frame by frame, in order: rare, and correct by construction. (The ``u`` read from
+  the text is the one the frame decodes to unless the frame repeats a key, which no exchange
+  does; such a frame can at worst be published out of order, never crash the batch.)
+* Trades are never skipped: their frames decode where they stand. Any frame that is not data
+  of a subscribed stream first settles the tickers pending before it, so control events
+  (acks, errors, serverShutdown) keep their order relative to the data around them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 
@@ -41,7 +68,7 @@ import attrs
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.codec import RestRequest
+from actors.exchanges.codec import DecodedBatch, RestRequest
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     JsonObject,
@@ -84,6 +111,12 @@ _ARRAYS = {
     "!ticker_1d@arr": "1dTicker",
 }
 _ARRAY_EVENTS = tuple(_ARRAYS.values())
+# A compact combined frame: its stream name, and the ``u`` that opens a bookTicker payload
+# (``[0-9]``, not ``\d``: a frame that decodes has ASCII digits there).
+_COMBINED = r'\{"stream":"([^"]*)"(?:,"data":\{"u":([0-9]+),)?'
+_COMBINED_TEXT = re.compile(_COMBINED)
+_COMBINED_BYTES = re.compile(_COMBINED.encode())
+_NO_ID = -1  # below every valid ``u`` read from a frame: "unreadable"
 
 
 @attrs.frozen(slots=True)
@@ -94,6 +127,32 @@ class _Route:
     kind: str
     symbol: str  # unified
     native: str  # what the frame's ``s`` must be
+
+
+class _Lane:
+    """A subscribed stream as ``decode_batch`` sees it; for a ticker stream, its frames of the
+    batch being decoded, as the matches of ``_COMBINED`` that named the stream (each holds its
+    frame and its ``u`` digits). One per stream, reused batch after batch."""
+
+    __slots__ = ("conflate", "pending", "symbol")
+
+    def __init__(self, conflate: bool, symbol: str) -> None:
+        self.conflate = conflate  # ticker: frames wait for the end of the batch
+        self.symbol = symbol  # unified: the sequence filter's key
+        self.pending: list[re.Match[str] | re.Match[bytes]] = []
+
+
+def _update_id(found: re.Match[str] | re.Match[bytes]) -> int:
+    """The ``u`` a compact bookTicker frame opens with (``found`` named its stream), read
+    without parsing the frame; ``_NO_ID`` if it is not there in exactly that shape. For a frame
+    that decodes, it is the ``u`` the frame decodes to."""
+    digits = found[2]
+    if digits is None:
+        return _NO_ID
+    try:
+        return int(digits)
+    except ValueError:  # more digits than int() converts: not a u that decodes either
+        return _NO_ID
 
 
 class BinanceCodec:
@@ -117,6 +176,10 @@ class BinanceCodec:
         self._symbols = SymbolTable("binance", binance_native, binance_unified, "symbol")
         # bookTicker update ids, per unified symbol
         self._book_seq: SequenceFilter[str] = SequenceFilter()
+        # "btcusdt@bookTicker" and b"btcusdt@bookTicker" -> its lane, for every stream we asked
+        # for (decode_batch); the ticker lanes holding frames of the batch being decoded
+        self._lanes: dict[str | bytes, _Lane] = {}
+        self._touched: list[_Lane] = []
 
     # --- symbols ------------------------------------------------------------------------------
 
@@ -134,6 +197,9 @@ class BinanceCodec:
         native = self._symbols.remember(stream.symbol)
         name = f"{native.lower()}@{suffix}"
         self._routes[name] = _Route(stream, stream.kind, stream.symbol, native)
+        if name not in self._lanes:
+            lane = _Lane(stream.kind == "ticker", stream.symbol)
+            self._lanes[name] = self._lanes[name.encode()] = lane
         return name
 
     def _stream_from_name(self, name: object) -> Stream | None:
@@ -209,6 +275,139 @@ class BinanceCodec:
             raise
         except FOREIGN_ERRORS as exc:
             raise decode_failure(self.protocol, exc) from exc
+
+    def decode_batch(
+        self, frames: Sequence[str | bytes], received_ts: float | None = None
+    ) -> DecodedBatch:
+        """Every frame of one socket read; of each ticker stream, only the frame subscribers
+        will read is decoded (see the module docstring for why that is exact)."""
+        ts = time.time() if received_ts is None else received_ts
+        decode = self.decode
+        events: list[Event] = []
+        failures: list[tuple[str | bytes, DecodeError]] = []
+        if len(frames) == 1:  # a quiet socket's usual read: nothing to look ahead at
+            try:
+                events = decode(frames[0], ts)
+            except DecodeError as exc:
+                failures.append((frames[0], exc))
+            return DecodedBatch(events, failures, 0)
+        lanes = self._lanes
+        touched = self._touched
+        match_text, match_bytes = _COMBINED_TEXT.match, _COMBINED_BYTES.match
+        conflated = 0
+        try:
+            for frame in frames:
+                found: re.Match[str] | re.Match[bytes] | None
+                if isinstance(frame, str):
+                    found = match_text(frame)
+                else:
+                    found = match_bytes(frame)
+                lane = None
+                if found is not None:
+                    lane = lanes.get(found[1])
+                    if lane is not None and lane.conflate:
+                        pending = lane.pending
+                        if not pending:
+                            touched.append(lane)
+                        pending.append(found)
+                        continue
+                if lane is None and touched:
+                    # Not data of ours: a control frame keeps its place after the data before it.
+                    conflated += self._settle(ts, events, failures)
+                try:
+                    events += decode(frame, ts)
+                except DecodeError as exc:
+                    failures.append((frame, exc))
+            if touched:
+                conflated += self._settle(ts, events, failures)
+        finally:
+            if touched:  # only if decoding raised something unexpected: start clean next time
+                for lane in touched:
+                    lane.pending.clear()
+                touched.clear()
+        return DecodedBatch(events, failures, conflated)
+
+    def _settle(
+        self, ts: float, events: list[Event], failures: list[tuple[str | bytes, DecodeError]]
+    ) -> int:
+        """Decode what is to be published of every pending ticker stream; returns how many
+        frames were skipped."""
+        skipped = 0
+        touched = self._touched
+        for lane in touched:
+            pending = lane.pending
+            if len(pending) == 1:  # nothing to skip: the frame-by-frame path, inline
+                frame = pending[0].string
+                try:
+                    events += self.decode(frame, ts)
+                except DecodeError as exc:
+                    failures.append((frame, exc))
+            else:
+                skipped += self._settle_lane(pending, lane.symbol, ts, events, failures)
+            pending.clear()
+        touched.clear()
+        return skipped
+
+    def _settle_lane(
+        self,
+        pending: list[re.Match[str] | re.Match[bytes]],
+        symbol: str,
+        ts: float,
+        events: list[Event],
+        failures: list[tuple[str | bytes, DecodeError]],
+    ) -> int:
+        decode = self.decode
+        todo = len(pending)  # frames to decode in order, from the first
+        if self._rising(pending):
+            seq = self._book_seq
+            index = todo - 1
+            while index >= 0:
+                found = pending[index]
+                highest = seq.highest(symbol)
+                if highest is not None and _update_id(found) <= highest:
+                    break  # so is every frame before it: the filter decides, frame by frame
+                frame = found.string
+                try:
+                    decoded = decode(frame, ts)
+                except DecodeError as exc:
+                    failures.append((frame, exc))
+                    index -= 1
+                    continue
+                if decoded:
+                    events += decoded
+                    return index  # the frames before it: superseded, never decoded
+                index -= 1  # dropped after all (its ``u`` read differently): the one before
+            todo = index + 1
+        for index in range(todo):
+            frame = pending[index].string
+            try:
+                events += decode(frame, ts)
+            except DecodeError as exc:
+                failures.append((frame, exc))
+        return 0
+
+    @staticmethod
+    def _rising(pending: list[re.Match[str] | re.Match[bytes]]) -> bool:
+        """Whether every frame has a readable ``u`` above the one before it. Compared as text
+        (longer is larger, then lexicographically), which costs no ``int()`` per frame and is
+        the numeric order for every frame that decodes: JSON integers have no leading zeros.
+        (A frame that does not decode does not move the sequence filter, so its order does
+        not matter.)"""
+        previous: str | bytes | None = None
+        for found in pending:
+            digits = found[2]
+            if digits is None:
+                return False
+            if previous is not None:
+                if type(digits) is not type(previous):
+                    return False  # text and binary frames of one stream: no shortcut
+                if len(digits) == len(previous):
+                    if digits <= previous:  # type: ignore[operator]  # one type: checked above
+                        return False
+                elif len(digits) < len(previous):
+                    return False
+            previous = digits
+        return True
 
     def _unrouted(self, name: object, data: object, ts: float) -> list[Event]:
         """Combined data for a stream we did not ask for."""

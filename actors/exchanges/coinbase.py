@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.codec import RestRequest
+from actors.exchanges.codec import DecodedBatch, RestRequest, decode_each
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     MAX_PENDING,
@@ -189,6 +189,14 @@ class CoinbaseCodec:
         return [{"name": name, "product_ids": unique(ids)} for name, ids in by_channel.items()]
 
     # --- server frames ------------------------------------------------------------------------
+
+    def decode_batch(
+        self, frames: Sequence[str | bytes], received_ts: float | None = None
+    ) -> DecodedBatch:
+        """Frame by frame (``codec.decode_each``). A ticker frame comes per match, not per book
+        change, so two of one product in one socket read are rare and skipping one would save
+        little; and its number is shared with the product's matches, which must all decode."""
+        return decode_each(self.decode, frames, received_ts)
 
     def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
         ts = time.time() if received_ts is None else received_ts

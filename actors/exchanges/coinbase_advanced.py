@@ -50,7 +50,7 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.codec import RestRequest
+from actors.exchanges.codec import DecodedBatch, RestRequest, decode_each
 from actors.exchanges.coinbase import REST_HEADERS, decode_exchange_rest_ticker
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
@@ -178,6 +178,13 @@ class CoinbaseAdvancedCodec:
         return frames
 
     # --- server frames ------------------------------------------------------------------------
+
+    def decode_batch(
+        self, frames: Sequence[str | bytes], received_ts: float | None = None
+    ) -> DecodedBatch:
+        """Frame by frame (``codec.decode_each``): every frame carries the connection's
+        ``sequence_num``, which must be seen gap-free, so no frame can be skipped undecoded."""
+        return decode_each(self.decode, frames, received_ts)
 
     def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
         ts = time.time() if received_ts is None else received_ts

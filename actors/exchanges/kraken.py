@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from actors.errors import DecodeError
-from actors.exchanges.codec import RestRequest
+from actors.exchanges.codec import DecodedBatch, RestRequest, decode_each
 from actors.exchanges.kraken_rest import (
     DEFAULT_REST_URL,
     decode_kraken_rest_ticker,
@@ -131,6 +131,14 @@ class KrakenCodec:
         return frames
 
     # --- server frames ------------------------------------------------------------------------
+
+    def decode_batch(
+        self, frames: Sequence[str | bytes], received_ts: float | None = None
+    ) -> DecodedBatch:
+        """Frame by frame (``codec.decode_each``). A ticker frame names its symbols inside its
+        ``data`` list (one frame may carry several), so its stream cannot be told without
+        parsing it, which is most of what conflation would save."""
+        return decode_each(self.decode, frames, received_ts)
 
     def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
         ts = time.time() if received_ts is None else received_ts

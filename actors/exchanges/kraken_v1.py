@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.codec import RestRequest
+from actors.exchanges.codec import DecodedBatch, RestRequest, decode_each
 from actors.exchanges.kraken_rest import (
     DEFAULT_REST_URL,
     decode_kraken_rest_ticker,
@@ -133,6 +133,14 @@ class KrakenV1Codec:
         return frames
 
     # --- server frames ------------------------------------------------------------------------
+
+    def decode_batch(
+        self, frames: Sequence[str | bytes], received_ts: float | None = None
+    ) -> DecodedBatch:
+        """Frame by frame (``codec.decode_each``). A data array is routed by its trailing
+        channel name and pair, which come after the payload (the leading ``channelID`` is
+        deprecated), so no prefix tells its stream; and v1 is not the default Kraken codec."""
+        return decode_each(self.decode, frames, received_ts)
 
     def decode(self, frame: str | bytes, received_ts: float | None = None) -> list[Event]:
         ts = time.time() if received_ts is None else received_ts

@@ -2,11 +2,14 @@
 
 Tasks per open socket: the **reader** (this actor's main body) and the **control** task.
 
-* Reader: ``frame -> codec.decode -> route by (kind, symbol) -> Subscription.publish`` with no
-  await between receiving a frame and the subscribers' shared buffers (``mailbox.py``):
-  routing is two dict lookups (tickers and trades by symbol), publishing is O(1) whatever the
-  number of subscribers. Control events (acks, refusals, reconnect requests) take the slow
-  branch.
+* Reader: ``frames of one socket read -> codec.decode_batch -> route by (kind, symbol) ->
+  Subscription.publish`` with no await between receiving the frames and the subscribers'
+  shared buffers (``mailbox.py``): routing is two dict lookups (tickers and trades by symbol),
+  publishing is O(1) whatever the number of subscribers. Control events (acks, refusals,
+  reconnect requests) take the slow branch. The codec gets the whole read at once because
+  ticker subscribers read only the newest ticker of a stream: one overwritten within the same
+  read is skipped undecoded where the codec can tell (Binance), and counted
+  (``tickers_conflated``); trades and control events are all decoded and routed in order.
 * Watchdog: not a task but a deadline on the reader, for the connection as a whole. The
   reader's receive loop runs inside ``move_on_at(next check)`` (a subscribe sent by the control
   task pulls that deadline in to the new streams' stale limit); only when it passes does the
@@ -47,7 +50,9 @@ Decisions:
   stream leaves (its subscription's own linger is over), the unsubscribe is sent and the socket
   lingers ``idle_linger_s`` for a new stream, then closes.
 * **A bad frame is not a bad connection**: ``DecodeError`` is counted and logged at most once
-  per ``DECODE_LOG_INTERVAL_S`` (with how many were suppressed); the connection goes on.
+  per ``DECODE_LOG_INTERVAL_S`` (with how many were suppressed); the connection goes on. The
+  count is of frames decoded: a superseded ticker frame is never validated, so a malformed
+  one is counted in ``tickers_conflated``, not in ``decode_errors``.
 * On any abnormal end (error, or cancelled because a sibling connection failed) every stream
   of the shard is told ``down`` before the exception leaves.
 * ``bytes_received`` counts characters of text frames (bytes of binary ones): every exchange
@@ -259,6 +264,7 @@ class ConnectionStatistics:
     messages_received: int
     bytes_received: int
     decode_errors: int
+    tickers_conflated: int  # ticker frames superseded within one read: skipped, never validated
     subscribe_requests: int
     unsubscribe_requests: int
     subscription_errors: int
@@ -300,6 +306,7 @@ class Connection:
     messages_received: int = attrs.field(default=0, init=False)
     bytes_received: int = attrs.field(default=0, init=False)
     decode_errors: int = attrs.field(default=0, init=False)
+    tickers_conflated: int = attrs.field(default=0, init=False)
     subscribe_requests: int = attrs.field(default=0, init=False)
     unsubscribe_requests: int = attrs.field(default=0, init=False)
     subscription_errors: int = attrs.field(default=0, init=False)
@@ -447,7 +454,7 @@ class Connection:
         assert transport is not None
         assert codec is not None
         receive_batch = transport.receive_batch
-        decode = codec.decode
+        decode_batch = codec.decode_batch
         tickers = self.shard.tickers
         trades = self.shard.trades
         observe = self.latency.observe
@@ -464,27 +471,27 @@ class Connection:
                     self._last_frame_at = now
                     self.messages_received += len(frames)
                     self.bytes_received += sum(map(len, frames))
-                    for frame in frames:
-                        try:
-                            events = decode(frame, received_ts)
-                        except DecodeError as exc:
+                    events, failures, conflated = decode_batch(frames, received_ts)
+                    if failures:
+                        for frame, exc in failures:
                             self._decode_failed(frame, exc, now)
+                    if conflated:
+                        self.tickers_conflated += conflated
+                    for event in events:
+                        if type(event) is Ticker:
+                            sub = tickers.get(event.symbol)
+                        elif type(event) is Trade:
+                            sub = trades.get(event.symbol)
+                        else:
+                            end = self._on_control(event)
+                            if end is not None:
+                                return end
                             continue
-                        for event in events:
-                            if type(event) is Ticker:
-                                sub = tickers.get(event.symbol)
-                            elif type(event) is Trade:
-                                sub = trades.get(event.symbol)
-                            else:
-                                end = self._on_control(event)
-                                if end is not None:
-                                    return end
-                                continue
-                            if sub is not None and sub.publish(event, now):
-                                self._went_live(sub)
-                            exchange_ts = event.exchange_ts
-                            if exchange_ts is not None:
-                                observe(received_ts - exchange_ts)
+                        if sub is not None and sub.publish(event, now):
+                            self._went_live(sub)
+                        exchange_ts = event.exchange_ts
+                        if exchange_ts is not None:
+                            observe(received_ts - exchange_ts)
             end = self._watchdog(clock())
             if end is not None:
                 return end
@@ -752,6 +759,7 @@ class Connection:
             messages_received=self.messages_received,
             bytes_received=self.bytes_received,
             decode_errors=self.decode_errors,
+            tickers_conflated=self.tickers_conflated,
             subscribe_requests=self.subscribe_requests,
             unsubscribe_requests=self.unsubscribe_requests,
             subscription_errors=self.subscription_errors,
