@@ -16,6 +16,15 @@ Decisions:
   published (unless protection on that same tick had to wait for the journal first). Trades
   are not conflated: those waiting at the start of a round are handled in order. State notices
   come in order with the tickers.
+* **Bots take turns.** Every bot of a Trio run wakes through the run's ``WakeQueue``
+  (``shared_wake_queue``): a few woken bots per scheduler round, the others in the order they
+  were woken. A thousand bots on a busy feed would otherwise make every round a thousand
+  steps, and whatever needs several hops (a spawn, a journal reply, the socket reader) would
+  wait a whole round per hop (see ``WakeQueue``).
+* **A tick that trades nothing stays cheap** (1,000 bots share one core): after a round the bot
+  parks at once unless a report or a command came meanwhile (no second pass to find nothing);
+  the actions that never wait are performed without a coroutine each; the core builds the
+  position view of a flat bot once per balance, not once per tick (``BotCore``).
 * **Commands** (pause, resume) go through a small bounded inbox with a reply, answered once
   the new flag is journaled. Commands sent while a run is down wait for the next run.
 * **What waits on the journal.** The order path (intent before send, fill before book) and
@@ -82,7 +91,7 @@ from actors.bots.strategy import load_strategy
 from actors.bots.views import BotLifecycle, BotStatistics, bot_statistics
 from actors.errors import BotCriptoFyError, FeedError
 from actors.journal import Journal
-from actors.market_data.mailbox import Mailbox, Waker
+from actors.market_data.mailbox import Mailbox, Waker, shared_wake_queue
 from actors.messages import Ticker
 
 __all__ = ["Bot", "BotStatistics", "Subscribe"]
@@ -129,6 +138,8 @@ class Bot:
     _lifecycle: BotLifecycle = attrs.field(default="starting", init=False)
     _events: int = attrs.field(default=0, init=False)
     _progress: trio.Event | None = attrs.field(default=None, init=False)
+    _command_sent: bool = attrs.field(default=False, init=False)  # the inbox may hold one
+    _clock: trio.abc.Clock = attrs.field(init=False)
     _events_dropped: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -153,6 +164,7 @@ class Bot:
         reply_send, reply_receive = trio.open_memory_channel[None](1)
         with reply_receive:
             await self._commands_send.send(_Command(paused, reply_send))
+            self._command_sent = True
             self._waker.wake()
             try:
                 await reply_receive.receive()
@@ -190,6 +202,8 @@ class Bot:
         self._events = self._events_dropped = 0
         self._reports.clear()
         self._pending_state.clear()
+        self._waker = Waker(shared_wake_queue())
+        self._clock = trio.lowlevel.current_clock()  # trio.current_time() without the lookup
         cfg = self.config
         try:
             strategy = load_strategy(cfg, self.config_path or f"bots[id={cfg.id}]")
@@ -218,8 +232,13 @@ class Bot:
                 self._lifecycle = "running"
                 self.log.info("bot started", strategy=cfg.strategy, mode=cfg.mode)
                 task_status.started()
+                self._command_sent = True  # look once: the inbox outlives runs
                 while True:
-                    if not await self._round(mailboxes):
+                    await self._round(mailboxes)
+                    # Reports and commands that came while the round awaited need another
+                    # round; the mailboxes are the waker's own check. Without a checkpoint in
+                    # between, so nothing is missed.
+                    if not self._reports and not self._command_sent:
                         await self._waker.wait(mailboxes)
         finally:
             self._lifecycle = "stopped"
@@ -234,18 +253,18 @@ class Bot:
                 stats = self.statistics()
                 self.log.info("bot stopped", ticks=stats.ticks, orders=stats.orders)
 
-    async def _round(self, mailboxes: list[Mailbox]) -> bool:
-        """One pass over every input. False: there was nothing, and nothing was awaited, so
-        the caller may park without missing a wakeup."""
+    async def _round(self, mailboxes: list[Mailbox]) -> None:
+        """One pass over every input."""
         worked = False
         while self._reports:  # a venue's answers that came on their own
             await self._follow(self._reports.popleft())
             self._processed()
             worked = True
-        while True:
+        while self._command_sent:
             try:
                 command = self._commands.receive_nowait()
             except trio.WouldBlock:
+                self._command_sent = False
                 break
             await self._on_command(command)
             worked = True
@@ -254,7 +273,8 @@ class Bot:
             item = self._take(tickers)
             if item is None:
                 break
-            await self._handle(item)
+            await self._drive(item)
+            self._processed()
             worked = True
             if type(item) is Ticker:
                 break
@@ -264,11 +284,11 @@ class Bot:
                 item = self._take(trades)
                 if item is None:
                     break
-                await self._handle(item)
+                await self._drive(item)
+                self._processed()
                 worked = True
         if worked:
             self._flush_state_nowait()
-        return worked
 
     def _take(self, mailbox: Mailbox) -> Any:
         try:
@@ -279,10 +299,6 @@ class Bot:
             raise FeedError(
                 f"bot {self.config.id!r}: the {mailbox.stream.kind} subscription ended"
             ) from None
-
-    async def _handle(self, item: CoreEvent) -> None:
-        await self._drive(item)
-        self._processed()
 
     async def _on_command(self, command: _Command) -> None:
         with command.reply:
@@ -302,7 +318,7 @@ class Bot:
     # --- performing the core's actions ----------------------------------------------------------
 
     def _now(self) -> Now:
-        return Now(self.wall_clock(), trio.current_time())
+        return Now(self.wall_clock(), self._clock.current_time())
 
     async def _drive(self, event: CoreEvent) -> None:
         """Hand one event to the core and perform what it asks, continuing it after each pause
@@ -318,7 +334,27 @@ class Bot:
 
     async def _perform_all(self, actions: list[Action]) -> None:
         for action in actions:
-            await self._perform(action)
+            if type(action) is ShowMarket:
+                assert self._executor is not None
+                self._executor.observe(action.ticker, action.now_ts)
+                if self._reports:  # the venue filled resting orders on the price it was shown
+                    await self._hand_reports()
+            elif not self._perform_now(action):
+                await self._perform(action)
+
+    def _perform_now(self, action: Action) -> bool:
+        """The actions that never wait, performed without a coroutine (a tick that trades
+        nothing is only these and ``ShowMarket``). False: ``_perform`` it."""
+        match action:
+            case SaveState(key=key, value=value, wait=False):
+                self._pending_state[key] = value
+            case Log(level=level, message=message, fields=fields):
+                self.log.log(level, message, **fields)
+            case Emit(event=event):
+                self._emit(event)
+            case _:
+                return False
+        return True
 
     async def _follow(self, event: CoreEvent) -> None:
         assert self._core is not None
@@ -328,13 +364,6 @@ class Bot:
         journal, executor = self.journal, self._executor
         assert executor is not None
         match action:
-            case SaveState(key=key, value=value, wait=False):
-                self._pending_state[key] = value
-            case ShowMarket(ticker=ticker, now_ts=now_ts):
-                executor.observe(ticker, now_ts)
-                await self._hand_reports()
-            case Log(level=level, message=message, fields=fields):
-                self.log.log(level, message, **fields)
             case RecordIntent(intent=intent):
                 async with self._order_shield(intent.client_id):
                     await journal.record_intent(intent)  # durable before the venue sees it
@@ -358,8 +387,6 @@ class Bot:
             case Reconcile(order=order):
                 await executor.reconcile(order)
                 await self._hand_reports()
-            case Emit(event=event):
-                self._emit(event)
 
     @asynccontextmanager
     async def _order_shield(self, client_id: str) -> AsyncIterator[None]:

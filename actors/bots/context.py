@@ -105,13 +105,19 @@ class StrategyContext:
             return BalanceView(Decimal(0), Decimal(0), Decimal(0))
         return self._balance()
 
-    def observe(self, ticker: Ticker, *, accepted: bool, now_ts: float) -> None:
-        """Called by the bot (only) before the strategy sees ``ticker``."""
+    def observe(
+        self, ticker: Ticker, *, accepted: bool, now_ts: float, mid: Decimal | None = None
+    ) -> None:
+        """Called by the bot (only) before the strategy sees ``ticker``; ``mid``, when given, is
+        ``ticker.mid`` already computed (the bot's jump guard needs it first)."""
         self.ticker = ticker
         self.now_ts = now_ts
         self.accepted = accepted
         self.new_bar = None
-        price = price_of(ticker, self.price_source)
+        if mid is not None and (self.price_source == "mid" or ticker.last is None):
+            price = mid
+        else:
+            price = price_of(ticker, self.price_source)
         self.price = price
         if accepted:
             self._prices.append(price)

@@ -54,7 +54,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -78,7 +79,7 @@ from actors.bots.actions import (
     Submit,
 )
 from actors.bots.config import BotConfig
-from actors.bots.context import StrategyContext
+from actors.bots.context import PositionView, StrategyContext
 from actors.bots.events import BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import (
     OrderCancelled,
@@ -89,7 +90,7 @@ from actors.bots.executor import (
     OrderUnknown,
     Pricing,
 )
-from actors.bots.money import next_utc_midnight_ts, pct, utc_day
+from actors.bots.money import ZERO, next_utc_midnight_ts, pct, utc_day
 from actors.bots.orders import WorkingOrder
 from actors.bots.positions import ExitRules, check_exits, update_high_water
 from actors.bots.risk import RejectReason, RiskView, check_order, daily_loss_breached
@@ -99,9 +100,12 @@ from actors.bots.views import available_base, balance_view, closable, position_v
 from actors.journal.store import BotRecord, FillRecord, OrderIntent
 from actors.messages import FeedState, Lagged, Ticker, Trade
 
+_DONE = object()  # what ``next`` returns for an event whose work has finished
 
-@attrs.frozen(slots=True)
-class Now:
+
+class Now(NamedTuple):
+    """A tuple rather than an attrs class: one is built for every event."""
+
     ts: float  # wall clock, epoch seconds: price age, the UTC day, journal times
     at: float  # trio.current_time(): the order-rate window
 
@@ -126,12 +130,25 @@ class BotCore:
             strategy,
             config.id,
             config.symbol,
-            position_fn=lambda: position_view(self.state),
+            position_fn=self._position_view,
             balance_fn=lambda: balance_view(self.state, self.pricing.fee_rate),
         )
         self._on_trade = getattr(strategy, "on_trade", None)
         self._out: list[Action] = []
         self._work: Iterator[None] | None = None  # an event paused until the venue answered
+        self._flat: tuple[Decimal, PositionView] | None = None  # (base, its flat view)
+
+    def _position_view(self) -> PositionView:
+        """``ctx.position``, which most strategies read on every tick. With no lot and no
+        working order the view depends on the base balance alone (which only a fill changes),
+        so it is built once per balance instead of once per tick."""
+        s = self.state
+        if s.book.lots or s.orders:
+            return position_view(s)
+        base = s.book.base
+        if self._flat is None or self._flat[0] is not base:
+            self._flat = (base, position_view(s))
+        return self._flat[1]
 
     @classmethod
     def restore(
@@ -224,9 +241,8 @@ class BotCore:
         if work is None:
             return
         try:
-            next(work)
-        except StopIteration:
-            self._work = None
+            if next(work, _DONE) is _DONE:  # no StopIteration raised on every tick
+                self._work = None
         except BaseException:
             self._work = None
             raise
@@ -237,29 +253,35 @@ class BotCore:
         cfg, s = self.config, self.state
         if tick.exchange != cfg.exchange or tick.symbol != cfg.symbol:
             return
-        self._roll_day(now.ts)
-        warming_up = s.jump.warming_up
-        accepted = s.jump.assess(tick.mid)
+        if now.ts >= s.day_end_ts:
+            self._roll_day(now.ts)
+        jump = s.jump
+        warming_up = jump.warming_up
+        mid = tick.mid
+        accepted = jump.assess(mid)
         s.tick_accepted = accepted
         s.last_seen = tick
-        self.ctx.observe(tick, accepted=accepted, now_ts=now.ts)
+        self.ctx.observe(tick, accepted=accepted, now_ts=now.ts, mid=mid)
         if accepted:
             if warming_up and s.quarantined:
-                self._log("INFO", "price established", mid=str(tick.mid), withheld=s.quarantined)
+                self._log("INFO", "price established", mid=str(mid), withheld=s.quarantined)
             s.last_tick = tick
-            moved = update_high_water(s.book.lots.values(), tick.bid)
-            if self.rules.trailing_stop is not None:
-                for lot in moved:
-                    self._out.append(SaveState(HWM_KEY + lot.position_id, str(lot.hwm)))
+            lots = s.book.lots
+            if lots:
+                moved = update_high_water(lots.values(), tick.bid)
+                if self.rules.trailing_stop is not None:
+                    for lot in moved:
+                        self._out.append(SaveState(HWM_KEY + lot.position_id, str(lot.hwm)))
             self._out.append(ShowMarket(tick, now.ts))
             if s.orders.any_resting():
                 yield  # the venue may fill resting orders on it: booked before the monitor looks
-            yield from self._monitor(tick, now)
+            if s.book.lots:
+                yield from self._monitor(tick, now)
             self._check_daily_loss(tick, now.ts)
         else:
             s.quarantined += 1
             if warming_up:
-                self._log("DEBUG", "tick withheld until the price is confirmed", mid=str(tick.mid))
+                self._log("DEBUG", "tick withheld until the price is confirmed", mid=str(mid))
             elif s.quarantined == 1 or s.quarantined % 100 == 0:
                 self._log(
                     "WARNING",
@@ -364,7 +386,7 @@ class BotCore:
             return
         limit = self.config.risk.daily_loss_limit_quote
         realized = s.book.realized_on(s.day)
-        unrealized = s.book.unrealized(tick.bid)
+        unrealized = s.book.unrealized(tick.bid) if s.book.lots else ZERO
         if not daily_loss_breached(realized, unrealized, limit):
             return
         s.halted_day = s.day

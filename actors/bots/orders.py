@@ -44,7 +44,7 @@ class WorkingOrders:
         return self._by_id.pop(client_id, None)
 
     def any_resting(self) -> bool:
-        return any(order.status == "open" for order in self._by_id.values())
+        return bool(self._by_id) and any(o.status == "open" for o in self._by_id.values())
 
     def resting_sells(self) -> list[WorkingOrder]:
         return [o for o in self._by_id.values() if o.status == "open" and o.intent.side == "sell"]
@@ -62,6 +62,16 @@ class WorkingOrders:
             ),
             ZERO,
         )
+
+    def position_terms(self) -> tuple[int, Decimal]:
+        """``(buys(), sell_base(unnamed_only=True))`` in one pass (the position view's)."""
+        buys, sells = 0, ZERO
+        for o in self._by_id.values():
+            if o.intent.side == "buy":
+                buys += 1
+            elif not o.intent.position_id:
+                sells += o.intent.size
+        return buys, sells
 
     def sell_base(self, *, unnamed_only: bool = False) -> Decimal:
         """Base committed to working sells; ``unnamed_only``: only those closing no named lot

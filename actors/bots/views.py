@@ -105,15 +105,27 @@ def risk_view(
 
 
 def position_view(state: BotState) -> PositionView:
+    """What ``ctx.position`` shows. A strategy reads it on every tick, so it is one pass over
+    the lots and one over the working orders; the sums are the same left folds as ``Book``'s
+    and ``closable``'s (same order, so the same Decimals to the last digit)."""
     book = state.book
     mark = state.last_tick.bid if state.last_tick is not None else None
+    size = weighted = unrealized = in_exit = ZERO
+    for lot in book.lots.values():
+        size += lot.size
+        weighted += lot.entry_price * lot.size
+        if mark is not None:
+            unrealized += mark * lot.size - lot.cost_quote
+        if lot.exit_client_id is not None:
+            in_exit += lot.size
+    pending_buys, strategy_sells = state.orders.position_terms()
     return PositionView(
-        size=book.size,
-        entry_price=book.entry_price(),
+        size=size,
+        entry_price=weighted / size if size != 0 else None,
         open_positions=len(book.lots),
-        pending_buys=state.orders.buys(),
-        unrealized_pnl=book.unrealized(mark),
-        closable_size=closable(state),
+        pending_buys=pending_buys,
+        unrealized_pnl=unrealized,
+        closable_size=book.base - in_exit - strategy_sells,
     )
 
 
