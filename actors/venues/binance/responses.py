@@ -58,10 +58,10 @@ Decisions (codes and texts are the venue's error-code and REST API documents'):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 import orjson
@@ -215,6 +215,8 @@ class Accepted:
 
 
 NewOrderOutcome = Accepted | Refused | Unknown
+_Ok = TypeVar("_Ok")
+_No = TypeVar("_No")
 
 
 # --- body parsing -------------------------------------------------------------------------------
@@ -372,8 +374,17 @@ def _gateway_refusal(status: int) -> RefusalKind | None:
     return None
 
 
-def classify_new_order(status: int, body: object, *, client_order_id: str) -> NewOrderOutcome:
-    """The outcome of ``POST /api/v3/order`` sent with ``newClientOrderId=client_order_id``."""
+def _classify(
+    status: int,
+    body: object,
+    success: Callable[[object], _Ok],
+    refused: Callable[[RefusalKind, int | None, int | None, str], _No],
+    by_code: Callable[[int, str, int, str], Unknown | RefusalKind | None],
+) -> _Ok | _No | Unknown:
+    """What every trading endpoint shares: 5xx and unreadable success are unknown, the
+    gateway's 403/418/429 refuse, anything but a 4xx with a venue error is unknown; the
+    endpoint's own ``by_code(code, msg, status, raw_msg)`` decides the rest (a
+    ``RefusalKind`` refuses, None is unknown)."""
     error = venue_error(body)
     code = None if error is None else error.code
     msg = "" if error is None else error.msg
@@ -381,24 +392,37 @@ def classify_new_order(status: int, body: object, *, client_order_id: str) -> Ne
         return Unknown(UnknownKind.SERVER_ERROR, status, code, msg)
     gateway = _gateway_refusal(status)
     if gateway is not None:
-        return Refused(gateway, status, code, msg)
+        return refused(gateway, status, code, msg)
     if 200 <= status < 300:
         try:
-            return _accepted(_decode(body), client_order_id)
+            return success(_decode(body))
         except FOREIGN_ERRORS as exc:  # DecodeError is a ValueError
             return Unknown(UnknownKind.MALFORMED_SUCCESS, status, None, _unreadable(exc))
     if not 400 <= status < 500 or error is None:
         return Unknown(UnknownKind.UNRECOGNISED, status, code, msg)
-    if error.code == UNEXPECTED_RESP:
-        return Unknown(UnknownKind.UNEXPECTED_RESPONSE, status, code, msg)
-    if error.code == TIMEOUT:
-        return Unknown(UnknownKind.VENUE_TIMEOUT, status, code, msg)
-    if error.code == NEW_ORDER_REJECTED and msg.strip() == DUPLICATE_ORDER_MSG:
-        return Unknown(UnknownKind.DUPLICATE_ID, status, code, msg)
-    kind = _new_order_refusal(error.code, msg)
-    if kind is None:
+    decided = by_code(error.code, msg.strip(), status, msg)
+    if decided is None:
         return Unknown(UnknownKind.UNRECOGNISED, status, code, msg)
-    return Refused(kind, status, code, msg)
+    if isinstance(decided, Unknown):
+        return decided
+    return refused(decided, status, code, msg)
+
+
+def _new_order_by_code(code: int, text: str, status: int, msg: str) -> Unknown | RefusalKind | None:
+    if code == UNEXPECTED_RESP:
+        return Unknown(UnknownKind.UNEXPECTED_RESPONSE, status, code, msg)
+    if code == TIMEOUT:
+        return Unknown(UnknownKind.VENUE_TIMEOUT, status, code, msg)
+    if code == NEW_ORDER_REJECTED and text == DUPLICATE_ORDER_MSG:
+        return Unknown(UnknownKind.DUPLICATE_ID, status, code, msg)
+    return _new_order_refusal(code, msg)
+
+
+def classify_new_order(status: int, body: object, *, client_order_id: str) -> NewOrderOutcome:
+    """The outcome of ``POST /api/v3/order`` sent with ``newClientOrderId=client_order_id``."""
+    return _classify(
+        status, body, lambda data: _accepted(data, client_order_id), Refused, _new_order_by_code
+    )
 
 
 def classify_no_response(*, request_sent: bool, detail: str) -> Refused | Unknown:
@@ -448,33 +472,19 @@ def _cancelled(data: object, client_order_id: str) -> Cancelled:
     )
 
 
+def _cancel_by_code(code: int, text: str, status: int, msg: str) -> RefusalKind | None:
+    if code == CANCEL_REJECTED:
+        return RefusalKind.NOT_OPEN if text == UNKNOWN_ORDER_MSG else RefusalKind.VENUE_REJECTED
+    return _common_refusal(code, msg)
+
+
 def classify_cancel(
     status: int, body: object, *, client_order_id: str
 ) -> Cancelled | CancelRefused | Unknown:
     """The outcome of ``DELETE /api/v3/order`` by ``origClientOrderId``."""
-    error = venue_error(body)
-    code = None if error is None else error.code
-    msg = "" if error is None else error.msg
-    if status >= 500:
-        return Unknown(UnknownKind.SERVER_ERROR, status, code, msg)
-    gateway = _gateway_refusal(status)
-    if gateway is not None:
-        return CancelRefused(gateway, status, code, msg)
-    if 200 <= status < 300:
-        try:
-            return _cancelled(_decode(body), client_order_id)
-        except FOREIGN_ERRORS as exc:
-            return Unknown(UnknownKind.MALFORMED_SUCCESS, status, None, _unreadable(exc))
-    if not 400 <= status < 500 or error is None:
-        return Unknown(UnknownKind.UNRECOGNISED, status, code, msg)
-    if error.code == CANCEL_REJECTED:
-        if msg.strip() == UNKNOWN_ORDER_MSG:
-            return CancelRefused(RefusalKind.NOT_OPEN, status, code, msg)
-        return CancelRefused(RefusalKind.VENUE_REJECTED, status, code, msg)
-    kind = _common_refusal(error.code, msg)
-    if kind is None:
-        return Unknown(UnknownKind.UNRECOGNISED, status, code, msg)
-    return CancelRefused(kind, status, code, msg)
+    return _classify(
+        status, body, lambda data: _cancelled(data, client_order_id), CancelRefused, _cancel_by_code
+    )
 
 
 # --- query --------------------------------------------------------------------------------------
