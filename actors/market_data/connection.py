@@ -123,6 +123,7 @@ _SUBSCRIBING = "subscribing"
 _SUBSCRIBED = "subscribed"
 _REFUSED = "refused"
 _UNSUBSCRIBING = "unsubscribing"
+_CARRIED = (_SUBSCRIBING, _SUBSCRIBED)  # asked for on this socket, data owed
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -580,11 +581,7 @@ class Connection:
     def _watched(self) -> list[Subscription]:
         """Streams this socket carries and expects data on (not refused, not leaving)."""
         wire = self._wire
-        return [
-            sub
-            for stream, sub in self.shard.streams.items()
-            if wire.get(stream) in (_SUBSCRIBING, _SUBSCRIBED)
-        ]
+        return [sub for stream, sub in self.shard.streams.items() if wire.get(stream) in _CARRIED]
 
     def _next_check_at(self) -> float:
         assert self._connected_at is not None
@@ -633,7 +630,7 @@ class Connection:
         (its subscription actor says so, synchronously): resubscribe it, or, when that has
         not helped ``MAX_STREAM_REPAIRS`` times, replace the connection."""
         stream = sub.stream
-        if self._wire.get(stream) not in (_SUBSCRIBING, _SUBSCRIBED):
+        if self._wire.get(stream) not in _CARRIED:
             return  # not carried by the current socket (leaving, refused, or no socket)
         if sub.repairs >= MAX_STREAM_REPAIRS:
             self._unrepairable = (
@@ -649,9 +646,7 @@ class Connection:
 
     def _take_repairs(self) -> list[Stream]:
         wire, wanted = self._wire, self.shard.streams
-        repairing = [
-            s for s in self._repairing if s in wanted and wire.get(s) in (_SUBSCRIBING, _SUBSCRIBED)
-        ]
+        repairing = [s for s in self._repairing if s in wanted and wire.get(s) in _CARRIED]
         self._repairing.clear()
         return repairing
 
@@ -693,9 +688,7 @@ class Connection:
             await trio.sleep_until(budget.next_send_at(trio.current_time()))
             for stream in [s for s, st in wire.items() if st == _REFUSED and s not in wanted]:
                 del wire[stream]
-            leaving = [
-                s for s, st in wire.items() if st in (_SUBSCRIBING, _SUBSCRIBED) and s not in wanted
-            ]
+            leaving = [s for s, st in wire.items() if st in _CARRIED and s not in wanted]
             if leaving:
                 for stream in leaving:
                     wire[stream] = _UNSUBSCRIBING
