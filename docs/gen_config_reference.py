@@ -70,10 +70,10 @@ TABLES: tuple[tuple[str, type, str], ...] = (
     ("[bots.paper]", cfg.PaperConfig, 'The paper executor (`mode = "paper"`).'),
     ("[bots.market]", cfg.MarketConfig, "The market's trading rules; orders are rounded to them."),
     (
-        "[bots.credentials]",
-        cfg.CredentialsConfig,
-        "Names of secrets, never the secrets (see `[secrets]`). Only needed for "
-        '`mode = "live"`, which the config check currently refuses.',
+        "[[accounts]]",
+        cfg.AccountConfig,
+        'One entry per live venue account (Binance Spot); bots with `mode = "live"` name one. '
+        "Keys are named, never written here (see `[secrets]`). Testnet by default.",
     ),
     ("[http]", cfg.HttpConfig, "The daemon's HTTP server (`run.py` only, not `open_supervisor`)."),
     ("[journal]", cfg.JournalConfig, "The SQLite journal of orders, fills and bot state."),
@@ -83,7 +83,7 @@ TABLES: tuple[tuple[str, type, str], ...] = (
     (
         "[secrets]",
         cfg.SecretsConfig,
-        "Where the secrets named by `url_env` and `[bots.credentials]` are looked up: the "
+        "Where the secrets named by `url_env` and `[[accounts]]` are looked up: the "
         "secrets file first, then the environment. (`[http] token_env` is read from the "
         "environment only.)",
     ),
@@ -161,8 +161,8 @@ MEANINGS: dict[str, str] = {
         "unknown keys are errors."
     ),
     "BotConfig.mode": (
-        '`"paper"` trades on the paper executor. `"live"` is refused by the config check: no '
-        "live executor exists yet."
+        '`"paper"` trades on the paper executor; `"live"` sends real orders through the '
+        "bot's `account` (config file only: the HTTP API spawns paper bots)."
     ),
     "BotConfig.order_quote": "Size of a buy, in quote currency, when the signal names none.",
     "BotConfig.close_on_fallback": (
@@ -172,7 +172,7 @@ MEANINGS: dict[str, str] = {
     "BotConfig.risk": "See `[bots.risk]`.",
     "BotConfig.paper": "See `[bots.paper]`.",
     "BotConfig.market": "See `[bots.market]`.",
-    "BotConfig.credentials": "See `[bots.credentials]`.",
+    "BotConfig.account": 'The `[[accounts]]` entry that trades a `mode = "live"` bot.',
     # [bots.risk]
     "RiskConfig.max_order_quote": "Largest buy, as notional in quote currency.",
     "RiskConfig.max_position_quote": (
@@ -222,11 +222,55 @@ MEANINGS: dict[str, str] = {
     "MarketConfig.tick_size": "Price step; fill and limit prices are rounded to it.",
     "MarketConfig.lot_size": "Size step; order sizes are rounded down to it.",
     "MarketConfig.min_notional": "Orders worth less than this (quote) are refused.",
-    # [bots.credentials]
-    "CredentialsConfig.api_key_env": (
+    # [[accounts]]
+    "AccountConfig.name": "The account's name, which live bots give as `account`.",
+    "AccountConfig.api_key_env": (
         "Name of the environment variable (or secrets-file key) holding the API key."
     ),
-    "CredentialsConfig.api_secret_env": "Same, for the API secret.",
+    "AccountConfig.api_secret_env": (
+        'Same, for the secret: the HMAC secret, or the PEM private key with `signing = "ed25519"`.'
+    ),
+    "AccountConfig.venue": "The venue's protocol; only Binance Spot so far.",
+    "AccountConfig.signing": "The API key's type: HMAC-SHA256 or Ed25519.",
+    "AccountConfig.rest_url": "REST base URL (without `/api`). Default: the Spot testnet.",
+    "AccountConfig.ws_api_url": "WebSocket API URL (the user data stream). Default: testnet.",
+    "AccountConfig.allow_mainnet": (
+        "Required for any URL that is not the testnet, the demo venue or loopback: real money."
+    ),
+    "AccountConfig.client_id_prefix": (
+        "Starts every client order id of ours (`<prefix>_<bot>_<seq>`); give each deployment "
+        "sharing an account its own."
+    ),
+    "AccountConfig.recv_window_ms": (
+        "`recvWindow` of signed requests: how late the venue may still act on one. Also bounds "
+        "how long an order whose answer was lost stays in doubt."
+    ),
+    "AccountConfig.request_timeout_s": "Timeout of one REST request and of the stream connect.",
+    "AccountConfig.max_order_quote": "Account cap on one order's notional, across its bots.",
+    "AccountConfig.max_working_quote": (
+        "Account cap on the notional of all its orders sent and not yet final."
+    ),
+    "AccountConfig.foreign_orders": (
+        "At start, an open order with our prefix and a bot's id that the journal lacks: "
+        "`cancel` it, `adopt` it (journal it for its bot) or only `report` it."
+    ),
+    "AccountConfig.balance_tolerance_pct": (
+        "At start, a venue balance further than this from what the journal explains stops "
+        "the bots trading that asset (alert `bot_halted`)."
+    ),
+    "AccountConfig.order_poll_s": (
+        "Every working order is also looked up this often; a fill the user stream missed "
+        "for longer resubscribes it."
+    ),
+    "AccountConfig.unknown_poll_s": "Lookups of an order whose outcome is unknown, this often.",
+    "AccountConfig.unknown_confirmations": (
+        'Consecutive "does not exist" answers, after the venue\'s deadline, that prove an '
+        "order in doubt was never placed."
+    ),
+    "AccountConfig.query_lag_s": (
+        'Extra wait after the venue\'s deadline before "does not exist" counts (its lookups '
+        "lag its engine)."
+    ),
     # [http]
     "HttpConfig.enabled": "Serve `/health`, `/metrics` and the control routes.",
     "HttpConfig.host": "Address to bind.",

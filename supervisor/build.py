@@ -9,6 +9,8 @@ each one outlives everything that depends on it:
 * ``bot_events``: forwards the bots' events (halts, stop-loss hits) to ``alerts``.
 * ``feeds``: ``supervisor.feeds.build_feeds``, one subtree per exchange. It outlives the bots:
   a bot is stopped while its feed still streams, and never sees its feed go first.
+* ``account:NAME``: one per ``[[accounts]]`` entry (``supervisor.accounts``), ready only once
+  the account is reconciled, so no live bot trades before; restarted with ``[backoff]``.
 * ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]`` after a
   crash, not after a clean stop), within ``[supervisor] max_restarts`` per ``period_s``; bots
   spawned later are added at the end.
@@ -27,9 +29,11 @@ import attrs
 import trio
 
 from actors.bots import Bot, BotEvent, Subscribe
+from actors.bots.executor import ExecutorFactory, make_executor
 from actors.errors import JournalError
 from actors.journal import Journal
 from actors.journal.actor import CLOSE_GRACE_S
+from supervisor.accounts import Accounts, account_child_name
 from supervisor.alerts import Alerts, forward_bot_events, supervision_alerts
 from supervisor.config import BotConfig, Config
 from supervisor.feeds import MarketData, build_feeds, connections_child
@@ -68,6 +72,7 @@ class Bots:
     events: trio.MemorySendChannel[BotEvent]
     backoff: BackoffPolicy
     shutdown_grace_s: float
+    executor_factory: ExecutorFactory = make_executor
     slots: dict[str, BotSlot] = attrs.field(factory=dict)
 
     def add(self, config: BotConfig) -> ChildSpec:
@@ -96,7 +101,13 @@ class Bots:
             for reason, count in previous.rejections.items():
                 slot.rejections_before[reason] = slot.rejections_before.get(reason, 0) + count
         events = self.events.clone()
-        slot.bot = Bot(slot.config, self.subscribe, self.journal, events=events)
+        slot.bot = Bot(
+            slot.config,
+            self.subscribe,
+            self.journal,
+            events=events,
+            executor_factory=self.executor_factory,
+        )
         with events:
             await slot.bot.run(task_status=task_status)
 
@@ -112,6 +123,7 @@ class Tree:
     alerts: Alerts
     market_data: MarketData
     bots: Bots
+    accounts: Accounts
 
 
 def build_tree(
@@ -122,7 +134,7 @@ def build_tree(
     ``observers`` see every supervision event besides the feeds' own and the alerts'. With
     ``configured_bots=False`` the configured bots are left out of the ``bots`` subtree, for the
     caller to start later (the daemon binds HTTP first). ``ConfigError`` if a webhook's
-    ``url_env`` names an unset variable.
+    ``url_env`` or an account's key names an unset variable.
     """
     journal = Journal(config.journal)
     alerts = Alerts.from_config(config.alerts, config.secrets)
@@ -132,6 +144,7 @@ def build_tree(
         circuit_breaker=config.circuit_breaker,
         restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
     )
+    accounts = Accounts.build(config.accounts, config.bots, config.secrets)
     events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
     grace_s = config.supervisor.shutdown_grace_s
     bots = Bots(
@@ -140,6 +153,7 @@ def build_tree(
         events=events_send,
         backoff=config.backoff,
         shutdown_grace_s=grace_s,
+        executor_factory=accounts.executors,
     )
     bot_children = [bots.add(bot) for bot in config.bots] if configured_bots else []
     # An exchange's breaker and staleness alerts are keyed by the exchange's name.
@@ -162,6 +176,15 @@ def build_tree(
                 restart="transient",  # a clean end (no sender left) is not a failure
             ),
             feeds.spec,
+            *(
+                ChildSpec(
+                    account_child_name(name),
+                    partial(accounts.run_account, name, journal, alerts),
+                    backoff=config.backoff,
+                    shutdown_grace_s=grace_s,
+                )
+                for name in accounts.accounts
+            ),
             SupervisorSpec(
                 name=BOTS,
                 children=tuple(bot_children),
@@ -177,4 +200,5 @@ def build_tree(
         alerts=alerts,
         market_data=feeds.market_data,
         bots=bots,
+        accounts=accounts,
     )

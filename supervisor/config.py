@@ -15,7 +15,6 @@ import attrs
 
 from actors.bots.config import (
     BotConfig,
-    CredentialsConfig,
     MarketConfig,
     PaperConfig,
     RiskConfig,
@@ -30,16 +29,17 @@ from actors.schema import (
     positive,
     tcp_port,
 )
+from actors.venues.binance.config import AccountConfig
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.breaker import BreakerPolicy
 
 __all__ = [
+    "AccountConfig",
     "AlertsConfig",
     "BackoffPolicy",
     "BotConfig",
     "BreakerPolicy",
     "Config",
-    "CredentialsConfig",
     "ExchangeConfig",
     "FeedConfig",
     "FieldValueError",
@@ -120,6 +120,7 @@ class Config:
     circuit_breaker: BreakerPolicy = attrs.field(factory=BreakerPolicy)
     exchanges: tuple[ExchangeConfig, ...] = ()
     bots: tuple[BotConfig, ...] = ()
+    accounts: tuple[AccountConfig, ...] = ()
     http: HttpConfig = attrs.field(factory=HttpConfig)
     journal: JournalConfig = attrs.field(factory=JournalConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)

@@ -95,6 +95,13 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
             exchange_names.append(name)
 
     configured = ", ".join(exchange_names) or "none"
+    account_names: list[str] = []
+    for i, account in _tables(raw, "accounts"):
+        name = account.get("name")
+        if isinstance(name, str):
+            if name in account_names:
+                problems.append(f"accounts[{i}].name: duplicate account name {name!r}")
+            account_names.append(name)
     bot_ids: set[str] = set()
     for i, bot in _tables(raw, "bots"):
         bot_id = bot.get("id")
@@ -108,11 +115,17 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
                 f"bots[{i}].exchange: unknown exchange {wanted!r}; configured: {configured}"
             )
         if bot.get("mode") == "live":
-            given = bot.get("credentials")
-            credentials: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-            for field in ("api_key_env", "api_secret_env"):
-                if credentials.get(field) is None:
-                    problems.append(f'bots[{i}].credentials.{field}: required when mode = "live"')
+            account_name = bot.get("account")
+            if account_name is None:
+                problems.append(
+                    f'bots[{i}].account: required when mode = "live"; configured accounts:'
+                    f" {', '.join(account_names) or 'none'}"
+                )
+            elif isinstance(account_name, str) and account_name not in account_names:
+                problems.append(
+                    f"bots[{i}].account: unknown account {account_name!r}; configured:"
+                    f" {', '.join(account_names) or 'none'}"
+                )
     return problems
 
 

@@ -113,6 +113,13 @@ class System:
         )
         if config.id in self._bots.slots:
             raise ConfigError([f"bot.id: a bot with id {config.id!r} is already running"])
+        if config.mode == "live":
+            raise ConfigError(
+                [
+                    "bot.mode: live bots are declared in the config file only (their account"
+                    " reconciles them before they trade); spawn paper bots here"
+                ]
+            )
         if config.exchange not in self.market_data.exchanges:
             raise ConfigError([f"bot.exchange: unknown exchange {config.exchange!r}"])
         child = self._bots.add(config)

@@ -212,6 +212,7 @@ class Bot:
             record = await self.journal.load_bot(
                 cfg.id, initial_quote=cfg.paper.quote_balance, now_ts=now.ts
             )
+            self._executor.restore(record)
             pricing = Pricing(cfg.paper, cfg.market)
             self._core, actions = BotCore.restore(cfg, strategy, pricing, record, now)
             await self._perform_all(actions)

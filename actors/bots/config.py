@@ -1,7 +1,8 @@
 """A bot's configuration: what it trades, its risk limits, paper venue and market rules.
 
 Units live in names (``_s`` seconds, ``_pct`` percent, ``_quote`` amounts in the quote
-currency). Secrets never appear here: ``credentials`` names environment variables.
+currency). Secrets never appear here: a live bot names its ``account``, whose config names
+the environment variables that hold the keys.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from actors.schema import (
     FieldValueError,
     at_least_one,
     check,
-    env_var_name,
     name_like,
     non_negative,
     percent,
@@ -25,7 +25,6 @@ from actors.schema import (
 
 __all__ = [
     "BotConfig",
-    "CredentialsConfig",
     "FieldValueError",
     "MarketConfig",
     "PaperConfig",
@@ -70,14 +69,6 @@ class MarketConfig:
 
 
 @attrs.frozen
-class CredentialsConfig:
-    """Where live-trading secrets come from: environment variable names or secrets-file keys."""
-
-    api_key_env: str | None = attrs.field(default=None, validator=env_var_name)
-    api_secret_env: str | None = attrs.field(default=None, validator=env_var_name)
-
-
-@attrs.frozen
 class BotConfig:
     id: str = attrs.field()
     exchange: str = attrs.field()
@@ -90,7 +81,7 @@ class BotConfig:
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     paper: PaperConfig = attrs.field(factory=PaperConfig)
     market: MarketConfig = attrs.field(factory=MarketConfig)
-    credentials: CredentialsConfig = attrs.field(factory=CredentialsConfig)
+    account: str | None = None  # mode = "live": the [[accounts]] entry that trades it
 
     @id.validator
     def _id(self, attribute: attrs.Attribute[Any], value: str) -> None:

@@ -507,6 +507,7 @@ class BotCore:
             fee=report.fee,
             position_id=intent.position_id if intent.side == "sell" else None,
             ts=report.ts,
+            venue_fill_id=report.venue_fill_id,
         )
         self._out.append(RecordFill(fill, report.final))
 

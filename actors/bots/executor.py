@@ -32,14 +32,13 @@ Paper decisions:
   and the new order passes risk again under a new client order id. A journaled resting order
   rests again.
 
-Live trading is not implemented. ``make_executor`` refuses ``mode = "live"`` with an
-``ExecutionError`` naming the exchange, and ``live_mode_problem`` gives the same message to the
-config check. A live executor implements ``Executor``: it sends the journaled client order id
-with the order (idempotency), reports ``OrderUnknown`` when it cannot tell whether the venue got
-it, and at start looks unresolved intents up by that id (``reconcile``), never re-sending them.
-What the core does not do yet, and a live venue will need: a market buy waiting for its answer
-reserves no quote (only limit prices reserve); a partially filled order keeps its whole size
-reserved until the final fill; a cancel that races a fill reports nothing.
+Live trading is ``actors.bots.live.LiveExecutor``: it sends an id derived from the journaled
+intent with the order, reports ``OrderUnknown`` when it cannot tell whether the venue got it,
+and at start looks unresolved intents up by that id (``reconcile``), never re-sending them.
+``make_executor`` alone builds paper executors; a daemon with ``[[accounts]]`` builds live ones
+(``actors.bots.live.Executors``). Known limits of the core with a live venue: a market buy
+waiting for its answer reserves no quote (only limit prices reserve); a partially filled order
+keeps its whole size reserved until its end.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from actors.bots.config import BotConfig, MarketConfig, PaperConfig
 from actors.bots.money import pct, round_down, round_up
 from actors.bots.risk import OrderProposal, RejectReason
 from actors.errors import ExecutionError
-from actors.journal.store import OrderIntent, OrderRecord
+from actors.journal.store import BotRecord, OrderIntent, OrderRecord
 from actors.messages import Ticker
 
 RECONCILED_REASON = "reconciled at restart: journaled intent without a fill (paper: never sent)"
@@ -234,6 +233,7 @@ class OrderFilled:
     fee: Decimal  # in the quote currency
     ts: float
     final: bool = True
+    venue_fill_id: str | None = None  # a live venue's id of this fill, unique in the journal
 
 
 @attrs.frozen(slots=True)
@@ -275,6 +275,9 @@ class Executor(Protocol):
 
     def observe(self, ticker: Ticker, now_ts: float) -> None:
         """A ticker the bot accepted (the paper venue prices and fills on it)."""
+
+    def restore(self, record: BotRecord) -> None:
+        """What the journal holds, before any ``reconcile`` (a live venue's booked fill ids)."""
 
     async def submit(self, intent: OrderIntent) -> None: ...
 
@@ -342,6 +345,9 @@ class PaperExecutor:
         for report in self.venue.observe(ticker, now_ts):
             self.report(report)
 
+    def restore(self, record: BotRecord) -> None:
+        pass  # the paper venue keeps nothing between runs but resting orders (``reconcile``)
+
     async def submit(self, intent: OrderIntent) -> None:
         for report in self.venue.submit(intent, self.wall_clock()):
             self.report(report)
@@ -357,8 +363,8 @@ class PaperExecutor:
 
 def live_mode_problem(config: BotConfig) -> str:
     return (
-        f'mode "live" is not available: no signed-REST executor is implemented for exchange '
-        f'{config.exchange!r} (only paper trading is); set mode = "paper"'
+        f'mode "live" needs a live account: bot {config.id!r} names account'
+        f" {config.account!r}, which this daemon does not run (see [[accounts]])"
     )
 
 
@@ -371,7 +377,7 @@ class ExecutorFactory(Protocol):
 def make_executor(
     config: BotConfig, report: ReportSink, *, wall_clock: Callable[[], float] = time.time
 ) -> Executor:
-    """The executor ``config.mode`` asks for (paper; live is refused until implemented)."""
+    """The paper executor; live bots need the daemon's accounts (``actors.bots.live``)."""
     if config.mode == "live":
         raise ExecutionError(f"bot {config.id!r}: {live_mode_problem(config)}")
     venue = PaperVenue(Pricing(config.paper, config.market), config.risk.max_price_age_s)

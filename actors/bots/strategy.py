@@ -30,7 +30,6 @@ import attrs
 
 from actors.bots.config import BotConfig
 from actors.bots.context import PriceSource, StrategyContext
-from actors.bots.executor import live_mode_problem
 from actors.bots.params import structure_params
 from actors.errors import ConfigError
 from actors.messages import Side, Ticker
@@ -178,10 +177,8 @@ def strategy_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[s
 
 
 def bot_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
-    found = strategy_problems(config, path_prefix)
-    if config.mode == "live":
-        found.append(f"{path_prefix}.mode: {live_mode_problem(config)}")
-    return found
+    """What is wrong with the bot alone (its account's existence is the config's check)."""
+    return strategy_problems(config, path_prefix)
 
 
 def context_for(strategy: Strategy, bot_id: str, symbol: str, **views: Any) -> StrategyContext:

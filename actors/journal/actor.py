@@ -294,6 +294,11 @@ class Journal:
     async def orders(self, bot_id: str) -> list[OrderRecord]:
         return cast(list[OrderRecord], await self._request("orders", bot_id))
 
+    async def load_state(self, bot_id: str) -> dict[str, str]:
+        """The saved state of ``bot_id`` (or of any other owner of state rows, e.g. an
+        account's ``account:NAME``)."""
+        return cast(dict[str, str], await self._request("state", bot_id))
+
     async def fills(self, bot_id: str) -> list[FillRecord]:
         return cast(list[FillRecord], await self._request("fills", bot_id))
 

@@ -87,6 +87,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (bot_id, key)
         ) STRICT""",
     ),
+    # 2: a live venue's fill id (symbol:trade id), unique, so a fill reported twice (order
+    # response, user stream, trade list) can never be booked twice
+    (
+        "ALTER TABLE fills ADD COLUMN venue_fill_id TEXT",
+        """CREATE UNIQUE INDEX fills_by_venue_id ON fills (venue_fill_id)
+           WHERE venue_fill_id IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -136,6 +143,7 @@ class FillRecord:
     fee: Decimal  # in the quote currency
     position_id: str | None  # buy: None (the lot is named by client_id); sell: the lot closed
     ts: float
+    venue_fill_id: str | None = None  # live: "<native symbol>:<trade id>"; paper: None
 
 
 @attrs.frozen(slots=True)
@@ -333,6 +341,9 @@ class JournalStore:
     def fills(self, bot_id: str) -> list[FillRecord]:
         return cast(list[FillRecord], self._one("fills", bot_id))
 
+    def state(self, bot_id: str) -> dict[str, str]:
+        return cast(dict[str, str], self._one("state", bot_id))
+
     # operations (run inside run_batch's transaction)
 
     def _op_barrier(self) -> None:
@@ -394,8 +405,9 @@ class JournalStore:
         if filled > Decimal(size):
             raise JournalError(f"fills for order {fill.client_id!r} exceed its size {size}")
         self.db.execute(
-            """INSERT INTO fills (client_id, bot_id, side, price, size, fee, position_id, ts)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO fills (client_id, bot_id, side, price, size, fee, position_id, ts,
+                  venue_fill_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 fill.client_id,
                 fill.bot_id,
@@ -405,6 +417,7 @@ class JournalStore:
                 str(fill.fee),
                 fill.position_id,
                 fill.ts,
+                fill.venue_fill_id,
             ),
         )
         self._set_status(fill.client_id, order_status, "", fill.ts)
@@ -439,11 +452,7 @@ class JournalStore:
     def _op_load_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> BotRecord:
         stored_quote = self._op_register_bot(bot_id, initial_quote, now_ts)
         orders = self._op_orders(bot_id)
-        state = dict(
-            self.db.execute(
-                "SELECT key, value FROM bot_state WHERE bot_id = ?", (bot_id,)
-            ).fetchall()
-        )
+        state = self._op_state(bot_id)
         max_seq = max((o.intent.seq for o in orders), default=0)
         return BotRecord(
             bot_id=bot_id,
@@ -455,6 +464,10 @@ class JournalStore:
             next_seq=max_seq + 1,
             orders_count=len(orders),
         )
+
+    def _op_state(self, bot_id: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT key, value FROM bot_state WHERE bot_id = ?", (bot_id,))
+        return dict(rows.fetchall())
 
     def _op_orders(self, bot_id: str) -> list[OrderRecord]:
         rows = self.db.execute(
@@ -489,7 +502,7 @@ class JournalStore:
 
     def _op_fills(self, bot_id: str) -> list[FillRecord]:
         rows = self.db.execute(
-            """SELECT client_id, bot_id, side, price, size, fee, position_id, ts
+            """SELECT client_id, bot_id, side, price, size, fee, position_id, ts, venue_fill_id
                FROM fills WHERE bot_id = ? ORDER BY fill_id""",
             (bot_id,),
         ).fetchall()
@@ -503,6 +516,7 @@ class JournalStore:
                 fee=Decimal(r[5]),
                 position_id=r[6],
                 ts=r[7],
+                venue_fill_id=r[8],
             )
             for r in rows
         ]

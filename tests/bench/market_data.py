@@ -143,8 +143,9 @@ async def _serve_connection(stream: trio.SocketStream, rate_hz: float | None, lo
             i += 1
             if i % len(subscribed) == 0:
                 u += 1
-            log.append((name, u, clock()))
-            await stream.send_all(_frame(_payload(name, native, u)))
+            frame = _frame(_payload(name, native, u))
+            log.append((name, u, clock()))  # the frame is built: only the send follows
+            await stream.send_all(frame)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -268,7 +269,6 @@ async def bare_wsproto(url: str, phase: Phase, received: list | None = None) -> 
             while True:
                 data = await stream.receive_some(65536)
                 ws.receive_data(data)
-                now = clock()
                 for event in ws.events():
                     if isinstance(event, ws_events.TextMessage):
                         if not event.message_finished:
@@ -279,7 +279,9 @@ async def bare_wsproto(url: str, phase: Phase, received: list | None = None) -> 
                         if counting:
                             count += 1
                             if received is not None and "stream" in message:
-                                received.append((message["stream"], message["data"]["u"], now))
+                                # Once decoded, as the other clients stamp theirs.
+                                at = clock()
+                                received.append((message["stream"], message["data"]["u"], at))
                     elif isinstance(event, ws_events.Ping):
                         await stream.send_all(ws.send(event.response()))
 
@@ -332,10 +334,11 @@ async def plane(
 ) -> Result:
     config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0, transport=ENGINES[engine])
     clock = time.perf_counter
+    counting = False  # latency samples after the warm-up only, as the bare loops take theirs
 
     async def consume(events: Any, timed: bool) -> None:
         async for item in events:
-            if timed and received is not None and type(item) is Ticker:
+            if timed and counting and received is not None and type(item) is Ticker:
                 received.append((STREAM_OF[item.symbol], item.sequence, clock()))
 
     async with open_market_data(
@@ -348,6 +351,7 @@ async def plane(
                     nursery.start_soon(consume, events, i == 0)
             await md.wait_streaming("binance")
             await trio.sleep(phase.warmup_s)
+            counting = True
             before = md.statistics().exchanges["binance"].messages_received
             started, cpu = clock(), time.process_time()
             await trio.sleep(phase.seconds)
@@ -447,47 +451,75 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    phase = Phase(args.warmup, args.seconds)
-    report: dict[str, Any] = {}
-    with Server() as server:
-        server_alone = await interleaved(
-            server.url, {"bare wsproto": bare_wsproto, "drain only": drain_only}, 1, phase
-        )
-        report["server"] = server_alone
-        clients: dict[str, Callable[..., Awaitable[Result]]] = {
-            "bare wsproto": bare_wsproto,
-            "bare trio-websocket": bare_trio_websocket,
-            "plane, wsproto engine": plane_client("wsproto"),
-            "plane, trio-websocket engine": plane_client("trio-websocket"),
-        }
-        report["throughput"] = await interleaved(server.url, clients, args.reps, phase)
-        fanout: dict[str, Callable[..., Awaitable[Result]]] = {"bare wsproto": bare_wsproto}
-        for engine in ENGINES:
-            for n in args.fanout:
-                fanout[f"plane, {engine} engine, {n} subscribers"] = plane_client(engine, n, 1)
-        report["fanout"] = await interleaved(server.url, fanout, args.fanout_reps, phase)
-        if args.memory:
-            report["memory"] = await memory(server.url, args.memory, 100)
-    latency_clients: dict[str, Callable[..., Awaitable[Result]]] = {
-        "bare wsproto": bare_wsproto,
-        "bare trio-websocket": bare_trio_websocket,
-        "plane, wsproto engine": plane_client("wsproto"),
-        "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
-    }
-    report["latency"] = {}
-    for name, client in latency_clients.items():
+async def latency_round(
+    clients: dict[str, Callable[..., Awaitable[Result]]], phase: Phase
+) -> dict[str, list[float]]:
+    """Each client once, each against its own throttled server: every latency in µs."""
+    values: dict[str, list[float]] = {}
+    for name, client in clients.items():
         received: list[tuple[str, int, float]] = []
         with Server(LATENCY_RATE_HZ, log_sends=True) as server:
             with trio.fail_after(phase.warmup_s + phase.seconds + 30):
                 await client(server.url, phase, received)
         sent = server.send_times()
-        values = [(at - sent[(s, u)]) * 1e6 for s, u, at in received if (s, u) in sent]
-        report["latency"][name] = {
-            "p50_us": median(values),
-            "p99_us": percentile(values, 99) if values else float("nan"),
-            "samples": len(values),
-        }
+        values[name] = [(at - sent[(s, u)]) * 1e6 for s, u, at in received if (s, u) in sent]
+    return values
+
+
+async def latency(reps: int, phase: Phase) -> dict[str, dict[str, float]]:
+    """Rounds of every client, interleaved; p50/p99 per client and round, then the median over
+    rounds of each figure and of each round's p50 ratio to the round's two bare loops."""
+    clients: dict[str, Callable[..., Awaitable[Result]]] = {
+        "bare wsproto": bare_wsproto,
+        "bare trio-websocket": bare_trio_websocket,
+        "plane, wsproto engine": plane_client("wsproto"),
+        "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
+    }
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"p50_us": [], "p99_us": [], "samples": [], "x_wsproto": [], "x_trio_websocket": []}
+        for name in clients
+    }
+    for _ in range(reps):
+        values = await latency_round(clients, phase)
+        p50 = {name: median(v) for name, v in values.items()}
+        for name, v in values.items():
+            figures[name]["p50_us"].append(p50[name])
+            figures[name]["p99_us"].append(percentile(v, 99) if v else float("nan"))
+            figures[name]["samples"].append(len(v))
+            figures[name]["x_wsproto"].append(p50[name] / p50["bare wsproto"])
+            figures[name]["x_trio_websocket"].append(p50[name] / p50["bare trio-websocket"])
+    return {name: {k: median(v) for k, v in f.items()} for name, f in figures.items()}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    phase = Phase(args.warmup, args.seconds)
+    report: dict[str, Any] = {}
+    if args.only in (None, "throughput", "fanout", "memory"):
+        with Server() as server:
+            server_alone = await interleaved(
+                server.url, {"bare wsproto": bare_wsproto, "drain only": drain_only}, 1, phase
+            )
+            report["server"] = server_alone
+            clients: dict[str, Callable[..., Awaitable[Result]]] = {
+                "bare wsproto": bare_wsproto,
+                "bare trio-websocket": bare_trio_websocket,
+                "plane, wsproto engine": plane_client("wsproto"),
+                "plane, trio-websocket engine": plane_client("trio-websocket"),
+            }
+            if args.only in (None, "throughput"):
+                report["throughput"] = await interleaved(server.url, clients, args.reps, phase)
+            if args.only in (None, "fanout"):
+                fanout: dict[str, Callable[..., Awaitable[Result]]] = {"bare wsproto": bare_wsproto}
+                for engine in ENGINES:
+                    for n in args.fanout:
+                        fanout[f"plane, {engine} engine, {n} subscribers"] = plane_client(
+                            engine, n, 1
+                        )
+                report["fanout"] = await interleaved(server.url, fanout, args.fanout_reps, phase)
+            if args.only in (None, "memory") and args.memory:
+                report["memory"] = await memory(server.url, args.memory, 100)
+    if args.only in (None, "latency"):
+        report["latency"] = await latency(args.latency_reps, phase)
     return report
 
 
@@ -499,6 +531,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="measured time per figure")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--memory", type=int, default=1_000_000, help="messages; 0: skip")
+    parser.add_argument("--latency-reps", type=int, default=3, help="interleaved rounds of latency")
+    parser.add_argument(
+        "--only",
+        choices=["throughput", "fanout", "memory", "latency"],
+        help="run one part (with the server check for the first three)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--send-log", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -514,43 +552,53 @@ def main() -> None:
         f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; server in a child process;"
         f" {args.seconds} s per figure, medians of interleaved rounds\n"
     )
-    fastest = max(r["rate"] for r in report["throughput"].values())
-    alone = report["server"]["drain only"]["rate"]
-    capped = [name for name, r in report["throughput"].items() if r["rate"] >= alone / 1.5]
-    verdict = (
-        "not the limit for any client"
-        if not capped
-        else "the limit for " + ", ".join(capped) + ": their rates are lower bounds"
-    )
-    print(
-        f"Server alone (drain, no parsing): {alone:,.0f} msg/s = {alone / fastest:.1f}x the"
-        f" fastest client below; the server is {verdict}.\n"
-    )
-    print("Throughput, 4 bookTicker streams, one subscriber per stream:")
-    rows = [
-        [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
-        for name, r in report["throughput"].items()
-    ]
-    print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
-    print("\nFan-out, one stream:")
-    rows = [
-        [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
-        for name, r in report["fanout"].items()
-    ]
-    print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
-    print(f"\nLatency server send -> receiver at {LATENCY_RATE_HZ:,.0f} msg/s (4 streams):")
-    base = report["latency"]["bare wsproto"]["p50_us"]
-    rows = [
-        [
-            name,
-            f"{r['p50_us']:.0f}",
-            f"{r['p99_us']:.0f}",
-            f"{r['p50_us'] / base:.2f}",
-            str(r["samples"]),
+    if "server" in report:
+        alone = report["server"]["drain only"]["rate"]
+        measured = report.get("throughput", report["server"])
+        fastest = max(r["rate"] for r in measured.values())
+        capped = [name for name, r in measured.items() if r["rate"] >= alone / 1.5]
+        verdict = (
+            "not the limit for any client"
+            if not capped
+            else "the limit for " + ", ".join(capped) + ": their rates are lower bounds"
+        )
+        print(
+            f"Server alone (drain, no parsing): {alone:,.0f} msg/s = {alone / fastest:.1f}x the"
+            f" fastest client below; the server is {verdict}.\n"
+        )
+    if "throughput" in report:
+        print("Throughput, 4 bookTicker streams, one subscriber per stream:")
+        rows = [
+            [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
+            for name, r in report["throughput"].items()
         ]
-        for name, r in report["latency"].items()
-    ]
-    print(table(["client", "p50 us", "p99 us", "p50 x bare wsproto", "samples"], rows))
+        print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
+    if "fanout" in report:
+        print("\nFan-out, one stream:")
+        rows = [
+            [name, f"{r['rate']:,.0f}", f"{r['cpu_us']:.2f}", f"{r['ratio']:.2f}"]
+            for name, r in report["fanout"].items()
+        ]
+        print(table(["client", "msgs/s", "CPU us/msg", "x bare wsproto"], rows))
+    if "latency" in report:
+        print(
+            f"\nLatency server send -> decoded message in the receiver at"
+            f" {LATENCY_RATE_HZ:,.0f} msg/s (4 streams), medians of {args.latency_reps}"
+            " interleaved rounds; p50 ratios to the same round's bare loops:"
+        )
+        rows = [
+            [
+                name,
+                f"{r['p50_us']:.0f}",
+                f"{r['p99_us']:.0f}",
+                f"{r['x_wsproto']:.2f}",
+                f"{r['x_trio_websocket']:.2f}",
+                f"{r['samples']:.0f}",
+            ]
+            for name, r in report["latency"].items()
+        ]
+        header = ["client", "p50 us", "p99 us", "p50 x bare wsproto", "x bare trio-ws", "samples"]
+        print(table(header, rows))
     if "memory" in report:
         marks = ", ".join(f"{n:,}: {mib:.1f}" for n, mib in report["memory"])
         print(f"\nRSS (MiB) after messages, plane with 100 subscribers: {marks}")

@@ -18,7 +18,7 @@ from actors.bots.bot import ORDER_OUTCOME_GRACE_S
 from actors.bots.executor import OrderUnknown, PaperVenue, Pricing
 from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
-from actors.journal.store import JournalStore, OrderIntent, OrderRecord
+from actors.journal.store import BotRecord, JournalStore, OrderIntent, OrderRecord
 from actors.messages import Ticker, Trade
 from supervisor.config import BotConfig, JournalConfig, PaperConfig, RiskConfig
 from tests.bots.helpers import (
@@ -299,6 +299,9 @@ class LaterVenue:
     def observe(self, ticker: Ticker, now_ts: float) -> None:
         self.venue.observe(ticker, now_ts)
 
+    def restore(self, record: BotRecord) -> None:
+        pass
+
     async def submit(self, intent: OrderIntent) -> None:
         self.sent.append(intent)
 
@@ -397,9 +400,7 @@ async def test_start_failures_go_to_the_starter(tmp_path, thread_clock):
             trio.open_nursery() as nursery,
         ):
             live = Bot(bot_config(mode="live"), feed.subscribe, journal)
-            with pytest.raises(
-                ExecutionError, match="no signed-REST executor is implemented for exchange 'sim'"
-            ):
+            with pytest.raises(ExecutionError, match="needs a live account"):
                 await nursery.start(live.run)
             bad = Bot(
                 bot_config("sma_cross", {"fast": 0}), feed.subscribe, journal, config_path="bots[7]"

@@ -201,5 +201,5 @@ async def test_the_paper_executor_reports_through_the_sink_before_submit_returns
 
 
 def test_live_mode_is_refused_by_the_factory():
-    with pytest.raises(ExecutionError, match="not available: no signed-REST executor"):
+    with pytest.raises(ExecutionError, match="needs a live account"):
         make_executor(bot_config(mode="live"), [].append)

@@ -54,7 +54,7 @@ def test_schema_version_wal_and_sync_mode(tmp_path):
         s = JournalStore(tmp_path / f"{fsync}.sqlite3", fsync=fsync)
         s.open()
         try:
-            assert s.schema_version() == SCHEMA_VERSION == 1
+            assert s.schema_version() == SCHEMA_VERSION == 2
             assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert s.db.execute("PRAGMA synchronous").fetchone()[0] == expected
         finally:

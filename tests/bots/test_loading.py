@@ -128,15 +128,11 @@ def test_params_must_be_a_table():
     ]  # type: ignore[arg-type]
 
 
-def test_live_mode_is_refused_clearly():
+def test_live_mode_needs_an_account_not_the_paper_factory():
     config = bot_config(mode="live")
-    assert bot_problems(config, "bots[4]") == [
-        'bots[4].mode: mode "live" is not available: no signed-REST executor is implemented for '
-        "exchange 'sim' (only paper trading is); set mode = \"paper\""
-    ]
-    with pytest.raises(ExecutionError, match="not available: no signed-REST executor"):
+    assert bot_problems(config, "bots[4]") == []  # the account is the whole config's check
+    with pytest.raises(ExecutionError, match="names account None, which this daemon does not"):
         make_executor(config, [].append)
-    assert bot_problems(bot_config(), "bots[0]") == []
 
 
 def test_nested_params_get_full_paths():

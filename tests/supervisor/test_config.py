@@ -24,6 +24,7 @@ id = "bot-1"
 exchange = "binance"
 symbol = "BTC/USDT"
 """
+ACCOUNT = '\n[[accounts]]\nname = "main"\napi_key_env = "K"\napi_secret_env = "S"\n'
 
 
 def problems(text: str) -> tuple[str, ...]:
@@ -115,9 +116,9 @@ MALFORMED = [
         id="missing-exchange-name",
     ),
     pytest.param(
-        BASE + '[bots.credentials]\napi_key = "AKIA-not-a-real-key"',
+        BASE + ACCOUNT + 'api_key = "AKIA-not-a-real-key"',
         [
-            "bots[0].credentials.api_key: literal secrets are not allowed in config;"
+            "accounts[0].api_key: literal secrets are not allowed in config;"
             " name an environment variable with api_key_env"
         ],
         id="literal-api-key",
@@ -131,9 +132,9 @@ MALFORMED = [
         id="literal-secret-in-params",
     ),
     pytest.param(
-        BASE + '[bots.credentials]\napi_key_env = "sk-live-123"',
+        BASE + '[[accounts]]\nname = "main"\napi_secret_env = "S"\napi_key_env = "sk-live-123"',
         [
-            "bots[0].credentials.api_key_env: must be the NAME of an environment variable"
+            "accounts[0].api_key_env: must be the NAME of an environment variable"
             " (UPPER_CASE letters, digits, '_'), not a secret (value not shown)"
         ],
         id="secret-pasted-as-env-name",
@@ -204,13 +205,25 @@ MALFORMED = [
         id="strategy-params-checked-alongside-other-problems",
     ),
     pytest.param(
-        BASE + 'mode = "live"\n[bots.credentials]\napi_key_env = "BINANCE_KEY"',
+        BASE + 'mode = "live"\naccount = "other"\n' + ACCOUNT,
+        ["bots[0].account: unknown account 'other'; configured: main"],
+        id="live-with-an-unknown-account",
+    ),
+    pytest.param(
+        BASE + 'mode = "live"\n',
+        ['bots[0].account: required when mode = "live"; configured accounts: none'],
+        id="live-without-an-account",
+    ),
+    pytest.param(
+        BASE
+        + 'mode = "live"\naccount = "main"\n'
+        + ACCOUNT
+        + 'rest_url = "https://api.binance.com"',
         [
-            'bots[0].credentials.api_secret_env: required when mode = "live"',
-            'bots[0].mode: mode "live" is not available: no signed-REST executor is implemented'
-            " for exchange 'binance' (only paper trading is); set mode = \"paper\"",
+            "accounts[0].rest_url: 'https://api.binance.com' is not a test venue (testnet, demo"
+            " or loopback): trading real money needs allow_mainnet = true on this account"
         ],
-        id="live-without-credentials",
+        id="mainnet-needs-allow-mainnet",
     ),
     pytest.param(
         'exchanges = "binance"', ["exchanges: expected an array, got 'binance'"], id="not-array"
@@ -261,7 +274,10 @@ def test_every_problem_is_reported_at_once() -> None:
     [bots.risk]
     stop_loss_pct = -2
     max_open_positions = 0
-    [bots.credentials]
+
+    [[accounts]]
+    name = "main"
+    api_key_env = "K"
     api_secret = "s3cr3t"
 
     [[bots]]
@@ -275,7 +291,7 @@ def test_every_problem_is_reported_at_once() -> None:
     symbol = "SOL/USDT"
     """
     assert problems(text) == (
-        "bots[0].credentials.api_secret: literal secrets are not allowed in config;"
+        "accounts[0].api_secret: literal secrets are not allowed in config;"
         " name an environment variable with api_secret_env",
         "backoff.multiplier: must be >= 1, got 0.5",
         "exchanges[0].backof: unknown key",
@@ -284,27 +300,27 @@ def test_every_problem_is_reported_at_once() -> None:
         "bots[0].risk.stop_loss_pct: must be > 0 and < 100, got -2",
         "bots[1].id: required field missing",
         "bots[1].order_quote: expected a decimal number, got 'x'",
+        "accounts[0].api_secret_env: required field missing",
         "http.port: expected int, got 'x'",
         "http.token_env: must be the NAME of an environment variable (UPPER_CASE letters,"
         " digits, '_'), not a secret (value not shown)",
         "exchanges[1].name: duplicate exchange name 'binance'",
         "bots[0].exchange: unknown exchange 'nope'; configured: binance",
-        'bots[0].credentials.api_key_env: required when mode = "live"',
-        'bots[0].credentials.api_secret_env: required when mode = "live"',
+        'bots[0].account: required when mode = "live"; configured accounts: main',
         "bots[2].id: duplicate bot id 'a'",
     )
 
 
 def test_a_literal_secret_never_appears_in_the_problems() -> None:
-    text = BASE + '[bots.credentials]\napi_key = 12\ntoken = ["tok-abc"]\nsecret = "zzz-9"'
+    text = BASE + ACCOUNT + 'api_key = 12\ntoken = ["tok-abc"]\nsecret = "zzz-9"'
     lines = problems(text)
     assert lines == (
-        "bots[0].credentials.token: literal secrets are not allowed in config;"
+        "accounts[0].token: literal secrets are not allowed in config;"
         " name an environment variable with token_env",
-        "bots[0].credentials.secret: literal secrets are not allowed in config;"
+        "accounts[0].secret: literal secrets are not allowed in config;"
         " name an environment variable with secret_env",
         # A number is not a secret; it is just an unknown key.
-        "bots[0].credentials.api_key: unknown key",
+        "accounts[0].api_key: unknown key",
     )
     assert not any("tok-abc" in line or "zzz-9" in line for line in lines)
 
@@ -394,9 +410,9 @@ def test_resolve_secret_never_prints_file_content(tmp_path: Path) -> None:
             id="bad",
         ),
         pytest.param(
-            BASE + '[bots.credentials]\npassphrase = "x"',
+            BASE + ACCOUNT + 'passphrase = "x"',
             2,
-            "bots[0].credentials.passphrase: literal secrets are not allowed in config;"
+            "accounts[0].passphrase: literal secrets are not allowed in config;"
             " name an environment variable with passphrase_env\n",
             id="secret",
         ),

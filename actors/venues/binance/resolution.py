@@ -94,17 +94,20 @@ class UnknownOrderResolution:
         client_order_id: str,
         server_now_ms: int,
         *,
+        recv_window_ms: int = MAX_RECV_WINDOW_MS,
         confirmations: int = DEFAULT_CONFIRMATIONS,
         read_lag_ms: int = DEFAULT_READ_LAG_MS,
         min_spacing_ms: int = DEFAULT_MIN_SPACING_MS,
     ) -> UnknownOrderResolution:
         """For an intent the journal left unresolved: its request, if one was sent, reached
         the venue before ``server_now_ms`` (pass ``ServerClock.latest_server_ms`` of now), so
-        its ``timestamp`` was below that plus the venue's 1 s tolerance for clocks ahead."""
+        its ``timestamp`` was below that plus the venue's 1 s tolerance for clocks ahead.
+        ``recv_window_ms`` is the largest the previous process can have signed with: the
+        venue's maximum unless the caller knows better (its own config)."""
         return cls(
             client_order_id,
             server_now_ms + AHEAD_TOLERANCE_MS,
-            MAX_RECV_WINDOW_MS,
+            recv_window_ms,
             confirmations=confirmations,
             read_lag_ms=read_lag_ms,
             min_spacing_ms=min_spacing_ms,
