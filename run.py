@@ -52,10 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check_config is not None:
         try:
-            load_config(args.check_config)
+            checked = load_config(args.check_config)
+            report: list[str] = []
+            if checked.accounts:  # the live stack is imported only when there is one
+                from supervisor.accounts import live_report
+
+                report = live_report(checked)
         except ConfigError as error:
             return _report(error)
         print("OK")
+        for line in report:
+            print(line)
         return 0
 
     config = None

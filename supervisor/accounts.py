@@ -18,17 +18,26 @@ import attrs
 import trio
 
 from actors.bots.config import BotConfig
-from actors.bots.live import AccountReconciliation, Executors, describe, reconcile_account
+from actors.bots.live import (
+    AccountReconciliation,
+    Executors,
+    account_state_key,
+    describe,
+    reconcile_account,
+)
 from actors.errors import ConfigError
 from actors.journal import Journal
 from actors.venues.binance.account import BinanceAccount
 from actors.venues.binance.config import AccountConfig
+from actors.venues.binance.ids import parse_client_order_id
 from actors.venues.binance.signing import Ed25519Signer, HmacSigner, Signer
 from supervisor.alerts import Alert, Alerts
-from supervisor.config import SecretsConfig
+from supervisor.config import Config, SecretsConfig
 from supervisor.config_loader import resolve_secret
 
-__all__ = ["Accounts", "account_child_name", "make_signer"]
+__all__ = ["Accounts", "account_child_name", "live_report", "make_signer"]
+
+HALTED_KEY = "halted"
 
 
 def account_child_name(name: str) -> str:
@@ -94,6 +103,9 @@ class Accounts:
             result = await reconcile_account(account, journal, self.bots[name])
             self.reconciliations[name] = result
             self.executors.blocked.update(result.blocked)
+            halted = (await journal.load_state(account_state_key(name))).get(HALTED_KEY)
+            if halted is not None:
+                account.halted = halted  # an operator's halt outlives restarts
             for bot_id, reason in result.blocked.items():
                 alerts.emit(Alert("bot_halted", bot_id, "critical", reason, {"account": name}))
             if result.foreign:
@@ -109,22 +121,86 @@ class Accounts:
                 )
             task_status.started()
 
-    async def halt(self, reason: str) -> int:
-        sent = 0
-        for account in self.accounts.values():
-            sent += await account.halt(reason)
-        return sent
+    async def halt(self, reason: str, journal: Journal, *, now_ts: float) -> dict[str, int]:
+        """Every account refuses new orders (persisted: a restart stays halted) and cancels
+        every open order of ours on the venue, tracked or not; returns cancels per account."""
+        out: dict[str, int] = {}
+        for name, account in self.accounts.items():
+            await journal.save_state(account_state_key(name), HALTED_KEY, reason, now_ts=now_ts)
+            sent = await account.halt(reason)
+            if account.ready:
+                prefix = account.config.client_id_prefix
+                for snapshot in await account.open_orders():
+                    ours = parse_client_order_id(snapshot.client_order_id, prefix) is not None
+                    if ours and snapshot.client_order_id not in account.orders:
+                        await account.cancel_foreign(snapshot)
+                        sent += 1
+            out[name] = sent
+        return out
 
-    def resume_trading(self) -> None:
-        for account in self.accounts.values():
+    async def resume_trading(self, journal: Journal, *, now_ts: float) -> list[str]:
+        for name, account in self.accounts.items():
+            await journal.save_state(account_state_key(name), HALTED_KEY, None, now_ts=now_ts)
             account.resume_trading()
+        return list(self.accounts)
 
     def health(self) -> dict[str, object]:
         out: dict[str, object] = {}
         for name, account in self.accounts.items():
             info: dict[str, object] = dict(account.statistics())
+            info = {
+                "healthy": bool(
+                    info["ready"]
+                    and info["user_stream"] == "up"
+                    and not info["halted"]
+                    and not info["orders_blocked"]
+                ),
+                **info,
+            }
             found = self.reconciliations.get(name)
             if found is not None:
                 info["reconciliation"] = describe(found)
             out[name] = info
         return out
+
+
+def live_report(config: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """What live mode will do with ``config``, for ``--check-config``: one block per account.
+    ``ConfigError`` (exit 2) when a key is missing or unusable: found now, not at 3 a.m."""
+    if not config.accounts:
+        return []
+    problems: list[str] = []
+    lines: list[str] = []
+    live_bots = [b for b in config.bots if b.mode == "live"]
+    lines.append(f"live trading: {len(live_bots)} bot(s) on {len(config.accounts)} account(s)")
+    for account in config.accounts:
+        try:
+            make_signer(account, config.secrets, environ=environ)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        where = "REAL MONEY (allow_mainnet = true)" if account.mainnet else "test venue"
+        lines += [
+            f"  account {account.name}: {account.venue} {where}",
+            f"    rest {account.rest_url}, user stream {account.ws_api_url}",
+            f"    keys: {account.signing} from {account.api_key_env} and"
+            f" {account.api_secret_env} (set; values not shown)",
+            f"    caps: one order <= {account.max_order_quote}, working orders <="
+            f" {account.max_working_quote} (quote); recvWindow {account.recv_window_ms} ms",
+            f"    client order ids: {account.client_id_prefix}_<bot>_<seq>",
+            "    at start, before any bot trades: open orders of ours unknown to the journal"
+            f" -> {account.foreign_orders}; balances checked against the journal (tolerance"
+            f" {account.balance_tolerance_pct}%); unresolved orders looked up, never re-sent",
+        ]
+        mine = [b for b in live_bots if b.account == account.name]
+        for bot in mine:
+            lines.append(
+                f"    bot {bot.id}: {bot.symbol} via feed {bot.exchange!r}, {bot.strategy},"
+                f" order_quote {bot.order_quote}, risk.max_order_quote"
+                f" {bot.risk.max_order_quote}"
+            )
+        if not mine:
+            lines.append("    no live bot uses this account")
+    if problems:
+        raise ConfigError(problems)
+    return lines

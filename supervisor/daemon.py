@@ -118,7 +118,9 @@ async def _serve(
     status printer, until cancelled."""
     async with open_supervisor(config, start=False) as system:
         if config.http.enabled:
-            address = await nursery.start(run_http_server, config.http, system, _registry(system))
+            address = await nursery.start(
+                run_http_server, config.http, system, metrics_registry(system)
+            )
             log.info("http listening", url=address.url)
         await system.start()
         if status_interval_s:
@@ -190,13 +192,14 @@ def _find(error: BaseException, kind: type[BaseException]) -> BaseException | No
     return error if isinstance(error, kind) else None
 
 
-def _registry(system: System) -> CollectorRegistry:
+def metrics_registry(system: System) -> CollectorRegistry:
     collector = SnapshotCollector(
         exchanges=lambda: system.market_data.statistics().exchanges,
         bots=system.bot_snapshots,
         children=system.child_snapshots,
         uptime_s=lambda: system.uptime_s,
         alerts=system.alerts.statistics,
+        accounts=system.account_snapshots,
     )
     return new_registry(collector)
 

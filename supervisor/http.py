@@ -2,8 +2,9 @@
 
 Decisions:
 
-* Plain ASGI on hypercorn's Trio worker, no web framework: three read routes and four control
-  routes do not justify a dependency, and a bare ASGI callable is easy to test end to end.
+* Plain ASGI on hypercorn's Trio worker, no web framework: two read routes and six control
+  routes (bots; ``/control/halt`` and ``/control/resume-trading`` for all trading) do not
+  justify a dependency, and a bare ASGI callable is easy to test end to end.
 * The app reaches the system only through ``ControlPlane`` (below), so tests drive it with a
   real in-test implementation and the coordinator composes it over ``open_supervisor``.
 * ``/health`` policy: the control plane knows what "healthy" means for each exchange and bot and
@@ -63,6 +64,7 @@ class ControlPlane(Protocol):
 
     ``health()`` is a sync snapshot (it reads ``statistics()``), shaped as:
     ``{"exchanges": {name: {"healthy": bool, ...}}, "bots": {id: {"healthy": bool, ...}},
+    "accounts": {name: {"healthy": bool, ...}} (only with live accounts),
     "uptime_s": float}``; the ``...`` details (state, breaker, last_message_age_s, reconnects,
     position) are passed through to the JSON as they are (``Decimal`` becomes a string).
 
@@ -80,6 +82,10 @@ class ControlPlane(Protocol):
     async def pause_bot(self, bot_id: str) -> None: ...
 
     async def resume_bot(self, bot_id: str) -> None: ...
+
+    async def halt(self, reason: str) -> Mapping[str, Any]: ...
+
+    async def resume_trading(self) -> Mapping[str, Any]: ...
 
 
 @attrs.frozen
@@ -108,6 +114,10 @@ def match_route(path: str) -> Route | None:
         return Route({"GET": "metrics"})
     if path == "/bots":
         return Route({"POST": "spawn"})
+    if path == "/control/halt":
+        return Route({"POST": "halt"})
+    if path == "/control/resume-trading":
+        return Route({"POST": "resume_trading"})
     parts = path.split("/")
     if len(parts) == 3 and parts[1] == "bots" and parts[2]:
         return Route({"DELETE": "stop"}, parts[2])
@@ -134,13 +144,14 @@ def health_report(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     """Aggregate a ``ControlPlane.health()`` snapshot into (HTTP status, JSON body)."""
     exchanges = dict(snapshot.get("exchanges") or {})
     bots = dict(snapshot.get("bots") or {})
-    ok = all(_healthy(entry) for entry in (*exchanges.values(), *bots.values()))
-    body = {
-        "status": "ok" if ok else "degraded",
-        "exchanges": exchanges,
-        "bots": bots,
-        "uptime_s": snapshot.get("uptime_s"),
-    }
+    accounts = dict(snapshot.get("accounts") or {})
+    entries = (*exchanges.values(), *bots.values(), *accounts.values())
+    ok = all(_healthy(entry) for entry in entries)
+    body: dict[str, Any] = {"status": "ok" if ok else "degraded", "exchanges": exchanges}
+    body["bots"] = bots
+    if accounts:
+        body["accounts"] = accounts
+    body["uptime_s"] = snapshot.get("uptime_s")
     return (200 if ok else 503), body
 
 
@@ -292,6 +303,14 @@ class HttpApp:
                     {"bot": bot_id, "action": "spawned"},
                     [(b"location", f"/bots/{bot_id}".encode())],
                 )
+                return
+            if action in ("halt", "resume_trading"):
+                if action == "halt":
+                    result = await self.control.halt("halted by the operator (POST /control/halt)")
+                else:
+                    result = await self.control.resume_trading()
+                log.warning("trading control applied", outcome=result.get("action"))
+                await _send_json(send, 200, dict(result))
                 return
             assert bot_id is not None  # match_route gives every other control route an id
             if action == "stop":

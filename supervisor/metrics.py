@@ -48,6 +48,10 @@ without this module importing them. Fields marked *optional* may be missing or `
 ``children() -> Mapping[str, ChildSnapshot]`` keyed by supervised child name:
     restarts: int, state: str
 
+``accounts() -> Mapping[str, Mapping[str, Any]]`` keyed by live account name, as
+``BinanceAccount.statistics()`` returns: the monotonic counts in ``ACCOUNT_COUNTERS`` and the
+gauges in ``ACCOUNT_GAUGES`` (booleans as 0/1).
+
 ``uptime_s() -> float``; ``alerts() -> AlertsSnapshot`` (attributes sent, suppressed, failed,
 dropped, as ``Alerts.statistics()`` returns).
 
@@ -208,6 +212,7 @@ class SnapshotCollector:
     children: Callable[[], Mapping[str, Any]] = _empty
     uptime_s: Callable[[], float] | None = None
     alerts: Callable[[], Any] | None = None
+    accounts: Callable[[], Mapping[str, Any]] = _empty
     _errors: dict[str, int] = attrs.field(factory=dict, init=False)
 
     def collect(self) -> Iterator[Metric]:
@@ -217,6 +222,7 @@ class SnapshotCollector:
             ("children", self._child_families),
             ("uptime", self._uptime_families),
             ("alerts", self._alert_families),
+            ("accounts", self._account_families),
         ]
         for source, build in sections:
             try:
@@ -410,6 +416,40 @@ class SnapshotCollector:
         for outcome in ALERT_OUTCOMES:
             family.add_metric([outcome], _field(stats, outcome))
         return [family]
+
+    def _account_families(self) -> list[Metric]:
+        snapshots = self.accounts()
+        families: list[Metric] = []
+        for key, doc in ACCOUNT_COUNTERS.items():
+            family = CounterMetricFamily(PREFIX + "account_" + key, doc, labels=["account"])
+            for name, snap in snapshots.items():
+                family.add_metric([name], _field(snap, key))
+            families.append(family)
+        for key, doc in ACCOUNT_GAUGES.items():
+            gauge = GaugeMetricFamily(PREFIX + "account_" + key, doc, labels=["account"])
+            for name, snap in snapshots.items():
+                gauge.add_metric([name], float(_field(snap, key)))
+            families.append(gauge)
+        return families
+
+
+ACCOUNT_COUNTERS = {
+    "orders_sent": "Orders sent to the venue (each once).",
+    "orders_refused": "Orders the venue refused with nothing placed.",
+    "orders_in_doubt": "Orders whose answer was lost (resolved, never re-sent).",
+    "in_doubt_found": "Orders in doubt that the venue had.",
+    "in_doubt_never_placed": "Orders in doubt proven never placed.",
+    "fills": "Venue fills booked.",
+    "stream_reconnects": "User data stream ends (each followed by a resubscription).",
+    "stream_misses": "Fills the user data stream missed, found by the order poll.",
+    "lookups": "Order lookups by client id.",
+}
+ACCOUNT_GAUGES = {
+    "working_orders": "Orders sent and not yet final.",
+    "orders_in_doubt_now": "Orders whose outcome is being resolved now.",
+    "halted": "1 while the operator's halt stands.",
+    "orders_blocked": "1 while the venue's rate limits block new orders.",
+}
 
 
 def new_registry(collector: SnapshotCollector) -> CollectorRegistry:

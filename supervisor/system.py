@@ -20,6 +20,7 @@ beyond ``[supervisor] max_restarts`` within ``period_s`` stops the system: the e
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -28,7 +29,7 @@ import attrs
 import trio
 
 from actors.bots import Bot
-from actors.errors import ConfigError
+from actors.errors import BotCriptoFyError, ConfigError
 from actors.journal import Journal
 from actors.market_data.mailbox import Mailbox
 from supervisor.alerts import Alert, Alerts
@@ -143,6 +144,37 @@ class System:
     async def resume_bot(self, bot_id: str) -> None:
         await self._running_bot(bot_id).resume()
 
+    async def halt(self, reason: str = "halted by the operator") -> dict[str, Any]:
+        """Stop trading everywhere: first every live account refuses new orders (until
+        ``resume_trading``, across restarts) and cancels every open order of ours on the
+        venue; then every bot is paused with its resting (paper) orders cancelled."""
+        cancels = await self.tree.accounts.halt(reason, self.journal, now_ts=time.time())
+        halted: list[str] = []
+        for bot_id, slot in list(self._bots.slots.items()):
+            bot = slot.bot
+            if bot is None or bot.statistics().state not in ("running", "paused"):
+                continue
+            try:
+                await bot.halt()
+            except BotCriptoFyError:
+                continue  # it stopped meanwhile: nothing of it can trade
+            halted.append(bot_id)
+        self.alerts.emit(
+            Alert(
+                "bot_halted",
+                "daemon",
+                "critical",
+                f"trading halted: {reason}",
+                {"bots": halted, "cancels": cancels},
+            )
+        )
+        return {"action": "halted", "reason": reason, "bots": halted, "accounts": cancels}
+
+    async def resume_trading(self) -> dict[str, Any]:
+        """Lift the accounts' halt; bots stay paused until each is resumed."""
+        accounts = await self.tree.accounts.resume_trading(self.journal, now_ts=time.time())
+        return {"action": "trading resumed", "accounts": accounts}
+
     def bot(self, bot_id: str) -> Bot:
         """The bot's current actor, for ``statistics()`` and ``wait_processed``."""
         return self._running_bot(bot_id)
@@ -210,8 +242,16 @@ class System:
                     last_action=s.last_action,
                     orders=s.orders,
                 )
+            blocked = self.tree.accounts.executors.blocked.get(bot_id)
+            if blocked is not None:
+                entry.update(healthy=False, blocked=blocked)
             bots[bot_id] = entry
-        return {"exchanges": exchanges, "bots": bots, "uptime_s": round(self.uptime_s, 3)}
+        out: dict[str, Any] = {"exchanges": exchanges, "bots": bots}
+        accounts = self.tree.accounts.health()
+        if accounts:
+            out["accounts"] = accounts
+        out["uptime_s"] = round(self.uptime_s, 3)
+        return out
 
     def bot_snapshots(self) -> dict[str, dict[str, Any]]:
         """Per-bot counters for ``/metrics`` (monotonic across restarts of a bot)."""
@@ -235,6 +275,12 @@ class System:
                 "state": s.state,
             }
         return out
+
+    def account_snapshots(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {**account.statistics(), "halted": account.halted is not None}
+            for name, account in self.tree.accounts.accounts.items()
+        }
 
     def child_snapshots(self) -> dict[str, ChildStatistics]:
         """Supervised children for ``/metrics``: every bot, and each exchange's connections

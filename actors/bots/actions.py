@@ -27,9 +27,11 @@ from actors.messages import FeedState, Lagged, Ticker, Trade
 
 @attrs.frozen(slots=True)
 class SetPaused:
-    """The pause/resume command: a paused bot runs its protection but asks no strategy."""
+    """The pause/resume command: a paused bot runs its protection but asks no strategy.
+    ``cancel_open`` (the operator's halt) also cancels every resting order."""
 
     paused: bool
+    cancel_open: bool = False
 
 
 @attrs.frozen(slots=True)

@@ -108,6 +108,7 @@ ORDER_OUTCOME_GRACE_S = 10.0
 class _Command:
     paused: bool
     reply: trio.MemorySendChannel[None]
+    cancel_open: bool = False
 
 
 @attrs.define(eq=False)
@@ -160,10 +161,15 @@ class Bot:
     async def resume(self) -> None:
         await self._command(False)
 
-    async def _command(self, paused: bool) -> None:
+    async def halt(self) -> None:
+        """The operator's halt: pause, and cancel every resting order; returns once journaled
+        and the cancels are sent."""
+        await self._command(True, cancel_open=True)
+
+    async def _command(self, paused: bool, *, cancel_open: bool = False) -> None:
         reply_send, reply_receive = trio.open_memory_channel[None](1)
         with reply_receive:
-            await self._commands_send.send(_Command(paused, reply_send))
+            await self._commands_send.send(_Command(paused, reply_send, cancel_open))
             self._command_sent = True
             self._waker.wake()
             try:
@@ -303,7 +309,7 @@ class Bot:
 
     async def _on_command(self, command: _Command) -> None:
         with command.reply:
-            await self._drive(SetPaused(command.paused))
+            await self._drive(SetPaused(command.paused, command.cancel_open))
             try:
                 command.reply.send_nowait(None)
             except trio.BrokenResourceError:

@@ -223,7 +223,7 @@ class BotCore:
             case Lagged():
                 self.state.lagged += event.dropped
             case SetPaused():
-                self._on_set_paused(event.paused)
+                self._on_set_paused(event.paused, event.cancel_open)
             case _:
                 raise TypeError(f"not a bot core event: {event!r}")
         return out
@@ -321,12 +321,17 @@ class BotCore:
             )
         s.feed_state = notice.state
 
-    def _on_set_paused(self, paused: bool) -> None:
+    def _on_set_paused(self, paused: bool, cancel_open: bool) -> None:
         s = self.state
         s.paused = paused
         self._out.append(SaveState("paused", "1" if paused else None, wait=True))
         s.last_action = "paused" if paused else "resumed"
-        self._log("INFO", "bot paused" if paused else "bot resumed")
+        if cancel_open:
+            s.last_action = "halted by the operator"
+            for order in s.orders.resting():
+                order.cancel_reason = "halted by the operator"
+                self._out.append(Cancel(order.intent))
+        self._log("INFO", "bot paused" if paused else "bot resumed", cancel_open=cancel_open)
 
     # --- protection -----------------------------------------------------------------------------
 

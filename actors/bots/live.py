@@ -76,6 +76,7 @@ __all__ = [
     "AccountReconciliation",
     "Executors",
     "LiveExecutor",
+    "account_state_key",
     "booked_size_and_fee",
     "reconcile_account",
     "reset_baseline",
@@ -242,7 +243,8 @@ class AccountReconciliation:
     baseline_recorded: bool
 
 
-def _account_key(name: str) -> str:
+def account_state_key(name: str) -> str:
+    """The journal's state rows of an account are kept under this owner id."""
     return ACCOUNT_STATE_PREFIX + name
 
 
@@ -353,7 +355,7 @@ async def _check_balances(
         asset: (balances[asset].free + balances[asset].locked) if asset in balances else Decimal(0)
         for asset in expected
     }
-    key = _account_key(cfg.name)
+    key = account_state_key(cfg.name)
     stored = await journal.load_state(key)
     baseline = {
         k.removeprefix(BASELINE_KEY): Decimal(v)
@@ -398,7 +400,7 @@ async def _check_balances(
 
 async def reset_baseline(journal: Journal, account_name: str, *, now_ts: float) -> None:
     """Forget the account's balance baseline: the next start records a new one."""
-    key = _account_key(account_name)
+    key = account_state_key(account_name)
     for name in list(await journal.load_state(key)):
         if name.startswith(BASELINE_KEY):
             await journal.save_state(key, name, None, now_ts=now_ts)

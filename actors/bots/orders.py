@@ -46,6 +46,9 @@ class WorkingOrders:
     def any_resting(self) -> bool:
         return bool(self._by_id) and any(o.status == "open" for o in self._by_id.values())
 
+    def resting(self) -> list[WorkingOrder]:
+        return [o for o in self._by_id.values() if o.status == "open"]
+
     def resting_sells(self) -> list[WorkingOrder]:
         return [o for o in self._by_id.values() if o.status == "open" and o.intent.side == "sell"]
 

@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
 CONFIGS = sorted(EXAMPLES.glob("*.toml"))
 PUBLIC = ("binance.toml", "coinbase.toml", "coinbase_advanced.toml", "kraken.toml")
+LIVE = "binance_testnet.toml"
 
 
 def test_every_exchange_protocol_has_an_example() -> None:
-    assert {path.name for path in CONFIGS} == {*PUBLIC, "local.toml"}
+    assert {path.name for path in CONFIGS} == {*PUBLIC, "local.toml", LIVE}
     protocols = {
         exchange.protocol_name
         for name in PUBLIC
@@ -30,7 +31,7 @@ def test_every_exchange_protocol_has_an_example() -> None:
     assert protocols >= {"binance", "coinbase", "coinbase_advanced", "kraken"}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.name != LIVE], ids=lambda path: path.name)
 def test_example_config_is_valid_and_trades_on_paper(path: Path) -> None:
     config = load_config(path)
     assert config.bots
@@ -53,6 +54,28 @@ def test_check_config_exits_0_on_an_example() -> None:
         timeout=60,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "OK"), result.stderr
+
+
+def test_the_testnet_example_says_what_live_mode_will_do_and_needs_its_keys() -> None:
+    command = [sys.executable, "run.py", "--check-config", str(EXAMPLES / LIVE)]
+    keys = {"BINANCE_TESTNET_KEY": "k-123", "BINANCE_TESTNET_SECRET": "s-456"}
+    bare = {k: v for k, v in os.environ.items() if k not in keys}
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**bare, **keys}
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["OK", "live trading: 1 bot(s) on 1 account(s)"]
+    assert "  account testnet: binance test venue" in lines
+    assert "    rest https://testnet.binance.vision, user stream" in result.stdout
+    assert "k-123" not in result.stdout
+    assert "s-456" not in result.stdout
+    missing = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=bare
+    )
+    assert missing.returncode == 2
+    assert "BINANCE_TESTNET_KEY" in missing.stderr
+    assert missing.stdout == ""
 
 
 def test_local_example_is_the_embedded_default_spelled_out() -> None:

@@ -347,6 +347,15 @@ async def test_skewed_venue_clock_refused_then_resynced(autojump_clock: trio.abc
         assert posts(venue) == 2
 
 
+@fail_after(30)
+async def test_concurrent_first_requests_share_one_sync(autojump_clock: trio.abc.Clock) -> None:
+    async with trading() as (venue, rest), trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(rest.account)
+    assert len(venue.requests("/api/v3/time")) == 1
+    assert len(venue.requests("/api/v3/account")) == 3
+
+
 @fail_after(1000)  # virtual time
 async def test_stale_clock_sample_is_remeasured(autojump_clock: trio.abc.Clock) -> None:
     async with trading() as (venue, rest):

@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from functools import partial
 from typing import Any, Literal
 
 import attrs
@@ -132,6 +131,10 @@ class BinanceAccount:
         )
 
     @property
+    def ready(self) -> bool:
+        return self._nursery is not None
+
+    @property
     def log(self) -> Any:
         return logger.bind(account=self.config.name)
 
@@ -188,29 +191,30 @@ class BinanceAccount:
         missed), then kept subscribed: each end is followed by a resubscription after a backoff
         that doubles up to 30 s, and a lookup of every working order."""
         first, attempt = True, 0
+
+        def subscribed() -> None:
+            nonlocal first, attempt
+            self.stream_up, attempt = True, 0
+            if first:
+                first = False
+                task_status.started()
+            else:
+                self.log.info("user data stream resubscribed")
+                self._spawn(self._look_up_working)
+
         while True:
             with trio.CancelScope() as scope:
                 self._resubscribe = scope
                 try:
-                    async with trio.open_nursery() as nursery:
-                        await nursery.start(
-                            partial(
-                                run_user_stream,
-                                self.config.ws_api_url,
-                                self.signer,
-                                self.rest.clock,
-                                self._on_event,
-                                recv_window_ms=self.config.recv_window_ms,
-                                connect_timeout_s=self.config.request_timeout_s,
-                            )
-                        )
-                        self.stream_up, attempt = True, 0
-                        if first:
-                            first = False
-                            task_status.started()
-                        else:
-                            self.log.info("user data stream resubscribed")
-                            nursery.start_soon(self._look_up_working)
+                    await run_user_stream(
+                        self.config.ws_api_url,
+                        self.signer,
+                        self.rest.clock,
+                        self._on_event,
+                        recv_window_ms=self.config.recv_window_ms,
+                        connect_timeout_s=self.config.request_timeout_s,
+                        task_status=_OnStarted(subscribed),
+                    )
                 except ExecutionError as exc:
                     if first:
                         raise
@@ -574,16 +578,28 @@ class BinanceAccount:
         return {
             "venue": self.config.venue,
             "mainnet": self.config.mainnet,
-            "ready": self._nursery is not None,
+            "ready": self.ready,
             "halted": self.halted,
             "user_stream": "up" if self.stream_up else "down",
             "clock_synced": self.rest.clock.synced,
+            "orders_blocked": wait > 0,
             "orders_blocked_s": round(wait, 3) if math.isfinite(wait) else None,
             "working_orders": sum(1 for t in self.orders.values() if not t.done),
             "orders_in_doubt_now": sum(1 for t in self.orders.values() if t.unknown),
             "working_quote": str(self.working_notional()),
             **self.counters,
         }
+
+
+@attrs.define
+class _OnStarted:
+    """A ``task_status`` that calls back (the stream runs in this task, not a nursery's, so
+    its end is a plain exception here, not an exception group)."""
+
+    callback: Callable[[], None]
+
+    def started(self, value: None = None) -> None:
+        self.callback()
 
 
 def _in_doubt(tracker: TrackedOrder) -> bool:

@@ -62,6 +62,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import attrs
 import httpx
@@ -261,6 +262,7 @@ class BinanceRest:
     clock: ServerClock = attrs.Factory(ServerClock)
     limits: RateLimitState = attrs.Factory(RateLimitState)
     _http: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+    _sync_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
     log: Any = attrs.field(init=False, repr=False, default=None)
 
     def __attrs_post_init__(self) -> None:
@@ -464,8 +466,9 @@ class BinanceRest:
     async def _signed(
         self, method: str, path: str, *, query: Params = (), body: Params = (), order: bool = False
     ) -> _Sent:
-        """Sign and send once: the clock synced first when due, the limits checked before
-        each request (the sync's own answer may have blocked what follows)."""
+        """Sign and send once: the clock synced first when due (one sync for concurrent
+        callers), the limits checked before each request (the sync's own answer may have
+        blocked what follows)."""
         endpoint = f"{method} {path}"
         signer = self.signer
         if signer is None:
@@ -473,7 +476,9 @@ class BinanceRest:
         now = trio.current_time()
         self._check_allowed(endpoint, now, order=order)
         if self._clock_due(now):
-            await self.sync_time()
+            async with self._sync_lock:  # concurrent requests share one sync
+                if self._clock_due(trio.current_time()):
+                    await self.sync_time()
             now = trio.current_time()
             self._check_allowed(endpoint, now, order=order)
         request = sign_request(
@@ -487,7 +492,8 @@ class BinanceRest:
         headers = dict(request.headers)
         if request.body:
             headers["content-type"] = FORM_CONTENT_TYPE
-        hidden = (signer.api_key(), _signature(request))
+        signature = _signature(request)
+        hidden = (signer.api_key(), signature, unquote(signature))
         reply = await self._exchange(method, path, request.query, request.body, headers, hidden)
         if isinstance(reply, _Reply):
             error = venue_error(reply.body)
