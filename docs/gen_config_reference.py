@@ -89,12 +89,25 @@ TABLES: tuple[tuple[str, type, str], ...] = (
     ),
 )
 
+# Top-level keys that are not tables; TOML wants them above the first table.
+TOP_LEVEL: tuple[str, ...] = ("plugins",)
+
 MEANINGS: dict[str, str] = {
+    # top level
+    "Config.plugins": (
+        "Strategy modules (`package.module`) that bots spawned over the control API "
+        "(`POST /bots`, `System.spawn_bot` with a mapping) may use, besides the built-ins and "
+        "the modules of the configured bots' strategies. Plugins are trusted code: a spawn "
+        "naming any other module is refused before it is imported. Each module is imported "
+        "when the config is checked and at start; exact names (a package does not allow its "
+        "submodules)."
+    ),
     # [supervisor]
     "SupervisorConfig.max_restarts": (
-        "Restart intensity: more restarts than this within `period_s` escalate and stop the "
-        "daemon (exit code 1). All bots share one budget; each exchange has its own. "
-        "Restarts that wait on an open circuit breaker do not count."
+        "Restart intensity, a budget per bot and per exchange. A bot restarted more often than "
+        "this within `period_s` is given up on alone (state `failed`, a `crash_loop` alert) and "
+        "the other bots go on; an exchange beyond it stops the daemon (exit code 1). Restarts "
+        "that wait on an open circuit breaker do not count."
     ),
     "SupervisorConfig.period_s": "The sliding window for `max_restarts`, in seconds.",
     "SupervisorConfig.shutdown_grace_s": (
@@ -154,7 +167,8 @@ MEANINGS: dict[str, str] = {
     "BotConfig.symbol": "Unified `BASE/QUOTE` symbol, upper case (`BTC/USDT`, `BTC/USD`).",
     "BotConfig.strategy": (
         "A built-in (`rsi_reversion`, `sma_cross`, `threshold`) or your own class as "
-        '`"package.module:Class"`.'
+        '`"package.module:Class"`. Over the control API, only built-ins and modules the '
+        "config allows (see `plugins`)."
     ),
     "BotConfig.params": (
         "The strategy's parameters, structured into its `Params` class (built-ins below); "
@@ -267,6 +281,11 @@ MEANINGS: dict[str, str] = {
         'Consecutive "does not exist" answers, after the venue\'s deadline, that prove an '
         "order in doubt was never placed."
     ),
+    "AccountConfig.processing_limit_s": (
+        "The venue's longest wait for its matching engine (Binance documents 10 s): part of "
+        "the deadline after which a lost order can no longer appear. Lower it only for a venue "
+        "that re-checks `recvWindow` at its engine and waits no longer (the local venue: 0)."
+    ),
     "AccountConfig.query_lag_s": (
         'Extra wait after the venue\'s deadline before "does not exist" counts (its lookups '
         "lag its engine)."
@@ -341,6 +360,7 @@ CHECKS: dict[Any, str] = {
     schema.tcp_port: "0..65535",
     schema.unified_symbol: "`BASE/QUOTE`",
     schema.env_var_name: "an `UPPER_CASE` variable name",
+    cfg.module_names: "module names",
 }
 
 
@@ -366,7 +386,8 @@ def type_text(tp: Any) -> str:
         text = " \\| ".join(type_text(a) for a in args)
         return f"{text} (optional)" if len(args) < len(get_args(tp)) else text
     if origin is tuple:
-        return "array of tables"
+        item = get_args(tp)[0]
+        return "array of tables" if attrs.has(item) else f"array of {type_text(item)}s"
     if origin is dict:
         return "table"
     if attrs.has(tp):
@@ -400,10 +421,12 @@ def default_text(field: attrs.Attribute) -> str:
     return f"`{value!r}`"
 
 
-def table_rows(cls: type, used: set[str]) -> list[str]:
+def table_rows(cls: type, used: set[str], only: tuple[str, ...] | None = None) -> list[str]:
     attrs.resolve_types(cls)
     rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
     for field in attrs.fields(cls):
+        if only is not None and field.name not in only:
+            continue
         key = f"{cls.__name__}.{field.name}"
         meaning = MEANINGS.get(key)
         if meaning is None:
@@ -430,7 +453,8 @@ the names: `_s` seconds, `_pct` percent (`0.5` means 0.5 %), `_quote` an amount 
 currency. A *decimal* (money) may be written as a string (`"0.1"`, exact) or a number. A float
 field accepts an integer. Literal secrets (a key other than `*_env` whose name contains key,
 secret, password, token or passphrase, with a string value) are refused: name an environment
-variable instead.
+variable instead. An empty config (no key at all) is refused too: name at least one
+`[[exchanges]]` entry.
 
 Examples: [docs/examples/](examples/). Sub-tables of an array entry (`[bots.risk]`) belong to
 the `[[bots]]` entry above them.
@@ -440,6 +464,14 @@ the `[[bots]]` entry above them.
 def render() -> str:
     used: set[str] = set()
     out = [INTRO]
+    out += [
+        "## Top level",
+        "",
+        "Keys outside any table, written above the first one.",
+        "",
+        *table_rows(cfg.Config, used, only=TOP_LEVEL),
+        "",
+    ]
     for header, cls, note in TABLES:
         out += [f"## `{header}`", "", note, "", *table_rows(cls, used), ""]
     out += [

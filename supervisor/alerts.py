@@ -28,7 +28,10 @@ Decisions:
 * What becomes an alert is decided here too: ``supervision_alerts`` (an observer of the
   supervision tree) and ``forward_bot_events`` (a child of the tree reading the bots' events).
   A root that passes a failure up (it restarts nothing) is not a crash loop: the daemon reports
-  why it stopped, and no ``crash_loop`` alert is sent for it.
+  why it stopped, and no ``crash_loop`` alert is sent for it. A ``crash_loop`` alert says which
+  way it went in ``fields["outcome"]``: ``given_up`` (a contained child, a bot, was given up on
+  and the daemon runs on: someone must look at that bot) or ``escalated`` (its supervisor gives
+  up and, for infrastructure, the daemon stops).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from supervisor.config_loader import resolve_secret
 from supervisor.otp.events import (
     BreakerTransitioned,
     ChildCrashed,
+    ChildGaveUp,
     Escalated,
     Observer,
     SupervisionEvent,
@@ -317,9 +321,12 @@ def supervision_alerts(alerts: Alerts, *, keys: Mapping[str, str] | None = None)
         if alert is not None:
             alerts.emit(alert)
         elif isinstance(event, ChildCrashed) and event.programming_error:
-            alerts.log.error(
-                "child crashed with a programming error", child=event.child, error=event.error
-            )
+            # Once per distinct error, as the keeper logs its traceback; the keeper's own line
+            # counts the repeats.
+            if event.occurrences == 1:
+                alerts.log.error(
+                    "child crashed with a programming error", child=event.child, error=event.error
+                )
 
     return observe
 
@@ -352,9 +359,25 @@ def _supervision_alert(event: SupervisionEvent, key: str) -> Alert | None:
             "restart intensity exceeded",
             {
                 "child": event.child,
+                "outcome": "escalated",
                 "restarts": event.restarts,
                 "max_restarts": event.max_restarts,
                 "period_s": event.period_s,
+            },
+        )
+    if isinstance(event, ChildGaveUp):
+        return Alert(
+            "crash_loop",
+            key,
+            "critical",
+            "crash loop: given up on, not restarted (the rest runs on)",
+            {
+                "child": event.child,
+                "outcome": "given_up",
+                "restarts": event.restarts,
+                "max_restarts": event.max_restarts,
+                "period_s": event.period_s,
+                "error": event.error,
             },
         )
     if isinstance(event, ChildCrashed) and "StaleFeedError" in event.error_types:

@@ -12,12 +12,21 @@ each one outlives everything that depends on it:
 * ``account:NAME``: one per ``[[accounts]]`` entry (``supervisor.accounts``), ready only once
   the account is reconciled, so no live bot trades before; restarted with ``[backoff]``.
 * ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]`` after a
-  crash, not after a clean stop), within ``[supervisor] max_restarts`` per ``period_s``; bots
-  spawned later are added at the end.
+  crash, not after a clean stop); bots spawned later are added at the end.
 
-The root restarts nothing (``max_restarts=0``): when one of its children fails, or a subtree
-gives up, the whole system stops and the failure leaves ``open_supervisor`` as a
-``RestartIntensityError`` whose ``__cause__`` is the child's own error.
+**Crash loops are contained at the level they belong to.** Each bot is a *contained* child
+(``ChildSpec.restart_limit``) with a budget of its own, ``[supervisor] max_restarts`` per
+``period_s``: a bot beyond it is given up on (state ``failed``, a ``crash_loop`` alert,
+unhealthy in ``/health`` with its last error) and the other bots go on trading. A bot's bug
+is its own strategy's (or its own config's) business, and one bot must not stop the others,
+nor use up a budget they share. So the ``bots`` supervisor never gives up because of a bot;
+its own budget only applies to children without a limit of their own (none today).
+Infrastructure keeps OTP's escalation: the journal, the alerts, an account, or an exchange
+beyond its own budget (``supervisor.feeds``) means every bot is blind or cannot record what
+it does, and stopping is the safe answer. The root restarts nothing (``max_restarts=0``):
+when one of its children fails, or a subtree gives up, the whole system stops and the
+failure leaves ``open_supervisor`` as a ``RestartIntensityError`` whose ``__cause__`` is the
+child's own error.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from supervisor.config import BotConfig, Config
 from supervisor.feeds import MarketData, build_feeds, connections_child
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.events import Observer
-from supervisor.otp.spec import DEFAULT_FAULTS, ChildSpec, SupervisorSpec
+from supervisor.otp.spec import DEFAULT_FAULTS, ChildSpec, RestartLimit, SupervisorSpec
 
 __all__ = ["BOTS", "BotSlot", "Bots", "Tree", "bot_child_name", "build_tree"]
 
@@ -65,13 +74,15 @@ class BotSlot:
 @attrs.define(eq=False)
 class Bots:
     """The bots' slots, and the ``ChildSpec`` that runs each (a fresh ``Bot`` per attempt,
-    replayed from the journal). Only the Trio thread touches it."""
+    replayed from the journal), contained within ``restart_limit`` (see the module docstring).
+    Only the Trio thread touches it."""
 
     subscribe: Subscribe
     journal: Journal
     events: trio.MemorySendChannel[BotEvent]
     backoff: BackoffPolicy
     shutdown_grace_s: float
+    restart_limit: RestartLimit
     executor_factory: ExecutorFactory = make_executor
     slots: dict[str, BotSlot] = attrs.field(factory=dict)
 
@@ -86,6 +97,7 @@ class Bots:
             restart="transient",
             backoff=self.backoff,
             shutdown_grace_s=self.shutdown_grace_s,
+            restart_limit=self.restart_limit,
         )
 
     def remove(self, bot_id: str) -> None:
@@ -153,6 +165,7 @@ def build_tree(
         events=events_send,
         backoff=config.backoff,
         shutdown_grace_s=grace_s,
+        restart_limit=RestartLimit(config.supervisor.max_restarts, config.supervisor.period_s),
         executor_factory=accounts.executors,
     )
     bot_children = [bots.add(bot) for bot in config.bots] if configured_bots else []

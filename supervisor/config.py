@@ -9,7 +9,7 @@ key in the secrets file (``[secrets] file``) that holds them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -19,6 +19,7 @@ from actors.bots.config import (
     PaperConfig,
     RiskConfig,
 )
+from actors.bots.strategy import is_module_name
 from actors.journal import JournalConfig
 from actors.market_data.config import FeedConfig
 from actors.schema import (
@@ -113,8 +114,21 @@ class SecretsConfig:
     file: str | None = None  # TOML file of NAME = "value"; looked up before the environment
 
 
+def module_names(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    bad = [name for name in value if not is_module_name(name)]
+    if bad:
+        raise FieldValueError(
+            "must be module names like 'mypkg.strategies' (the module, not 'module:Class'),"
+            f" got {', '.join(repr(name) for name in bad)}"
+        )
+
+
 @attrs.frozen
 class Config:
+    # Strategy modules the control API may load for a spawned bot, besides the built-ins and
+    # the modules of the configured bots' strategies (plugins are trusted code; see
+    # actors.bots.strategy).
+    plugins: tuple[str, ...] = attrs.field(default=(), validator=module_names)
     supervisor: SupervisorConfig = attrs.field(factory=SupervisorConfig)
     backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     circuit_breaker: BreakerPolicy = attrs.field(factory=BreakerPolicy)

@@ -1,9 +1,11 @@
 """The daemon: ``open_supervisor`` plus HTTP, signals, ``--duration`` and a live status.
 
 Exit codes: 0 after a clean stop (SIGINT, SIGTERM, ``--duration``), 1 when the system failed
-(a crash loop escalated to the root, HTTP could not bind, the journal is held by another
-daemon), 2 for configuration problems only found at start (a secret's environment variable is
-unset). Shutdown is cancellation: the bots
+(infrastructure in a crash loop escalated to the root: the journal, the alerts, an account, an
+exchange beyond its budget; HTTP could not bind; the journal is held by another daemon), 2 for
+configuration problems only found at start (a secret's environment variable is unset). A bot in
+a crash loop is no reason to exit: it is given up on alone (``supervisor.build``) and the
+daemon runs on. Shutdown is cancellation: the bots
 stop first, then the feeds, then the journal is flushed and closed (see ``supervisor.build``).
 
 With no config, ``main`` runs the embedded default (``supervisor.embedded``): local exchange
@@ -117,14 +119,18 @@ async def _serve(
     """The system, HTTP (bound before any bot trades: a port clash stops us first) and the
     status printer, until cancelled."""
     async with open_supervisor(config, start=False) as system:
+        http_url = None
         if config.http.enabled:
             address = await nursery.start(
                 run_http_server, config.http, system, metrics_registry(system)
             )
-            log.info("http listening", url=address.url)
+            http_url = address.url
+            log.info("http listening", url=http_url)
         await system.start()
         if status_interval_s:
-            nursery.start_soon(_print_status, system, status_interval_s, status_out or sys.stdout)
+            nursery.start_soon(
+                _print_status, system, status_interval_s, status_out or sys.stdout, http_url
+            )
         log.info(
             "daemon running",
             exchanges=list(system.market_data.exchanges),
@@ -193,6 +199,8 @@ def _find(error: BaseException, kind: type[BaseException]) -> BaseException | No
 
 
 def metrics_registry(system: System) -> CollectorRegistry:
+    """What ``/metrics`` serves: the system's snapshots, Trio's run statistics (read on the
+    Trio thread, where our handler scrapes) and the process's own collectors."""
     collector = SnapshotCollector(
         exchanges=lambda: system.market_data.statistics().exchanges,
         bots=system.bot_snapshots,
@@ -200,8 +208,9 @@ def metrics_registry(system: System) -> CollectorRegistry:
         uptime_s=lambda: system.uptime_s,
         alerts=system.alerts.statistics,
         accounts=system.account_snapshots,
+        runtime=trio.lowlevel.current_statistics,
     )
-    return new_registry(collector)
+    return new_registry(collector, process=True)
 
 
 async def _stop_on_signals(
@@ -224,8 +233,20 @@ async def _stop_on_signals(
             scope.cancel(reason=f"signal {name}")
 
 
-async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
-    """A compact status block every ``interval_s``: rates come from counter deltas."""
+async def _print_status(
+    system: System, interval_s: float, out: TextIO, http_url: str | None = None
+) -> None:
+    """A compact status block every ``interval_s``: rates come from counter deltas.
+
+    The HTTP address is printed here at once, and in every block, not only logged: the status
+    output is there whatever ``--log-level`` is, and ``--log-level WARNING`` (for a status view
+    that log lines do not scroll away) would hide the ``http listening`` line, which is the one
+    place a port picked with ``--http-port 0`` is told."""
+    if http_url is not None:
+        out.write(
+            f"botcriptofy: HTTP on {http_url} (/health, /metrics); status every {interval_s:g}s\n"
+        )
+        out.flush()
     previous = {
         name: ex.messages_received for name, ex in system.market_data.statistics().exchanges.items()
     }
@@ -233,13 +254,16 @@ async def _print_status(system: System, interval_s: float, out: TextIO) -> None:
     while True:
         await trio.sleep(interval_s)
         now = trio.current_time()
-        out.write(format_status(system, previous, now - last_at))
+        out.write(format_status(system, previous, now - last_at, http_url))
         out.flush()
         last_at = now
 
 
-def format_status(system: System, previous: dict[str, int], elapsed_s: float) -> str:
-    lines = [f"--- botcriptofy  up {system.uptime_s:,.0f}s ---"]
+def format_status(
+    system: System, previous: dict[str, int], elapsed_s: float, http_url: str | None = None
+) -> str:
+    http = f"  {http_url}" if http_url is not None else ""
+    lines = [f"--- botcriptofy  up {system.uptime_s:,.0f}s{http} ---"]
     for name, ex in system.market_data.statistics().exchanges.items():
         rate = (ex.messages_received - previous.get(name, ex.messages_received)) / max(
             elapsed_s, 1e-9
@@ -252,10 +276,11 @@ def format_status(system: System, previous: dict[str, int], elapsed_s: float) ->
         )
     health = system.health()["bots"]
     for bot_id, bot in health.items():
-        pnl = bot.get("realized_pnl")
+        pnl, upnl = bot.get("realized_pnl"), bot.get("unrealized_pnl")
         pnl_text = "-" if pnl is None else f"{pnl:+.2f}"
+        upnl_text = "-" if upnl is None else f"{upnl:+.2f}"
         lines.append(
             f"  {bot_id:<14} {bot['state']:<9} pos {bot.get('position', '-')!s:<10} "
-            f"pnl {pnl_text:<10} {bot.get('last_action') or ''}"
+            f"pnl {pnl_text:<9} upnl {upnl_text:<9} {bot.get('last_action') or ''}"
         )
     return "\n".join(lines) + "\n"

@@ -52,14 +52,21 @@ def default_config(
             name="kraken", url=kraken_ws, rest_url=kraken_rest, fallback="rest", stale_after_s=5.0
         ),
     )
-    guarded = RiskConfig(stop_loss_pct=0.5, take_profit_pct=0.8, max_tick_move_pct=2.0)
+    # Sized for the simulator's walk (about 1 bp per step, RATE_HZ steps a second, so some 15 bp
+    # in a minute): averages over 7.5 s to 30 s of ticks cross two or three times a minute, and
+    # exits a few tenths of a percent away fire now and then. A crossover's whipsaws come in
+    # bursts (up to ~10 orders in a minute over hours of the seeded paths), so the rate limit
+    # sits above that and still stops a runaway strategy (an order a tick is 240 a minute).
+    guarded = RiskConfig(
+        stop_loss_pct=0.2, take_profit_pct=0.3, max_tick_move_pct=2.0, max_orders_per_minute=20
+    )
     bots = (
         BotConfig(
             id="btc-sma",
             exchange="binance",
             symbol="BTC/USDT",
             strategy="sma_cross",
-            params={"fast": 5, "slow": 20},
+            params={"fast": 25, "slow": 120},
             order_quote=Decimal("500"),
             risk=guarded,
         ),
@@ -68,6 +75,7 @@ def default_config(
             exchange="binance",
             symbol="ETH/USDT",
             strategy="rsi_reversion",
+            params={"period": 28},
             order_quote=Decimal("300"),
             risk=guarded,
         ),
@@ -76,9 +84,11 @@ def default_config(
             exchange="kraken",
             symbol="BTC/USD",
             strategy="sma_cross",
-            params={"fast": 3, "slow": 12},
+            params={"fast": 25, "slow": 100},
             order_quote=Decimal("250"),
-            risk=RiskConfig(trailing_stop_pct=0.4, max_tick_move_pct=2.0),
+            risk=RiskConfig(
+                trailing_stop_pct=0.15, max_tick_move_pct=2.0, max_orders_per_minute=20
+            ),
         ),
     )
     return Config(

@@ -1,10 +1,33 @@
-"""The daemon's HTTP surface: ``/health``, ``/metrics`` and bearer-token bot control.
+"""The daemon's HTTP surface: ``/health``, ``/metrics``, the read API, the web dashboard, its
+OpenAPI document and bearer-token bot control.
+
+Routes (``GET /openapi.json`` describes them all, and ``tests/daemon/test_read_api.py`` checks
+the live daemon against that document):
+
+* open reads: ``/health``, ``/metrics``, ``/openapi.json``, ``/`` (the dashboard) and its files
+  ``/web/*``, ``GET /bots``, ``GET /bots/ID``, ``GET /bots/ID/orders``, ``/fills`` (paged:
+  ``?limit=&before=``) and ``/positions`` (``supervisor.read_api``);
+* control, bearer token: ``POST /bots`` (201 with ``Location: /bots/ID``, which ``GET`` reads),
+  ``DELETE /bots/ID``, ``POST /bots/ID/pause`` and ``/resume``, ``POST /control/halt`` and
+  ``/control/resume-trading``.
 
 Decisions:
 
-* Plain ASGI on hypercorn's Trio worker, no web framework: two read routes and six control
-  routes (bots; ``/control/halt`` and ``/control/resume-trading`` for all trading) do not
-  justify a dependency, and a bare ASGI callable is easy to test end to end.
+* Plain ASGI on hypercorn's Trio worker, no web framework: a dozen fixed routes do not justify a
+  dependency, and a bare ASGI callable is easy to test end to end.
+* **Reads are open, like** ``/health``: they show what ``/health`` and ``/metrics`` already
+  show (states, positions, PnL) plus the journal's orders and fills, nothing that moves money
+  or reveals a secret, and monitoring (a dashboard on the same host, scrapers) should need no
+  credential. The server binds 127.0.0.1 by default; whoever exposes it further puts it behind
+  their own proxy and auth. Only what acts is token-protected.
+* **The dashboard** (``/``) is static files from ``supervisor/web`` (package data; vanilla JS
+  and a canvas chart of our own, no CDN, no build step) that poll ``/health`` and ``GET /bots``
+  every second. Polling rather than Server-Sent Events: one request per second per open page
+  is nothing for this server, it survives a daemon restart without reconnect logic, and a
+  long-lived stream would have to be cancelled on shutdown. The user types the control token
+  into the page; it stays in a JS variable (no storage, no cookie) and is sent as a bearer
+  header, so no other site can make the browser act (no ambient credential: nothing to
+  forge). Pages carry a strict ``Content-Security-Policy`` (same-origin only).
 * The app reaches the system only through ``ControlPlane`` (below), so tests drive it with a
   real in-test implementation and the coordinator composes it over ``open_supervisor``.
 * ``/health`` policy: the control plane knows what "healthy" means for each exchange and bot and
@@ -46,21 +69,36 @@ from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from actors.errors import ConfigError
+from supervisor import web
 from supervisor.config import HttpConfig
+from supervisor.openapi import openapi_document
+from supervisor.read_api import READ_ACTIONS, QueryError, ReadPlane, read
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework
 
 JSON = "application/json"
 MAX_BODY_BYTES = 64 * 1024
+# Same-origin only: the page loads its own script and style and talks to this server alone.
+PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none';"
+        b" frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-cache"),
+]
+NO_STORE = (b"cache-control", b"no-store")
 
 Scope = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-class ControlPlane(Protocol):
-    """What the HTTP surface needs from the running system.
+class ControlPlane(ReadPlane, Protocol):
+    """What the HTTP surface needs from the running system (the read API's ``ReadPlane``, too).
 
     ``health()`` is a sync snapshot (it reads ``statistics()``), shaped as:
     ``{"exchanges": {name: {"healthy": bool, ...}}, "bots": {id: {"healthy": bool, ...}},
@@ -101,28 +139,43 @@ class ServerAddress:
 
 @attrs.frozen
 class Route:
-    """A matched path: the action per allowed method, and the bot id if the path has one."""
+    """A matched path: the action per allowed method, and the bot id or file name if the path
+    has one."""
 
     actions: Mapping[str, str]
     bot_id: str | None = None
+    asset: str | None = None
+
+
+FIXED_ROUTES = {
+    "/": Route({"GET": "asset"}, asset=web.INDEX),
+    "/openapi.json": Route({"GET": "openapi"}),
+    "/health": Route({"GET": "health"}),
+    "/metrics": Route({"GET": "metrics"}),
+    "/bots": Route({"GET": "bots", "POST": "spawn"}),
+    "/control/halt": Route({"POST": "halt"}),
+    "/control/resume-trading": Route({"POST": "resume_trading"}),
+}
+BOT_SUBROUTES = {
+    "pause": {"POST": "pause"},
+    "resume": {"POST": "resume"},
+    "orders": {"GET": "orders"},
+    "fills": {"GET": "fills"},
+    "positions": {"GET": "positions"},
+}
 
 
 def match_route(path: str) -> Route | None:
-    if path == "/health":
-        return Route({"GET": "health"})
-    if path == "/metrics":
-        return Route({"GET": "metrics"})
-    if path == "/bots":
-        return Route({"POST": "spawn"})
-    if path == "/control/halt":
-        return Route({"POST": "halt"})
-    if path == "/control/resume-trading":
-        return Route({"POST": "resume_trading"})
+    fixed = FIXED_ROUTES.get(path)
+    if fixed is not None:
+        return fixed
     parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "web" and parts[2] in web.ASSETS and parts[2] != web.INDEX:
+        return Route({"GET": "asset"}, asset=parts[2])
     if len(parts) == 3 and parts[1] == "bots" and parts[2]:
-        return Route({"DELETE": "stop"}, parts[2])
-    if len(parts) == 4 and parts[1] == "bots" and parts[2] and parts[3] in ("pause", "resume"):
-        return Route({"POST": parts[3]}, parts[2])
+        return Route({"GET": "bot", "DELETE": "stop"}, parts[2])
+    if len(parts) == 4 and parts[1] == "bots" and parts[2] and parts[3] in BOT_SUBROUTES:
+        return Route(BOT_SUBROUTES[parts[3]], parts[2])
     return None
 
 
@@ -187,9 +240,15 @@ class HttpApp:
     token_env: str = "BOTCRIPTOFY_TOKEN"
     max_body_bytes: int = MAX_BODY_BYTES
     log: Any = attrs.field(init=False, repr=False)
+    _openapi: bytes = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.log = logger.bind(actor="http")
+        # Read and rendered once, here: no file I/O on the event loop per request, and an
+        # install that lost the dashboard's files fails at start, not at the first page view.
+        for name in web.ASSETS:
+            web.asset(name)
+        self._openapi = dumps(openapi_document())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -223,6 +282,14 @@ class HttpApp:
             await self._health(send)
         elif action == "metrics":
             await self._metrics(send)
+        elif action == "asset":
+            assert route.asset is not None  # match_route names the file of every asset route
+            page = web.asset(route.asset)
+            await _send(send, 200, page.body, page.content_type.encode(), PAGE_HEADERS)
+        elif action == "openapi":
+            await _send(send, 200, self._openapi, JSON.encode())
+        elif action in READ_ACTIONS:
+            await self._read(action, route.bot_id, scope, send)
         else:
             refusal = self._refusal(scope, action, route.bot_id)
             if refusal is None:
@@ -238,7 +305,20 @@ class HttpApp:
         except Exception:
             self.log.exception("health snapshot failed")
             status, body = 503, {"status": "degraded", "error": "health snapshot failed"}
-        await _send_json(send, status, body, [(b"cache-control", b"no-store")])
+        await _send_json(send, status, body, [NO_STORE])
+
+    async def _read(self, action: str, bot_id: str | None, scope: Scope, send: Send) -> None:
+        try:
+            body = await read(self.control, action, bot_id, scope.get("query_string") or b"")
+        except QueryError as exc:
+            await _send_json(send, 400, {"error": "invalid query", "problems": list(exc.problems)})
+        except KeyError:
+            await _send_json(send, 404, {"error": "unknown bot", "bot": bot_id})
+        except Exception:
+            self.log.bind(action=action, bot=bot_id).exception("read request failed")
+            await _send_json(send, 500, {"error": "internal error"})
+        else:
+            await _send_json(send, 200, body, [NO_STORE])
 
     async def _metrics(self, send: Send) -> None:
         try:

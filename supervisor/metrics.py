@@ -37,12 +37,20 @@ without this module importing them. Fields marked *optional* may be missing or `
 
 ``StreamSnapshot``: kind: str, symbol: str, subscribers: int, stale: bool
 
-``bots() -> Mapping[str, BotSnapshot]`` keyed by bot id:
+``bots() -> Mapping[str, BotSnapshot]`` keyed by bot id; every bot family is labelled
+``{bot, exchange, symbol, quote}``, so money can be summed per quote currency and joined with
+the exchange's families:
+    exchange, symbol, quote: str    where the bot trades, and the currency its money is in
     ticks, orders, fills: int       monotonic counts
     quarantined_ticks: int          tickers the price guard did not trust (monotonic)
     rejections: Mapping[str, int]   risk/executor rejections by reason code (monotonic)
     position: Decimal | float       base-currency position
     realized_pnl, unrealized_pnl: Decimal | float   in the quote currency
+    quote_balance: Decimal | float  in the quote currency
+    position_value, equity          optional: the base held valued at the bid, and the quote
+                                    balance plus it; None (not exported) until a price is known
+    decision_latency: LatencySnapshot  optional: ticker local receipt -> the bot's decision
+                                    (per actor: it starts again when the bot restarts)
     state: str                      the bot's state ("running", "paused", "halted", ...)
 
 ``children() -> Mapping[str, ChildSnapshot]`` keyed by supervised child name:
@@ -53,7 +61,12 @@ without this module importing them. Fields marked *optional* may be missing or `
 gauges in ``ACCOUNT_GAUGES`` (booleans as 0/1).
 
 ``uptime_s() -> float``; ``alerts() -> AlertsSnapshot`` (attributes sent, suppressed, failed,
-dropped, as ``Alerts.statistics()`` returns).
+dropped, as ``Alerts.statistics()`` returns); ``runtime() -> RuntimeSnapshot`` (attributes
+tasks_living and tasks_runnable, as ``trio.lowlevel.current_statistics()`` returns: a task count
+that only grows is a leak, runnable tasks that stay high a loop that cannot keep up).
+
+The process itself (CPU, memory, open files, start time, the Python version and its garbage
+collector) comes from prometheus_client's own collectors: ``new_registry(..., process=True)``.
 
 Counters must be monotonic (that is what ``_total`` promises Prometheus): the plane keeps the
 counts of subscribers that left in its ``skipped``/``dropped`` totals.
@@ -70,7 +83,7 @@ from typing import Any, Protocol
 
 import attrs
 from loguru import logger
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -124,6 +137,9 @@ class ExchangeSnapshot(Protocol):
 
 
 class BotSnapshot(Protocol):
+    exchange: str
+    symbol: str
+    quote: str
     ticks: int
     quarantined_ticks: int
     orders: int
@@ -132,6 +148,10 @@ class BotSnapshot(Protocol):
     position: Any
     realized_pnl: Any
     unrealized_pnl: Any
+    quote_balance: Any
+    position_value: Any
+    equity: Any
+    decision_latency: LatencySnapshot | None
     state: str
 
 
@@ -145,6 +165,11 @@ class AlertsSnapshot(Protocol):
     suppressed: int
     failed: int
     dropped: int
+
+
+class RuntimeSnapshot(Protocol):
+    tasks_living: int
+    tasks_runnable: int
 
 
 _MISSING = object()
@@ -213,6 +238,7 @@ class SnapshotCollector:
     uptime_s: Callable[[], float] | None = None
     alerts: Callable[[], Any] | None = None
     accounts: Callable[[], Mapping[str, Any]] = _empty
+    runtime: Callable[[], Any] | None = None
     _errors: dict[str, int] = attrs.field(factory=dict, init=False)
 
     def collect(self) -> Iterator[Metric]:
@@ -223,6 +249,7 @@ class SnapshotCollector:
             ("uptime", self._uptime_families),
             ("alerts", self._alert_families),
             ("accounts", self._account_families),
+            ("runtime", self._runtime_families),
         ]
         for source, build in sections:
             try:
@@ -333,42 +360,64 @@ class SnapshotCollector:
 
     def _bot_families(self) -> list[Metric]:
         snapshots = self.bots()
-        lb = ["bot"]
-        ticks = CounterMetricFamily(PREFIX + "bot_ticks", "Tickers seen by the bot.", labels=lb)
-        quarantined = CounterMetricFamily(
-            PREFIX + "bot_quarantined_ticks",
+        lb = ["bot", "exchange", "symbol", "quote"]
+
+        def counter(name: str, doc: str, labels: list[str] = lb) -> CounterMetricFamily:
+            return CounterMetricFamily(PREFIX + name, doc, labels=labels)
+
+        def gauge(name: str, doc: str, labels: list[str] = lb) -> GaugeMetricFamily:
+            return GaugeMetricFamily(PREFIX + name, doc, labels=labels)
+
+        ticks = counter("bot_ticks", "Tickers seen by the bot.")
+        quarantined = counter(
+            "bot_quarantined_ticks",
             "Tickers the price guard did not trust (jumps, and each run's warm-up).",
+        )
+        orders = counter("bot_orders", "Orders sent.")
+        fills = counter("bot_fills", "Fills booked.")
+        rejections = counter("bot_rejections", "Orders refused, by reason code.", [*lb, "reason"])
+        position = gauge("bot_position", "Position in the base currency.")
+        realized = gauge("bot_realized_pnl", "Realized PnL in the quote currency.")
+        unrealized = gauge("bot_unrealized_pnl", "Unrealized PnL in the quote currency.")
+        balance = gauge("bot_quote_balance", "Quote currency held by the bot.")
+        value = gauge(
+            "bot_position_value", "The base currency held, valued at the bid, in the quote."
+        )
+        equity = gauge("bot_equity", "Quote balance plus the position's value at the bid.")
+        latency = HistogramMetricFamily(
+            PREFIX + "bot_decision_latency_seconds",
+            "Ticker local receipt to the bot's decision on it.",
             labels=lb,
         )
-        orders = CounterMetricFamily(PREFIX + "bot_orders", "Orders sent.", labels=lb)
-        fills = CounterMetricFamily(PREFIX + "bot_fills", "Fills booked.", labels=lb)
-        rejections = CounterMetricFamily(
-            PREFIX + "bot_rejections", "Orders refused, by reason code.", labels=[*lb, "reason"]
-        )
-        position = GaugeMetricFamily(
-            PREFIX + "bot_position", "Position in the base currency.", labels=lb
-        )
-        realized = GaugeMetricFamily(
-            PREFIX + "bot_realized_pnl", "Realized PnL in the quote currency.", labels=lb
-        )
-        unrealized = GaugeMetricFamily(
-            PREFIX + "bot_unrealized_pnl", "Unrealized PnL in the quote currency.", labels=lb
-        )
-        state = GaugeMetricFamily(
-            PREFIX + "bot_state", "Bot state (1 = current).", labels=[*lb, "state"]
-        )
+        state = gauge("bot_state", "Bot state (1 = current).", [*lb, "state"])
         for bot_id, snap in snapshots.items():
-            labels = [bot_id]
+            labels = [
+                bot_id,
+                _field(snap, "exchange"),
+                _field(snap, "symbol"),
+                _field(snap, "quote"),
+            ]
             ticks.add_metric(labels, _field(snap, "ticks"))
             quarantined.add_metric(labels, _field(snap, "quarantined_ticks"))
             orders.add_metric(labels, _field(snap, "orders"))
             fills.add_metric(labels, _field(snap, "fills"))
             for reason, count in (_field(snap, "rejections", None) or {}).items():
-                rejections.add_metric([bot_id, reason], count)
+                rejections.add_metric([*labels, reason], count)
             # Decimal money becomes float only here, at the export boundary.
             position.add_metric(labels, float(_field(snap, "position")))
             realized.add_metric(labels, float(_field(snap, "realized_pnl")))
             unrealized.add_metric(labels, float(_field(snap, "unrealized_pnl")))
+            balance.add_metric(labels, float(_field(snap, "quote_balance")))
+            for family, key in ((value, "position_value"), (equity, "equity")):
+                amount = _field(snap, key, None)
+                if amount is not None:
+                    family.add_metric(labels, float(amount))
+            lat = _field(snap, "decision_latency", None)
+            if lat is not None:
+                buckets = histogram_buckets(
+                    _field(lat, "bucket_bounds_s"), _field(lat, "bucket_counts")
+                )
+                latency.add_metric(labels, buckets, float(_field(lat, "sum_s")))
             _add_states(state, labels, (), _field(snap, "state"))
         return [
             ticks,
@@ -379,6 +428,10 @@ class SnapshotCollector:
             position,
             realized,
             unrealized,
+            balance,
+            value,
+            equity,
+            latency,
             state,
         ]
 
@@ -417,6 +470,23 @@ class SnapshotCollector:
             family.add_metric([outcome], _field(stats, outcome))
         return [family]
 
+    def _runtime_families(self) -> list[Metric]:
+        if self.runtime is None:
+            return []
+        stats = self.runtime()
+        return [
+            GaugeMetricFamily(
+                PREFIX + "trio_tasks",
+                "Trio tasks alive in the daemon.",
+                value=_field(stats, "tasks_living"),
+            ),
+            GaugeMetricFamily(
+                PREFIX + "trio_tasks_runnable",
+                "Trio tasks ready to run, waiting for the loop.",
+                value=_field(stats, "tasks_runnable"),
+            ),
+        ]
+
     def _account_families(self) -> list[Metric]:
         snapshots = self.accounts()
         families: list[Metric] = []
@@ -452,8 +522,16 @@ ACCOUNT_GAUGES = {
 }
 
 
-def new_registry(collector: SnapshotCollector) -> CollectorRegistry:
-    """A dedicated registry, so /metrics never mixes in the process-global default one."""
+def new_registry(collector: SnapshotCollector, *, process: bool = False) -> CollectorRegistry:
+    """A dedicated registry, so /metrics never mixes in the process-global default one (which
+    a library may fill, or a test register into). ``process``: prometheus_client's process,
+    platform and garbage-collector collectors too (``process_*``, ``python_*``), registered here
+    rather than taken from the default registry for the same reason; only the daemon asks for
+    them, since a daemon is one process."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    if process:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
     return registry

@@ -30,16 +30,19 @@ import trio
 
 from actors.bots import Bot
 from actors.errors import BotCriptoFyError, ConfigError
+from actors.exchanges.symbols import split_unified
 from actors.journal import Journal
+from actors.journal.store import FillRecord, OrderRecord
 from actors.market_data.mailbox import Mailbox
 from supervisor.alerts import Alert, Alerts
 from supervisor.build import BOTS, Bots, Tree, bot_child_name, build_tree
 from supervisor.config import BotConfig, Config
-from supervisor.config_loader import parse_bot_spec
+from supervisor.config_loader import parse_bot_spec, spawn_refusals
 from supervisor.feeds import FEEDS, MarketData, connections_child, exchange_supervisor
 from supervisor.otp.events import Observer
 from supervisor.otp.keeper import ChildStatistics
 from supervisor.otp.tree import Supervisor, open_supervisor_tree
+from supervisor.read_api import BotView
 
 __all__ = ["System", "open_supervisor"]
 
@@ -106,21 +109,21 @@ class System:
 
     async def spawn_bot(self, spec: BotConfig | Mapping[str, Any]) -> str:
         """Start a bot from its config (or a ``[[bots]]``-shaped mapping); returns its id once
-        it has replayed its journal and subscribed. ``ConfigError`` for a bad or duplicate spec."""
-        config = (
-            spec
-            if isinstance(spec, BotConfig)
-            else parse_bot_spec(spec, exchanges=self.config.exchanges)
-        )
-        if config.id in self._bots.slots:
-            raise ConfigError([f"bot.id: a bot with id {config.id!r} is already running"])
-        if config.mode == "live":
-            raise ConfigError(
-                [
-                    "bot.mode: live bots are declared in the config file only (their account"
-                    " reconciles them before they trade); spawn paper bots here"
-                ]
+        it has replayed its journal and subscribed. ``ConfigError`` for a bad or duplicate spec.
+
+        A mapping (the control API's body) may name a built-in strategy or a plugin module the
+        config allows (``config_loader.allowed_plugins``), nothing else: it is refused before
+        any import. A ``BotConfig`` comes from the caller's own code, which is trusted."""
+        if isinstance(spec, BotConfig):
+            config = spec
+            declared = config in self.config.bots  # ``start`` spawns the configured ones
+            refused = spawn_refusals(
+                config.id, config.mode, running=self.bot_ids, declared=declared
             )
+            if refused:
+                raise ConfigError(refused)
+        else:
+            config = parse_bot_spec(spec, config=self.config, running=self.bot_ids)
         if config.exchange not in self.market_data.exchanges:
             raise ConfigError([f"bot.exchange: unknown exchange {config.exchange!r}"])
         child = self._bots.add(config)
@@ -189,6 +192,34 @@ class System:
             raise KeyError(bot_id)
         return slot.bot
 
+    # --- read API (supervisor.read_api: GET /bots...) ---------------------------------------
+
+    def bot_views(self) -> dict[str, BotView]:
+        """Every bot with its config, its ``/health`` entry and, only while its actor runs, its
+        statistics (a restarting bot's last actor holds numbers the journal may have outgrown)."""
+        children = {c.name: c for c in self._bots_tree.children()}
+        health = self.health()["bots"]
+        views = {}
+        for bot_id, slot in self._bots.slots.items():
+            child = children.get(bot_child_name(bot_id))
+            running = slot.bot is not None and child is not None and child.state == "running"
+            stats = slot.bot.statistics() if running and slot.bot is not None else None
+            views[bot_id] = BotView(slot.config, health[bot_id], stats)
+        return views
+
+    async def bot_orders(self, bot_id: str) -> list[OrderRecord]:
+        """The bot's journaled orders, oldest first; ``KeyError`` for a bot not run here (so
+        the read API answers 404 for an id ``GET /bots`` does not list)."""
+        if bot_id not in self._bots.slots:
+            raise KeyError(bot_id)
+        return await self.journal.orders(bot_id)
+
+    async def bot_fills(self, bot_id: str) -> list[FillRecord]:
+        """The bot's journaled fills, oldest first; ``KeyError`` as ``bot_orders``."""
+        if bot_id not in self._bots.slots:
+            raise KeyError(bot_id)
+        return await self.journal.fills(bot_id)
+
     # --- health and metrics ----------------------------------------------------------------
 
     @property
@@ -254,7 +285,11 @@ class System:
         return out
 
     def bot_snapshots(self) -> dict[str, dict[str, Any]]:
-        """Per-bot counters for ``/metrics`` (monotonic across restarts of a bot)."""
+        """Per-bot counters for ``/metrics`` (monotonic across restarts of a bot, except the
+        decision latency: a restart's new actor starts its histogram again, which Prometheus
+        reads as a counter reset). Money is in the quote currency, named in ``quote``, since one
+        daemon may trade USDT and USD books side by side. The position's value is at the bid
+        (what selling it would fetch), unknown until the bot has a price."""
         out = {}
         for bot_id, slot in self._bots.slots.items():
             if slot.bot is None:
@@ -263,7 +298,13 @@ class System:
             rejections = dict(slot.rejections_before)
             for reason, count in s.rejections.items():
                 rejections[reason] = rejections.get(reason, 0) + count
+            value = None if s.last_price is None else s.base_balance * s.last_price
+            if value is None and s.base_balance == 0:
+                value = s.base_balance  # nothing held: worth 0 at any price
             out[bot_id] = {
+                "exchange": slot.config.exchange,
+                "symbol": slot.config.symbol,
+                "quote": split_unified(slot.config.symbol)[1],
                 "ticks": slot.ticks_before + s.ticks,
                 "quarantined_ticks": slot.quarantined_before + s.quarantined_ticks,
                 "orders": s.orders,
@@ -272,6 +313,10 @@ class System:
                 "position": s.position_size,
                 "realized_pnl": s.realized_pnl,
                 "unrealized_pnl": s.unrealized_pnl,
+                "quote_balance": s.quote_balance,
+                "position_value": value,
+                "equity": None if value is None else s.quote_balance + value,
+                "decision_latency": s.decision_latency,
                 "state": s.state,
             }
         return out

@@ -10,12 +10,19 @@ period, so time moves as soon as the thread is done.
 
 Which workers are busy is read from Trio's thread cache (idle workers are listed there), as
 no public API says it; ``test_clocks.py`` checks it still works with the installed Trio.
+That alone leaves a race: a worker lists itself idle *before* it hands its result back, and
+the loop may decide to jump after its wait for I/O came back empty but before it sees the
+result (on a loaded machine the worker can finish in that gap). So the clock also holds while
+any ``trio.to_thread.run_sync`` call has not returned to its task
+(``trio.testing.active_thread_count``): from the send to the task's resumption, result
+included. Without it a test's ``fail_after`` could fire while its journal opened.
 """
 
 from __future__ import annotations
 
 import threading
 
+import trio.testing
 from trio._core._thread_cache import THREAD_CACHE, WorkerThread
 from trio.testing import MockClock
 
@@ -23,7 +30,9 @@ AUTOJUMP_THRESHOLD_S = 0.05
 
 
 def busy_worker_threads() -> int:
-    idle = {worker._thread for worker in THREAD_CACHE._idle_workers}
+    # list() copies the dict in one step under the GIL: a worker going idle meanwhile would
+    # otherwise change its size while this iterates.
+    idle = {worker._thread for worker in list(THREAD_CACHE._idle_workers)}
     busy = 0
     for thread in threading.enumerate():
         target = getattr(thread, "_target", None)
@@ -37,7 +46,7 @@ def new_thread_clock(autojump_threshold: float = AUTOJUMP_THRESHOLD_S) -> MockCl
     jump = clock._autojump  # MockClock is final: wrap the instance's method
 
     def autojump_unless_a_thread_works() -> None:
-        if busy_worker_threads() == 0:
+        if trio.testing.active_thread_count() == 0 and busy_worker_threads() == 0:
             jump()
 
     clock._autojump = autojump_unless_a_thread_works  # type: ignore[method-assign]

@@ -26,6 +26,7 @@ from actors.bots.strategy import (
     Signal,
     Strategy,
     bot_problems,
+    build_strategy,
     load_strategy,
     strategy_problems,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "StrategyContext",
     "Subscribe",
     "bot_problems",
+    "build_strategy",
     "load_strategy",
     "make_executor",
     "strategy_problems",

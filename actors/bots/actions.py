@@ -19,7 +19,7 @@ import attrs
 
 from actors.bots.events import BotEvent
 from actors.bots.executor import ExecutionReport
-from actors.journal.store import FillRecord, OrderIntent, OrderRecord
+from actors.journal.store import FillRecord, OrderIntent, OrderRecord, RefusalRecord
 from actors.messages import FeedState, Lagged, Ticker, Trade
 
 # --- events into the core (besides market data and execution reports) ---------------------------
@@ -102,6 +102,13 @@ class SaveState:
 
 
 @attrs.frozen(slots=True)
+class RecordRefusals:
+    """Journal counted refusals without blocking the tick (a refusal is no reason to wait)."""
+
+    refusals: tuple[RefusalRecord, ...]
+
+
+@attrs.frozen(slots=True)
 class ShowMarket:
     """Show the venue a ticker the bot accepted."""
 
@@ -146,6 +153,7 @@ Action = (
     | RecordFill
     | RecordStatus
     | SaveState
+    | RecordRefusals
     | ShowMarket
     | Submit
     | Cancel

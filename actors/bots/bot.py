@@ -30,7 +30,9 @@ Decisions:
 * **What waits on the journal.** The order path (intent before send, fill before book) and
   commands. Trailing-stop marks and the halt flag are queued without waiting
   (``save_state_nowait``); when the journal's inbox is full they stay pending here (latest
-  value wins) and are retried after the next event, and at stop within a short grace.
+  value wins) and are retried after the next event, and at stop within a short grace. Counted
+  refusals (``RecordRefusals``) wait the same way; at stop, so do those the core has not
+  handed over yet (``take_refusals``).
 * **Execution reports** come from the executor through a sink: during the call for paper, any
   time for a live venue (the sink wakes the bot). Those that came during a call are handed to
   the core right after it, as part of the order; the others first thing in the next round.
@@ -71,6 +73,7 @@ from actors.bots.actions import (
     Reconcile,
     RecordFill,
     RecordIntent,
+    RecordRefusals,
     RecordStatus,
     SaveState,
     SetPaused,
@@ -88,9 +91,10 @@ from actors.bots.executor import (
     make_executor,
 )
 from actors.bots.strategy import load_strategy
-from actors.bots.views import BotLifecycle, BotStatistics, bot_statistics
+from actors.bots.views import BotLifecycle, BotStatistics, DecisionLatency, bot_statistics
 from actors.errors import BotCriptoFyError, FeedError
 from actors.journal import Journal
+from actors.journal.store import RefusalRecord
 from actors.market_data.mailbox import Mailbox, Waker, shared_wake_queue
 from actors.messages import Ticker
 
@@ -135,6 +139,7 @@ class Bot:
     _core: BotCore | None = attrs.field(default=None, init=False)
     _executor: Executor | None = attrs.field(default=None, init=False)
     _pending_state: dict[str, str | None] = attrs.field(factory=dict, init=False)
+    _pending_refusals: list[RefusalRecord] = attrs.field(factory=list, init=False)
     _running: bool = attrs.field(default=False, init=False)
     _lifecycle: BotLifecycle = attrs.field(default="starting", init=False)
     _events: int = attrs.field(default=0, init=False)
@@ -142,6 +147,7 @@ class Bot:
     _command_sent: bool = attrs.field(default=False, init=False)  # the inbox may hold one
     _clock: trio.abc.Clock = attrs.field(init=False)
     _events_dropped: int = attrs.field(default=0, init=False)
+    _decision_latency: DecisionLatency = attrs.field(factory=DecisionLatency, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.log = logger.bind(
@@ -195,6 +201,7 @@ class Bot:
             lifecycle=self._lifecycle,
             events=self._events,
             events_dropped=self._events_dropped,
+            decision_latency=self._decision_latency.snapshot(),
         )
 
     # --- the actor ------------------------------------------------------------------------------
@@ -333,6 +340,8 @@ class Bot:
         core = self._core
         assert core is not None
         actions = core.handle(event, self._now())
+        if type(event) is Ticker:  # decided: what it does next is the actions' time
+            self._decision_latency.observe(self.wall_clock() - event.received_ts)
         while True:
             await self._perform_all(actions)
             if not core.suspended:
@@ -359,6 +368,8 @@ class Bot:
                 self.log.log(level, message, **fields)
             case Emit(event=event):
                 self._emit(event)
+            case RecordRefusals(refusals=refusals):
+                self._pending_refusals.extend(refusals)
             case _:
                 return False
         return True
@@ -436,6 +447,12 @@ class Bot:
     # --- state saved without waiting ------------------------------------------------------------
 
     def _flush_state_nowait(self) -> None:
+        if self._pending_refusals:
+            try:
+                self.journal.record_refusals_nowait(self._pending_refusals)
+                self._pending_refusals.clear()
+            except trio.WouldBlock:
+                pass  # journal busy: retry after the next event
         if not self._pending_state:
             return
         now_ts = self.wall_clock()
@@ -447,9 +464,14 @@ class Bot:
             del self._pending_state[key]
 
     async def _flush_state_on_stop(self) -> None:
-        if not self._pending_state:
+        if self._core is not None:
+            self._pending_refusals.extend(self._core.take_refusals())
+        if not self._pending_state and not self._pending_refusals:
             return
         with trio.CancelScope(shield=True), trio.move_on_after(STOP_FLUSH_GRACE_S) as scope:
+            if self._pending_refusals:
+                await self.journal.record_refusals(self._pending_refusals)
+                self._pending_refusals.clear()
             now_ts = self.wall_clock()
             for key, value in list(self._pending_state.items()):
                 await self.journal.save_state(self.config.id, key, value, now_ts=now_ts)

@@ -17,6 +17,8 @@ Decisions:
   ``IntentRecorded`` says it is durable, and a fill changes the book only on ``FillRecorded``;
   the orders count moves with the journal too, so the statistics never show what a crash could
   take back. Client order ids are ``<bot>-<seq>`` with ``seq`` continuing the journal's.
+  The fill is journaled with the PnL it will realize (``Book.realized_by``, which changes
+  nothing), so the journal says how the bot did without a replay.
 * **An event may wait for the venue.** Later steps of a ticker depend on what earlier ones did
   (the daily-loss check and the strategy must see the exit that just filled), so after a venue
   call the core pauses (``suspended``) until the shell has handed it the call's reports and
@@ -46,6 +48,11 @@ Decisions:
 * **Reconciliation at start.** Intents the journal left without an outcome, and resting
   orders, are handed to the executor (``Reconcile``); what it reports is journaled like any
   other outcome (paper cancels unresolved intents and rests open orders again).
+* **Refusals are journaled counted** (``RecordRefusals``): a bot may be refused on every tick
+  (``rate_limit``, ``stale_price``), so the core counts refusals per reason and tag and hands
+  them over once per ``REFUSAL_WINDOW_S`` (on the first event after the window), never more
+  than one row per reason and tag per window; the shell writes them without waiting, and takes
+  what is left (``take_refusals``) when it stops. A crash loses at most the current window.
 * **Failures propagate.** A strategy that raises, or a fill the book cannot apply, raises out of
   ``handle``; the supervisor restarts the bot, which replays the journal.
 """
@@ -72,6 +79,7 @@ from actors.bots.actions import (
     Reconcile,
     RecordFill,
     RecordIntent,
+    RecordRefusals,
     RecordStatus,
     SaveState,
     SetPaused,
@@ -97,10 +105,21 @@ from actors.bots.risk import RejectReason, RiskView, check_order, daily_loss_bre
 from actors.bots.state import HWM_KEY, BotState, restore_state
 from actors.bots.strategy import Signal, Strategy, context_for
 from actors.bots.views import available_base, balance_view, closable, position_view, risk_view
-from actors.journal.store import BotRecord, FillRecord, OrderIntent
+from actors.journal.store import BotRecord, FillRecord, OrderIntent, RefusalRecord
 from actors.messages import FeedState, Lagged, Ticker, Trade
 
 _DONE = object()  # what ``next`` returns for an event whose work has finished
+REFUSAL_WINDOW_S = 60.0  # refusals are journaled counted, per reason and tag, once per window
+
+
+class _Refusals:
+    """Refusals of one reason and tag not yet journaled; plain slots, bumped on every refusal."""
+
+    __slots__ = ("count", "first_ts", "last_ts")
+
+    def __init__(self, ts: float) -> None:
+        self.first_ts = self.last_ts = ts
+        self.count = 1
 
 
 class Now(NamedTuple):
@@ -137,6 +156,9 @@ class BotCore:
         self._out: list[Action] = []
         self._work: Iterator[None] | None = None  # an event paused until the venue answered
         self._flat: tuple[Decimal, PositionView] | None = None  # (base, its flat view)
+        self._refusals: dict[tuple[str, str], _Refusals] = {}  # (reason, tag): not journaled
+        self._refusals_due = float("inf")  # when they are handed over
+        self._now_ts = 0.0  # the event being handled's wall clock, for refusals
 
     def _position_view(self) -> PositionView:
         """``ctx.position``, which most strategies read on every tick. With no lot and no
@@ -197,6 +219,9 @@ class BotCore:
     def handle(self, event: CoreEvent, now: Now) -> list[Action]:
         out: list[Action] = []
         self._out = out
+        self._now_ts = now.ts
+        if now.ts >= self._refusals_due:
+            out.append(RecordRefusals(self.take_refusals()))
         match event:
             case Ticker():
                 self._start(self._on_ticker(event, now))
@@ -227,6 +252,18 @@ class BotCore:
             case _:
                 raise TypeError(f"not a bot core event: {event!r}")
         return out
+
+    def take_refusals(self) -> tuple[RefusalRecord, ...]:
+        """The refusals counted since they were last handed over (the shell journals them; it
+        takes the rest this way when the bot stops)."""
+        bot_id = self.config.id
+        taken = tuple(
+            RefusalRecord(bot_id, reason, tag, r.first_ts, r.last_ts, r.count)
+            for (reason, tag), r in self._refusals.items()
+        )
+        self._refusals = {}
+        self._refusals_due = float("inf")
+        return taken
 
     # --- suspension -----------------------------------------------------------------------------
 
@@ -374,7 +411,7 @@ class BotCore:
         its resting orders."""
         if isinstance(plan, RejectReason):
             return False
-        view = attrs.evolve(self._risk_view(tick, now), available_base=self.state.book.base)
+        view = attrs.evolve(self._risk_view(tick, now), available_base=self.state.book.sellable)
         return check_order(plan.proposal(), view, self.config.risk) is None
 
     def _cancel_resting_sells(self, reason: str) -> Iterator[None]:
@@ -492,6 +529,15 @@ class BotCore:
     def _reject(self, reason: RejectReason, tag: str) -> None:
         s = self.state
         s.rejections[reason.value] += 1
+        now_ts = self._now_ts
+        pending = self._refusals.get((reason.value, tag))
+        if pending is None:
+            if not self._refusals:
+                self._refusals_due = now_ts + REFUSAL_WINDOW_S
+            self._refusals[reason.value, tag] = _Refusals(now_ts)
+        else:
+            pending.count += 1
+            pending.last_ts = now_ts
         s.last_action = f"rejected {reason.value}" + (f" ({tag})" if tag else "")
         self._log("DEBUG", "order rejected", reason=reason.value, tag=tag)
 
@@ -514,7 +560,11 @@ class BotCore:
             ts=report.ts,
             venue_fill_id=report.venue_fill_id,
         )
-        self._out.append(RecordFill(fill, report.final))
+        # The book is not touched until the journal has the fill; the shell performs this
+        # RecordFill and books it (FillRecorded) before any other event, so the book the
+        # preview saw is the book the fill lands on.
+        realized = self.state.book.realized_by(fill)
+        self._out.append(RecordFill(attrs.evolve(fill, realized_pnl=realized), report.final))
 
     def _on_fill_recorded(self, fill: FillRecord, final: bool) -> None:
         s = self.state

@@ -62,6 +62,13 @@ class Book:
     realized_by_day: dict[str, Decimal] = attrs.Factory(dict)
     fees_quote: Decimal = ZERO
     fills: int = 0
+    # A lot a sell leaves smaller than this (the market's lot size) can never be sold: it is
+    # dust. It leaves ``lots`` (so the bot is flat) but stays in ``base``, valued in
+    # ``unrealized`` at its remaining cost. Only a live venue makes dust: a commission taken
+    # in the base asset leaves a bought size that is not a multiple of the lot.
+    dust_below: Decimal = ZERO
+    dust_base: Decimal = ZERO
+    dust_cost: Decimal = ZERO
 
     @classmethod
     def replay(
@@ -69,8 +76,10 @@ class Book:
         initial_quote: Decimal,
         fills: Iterable[FillRecord],
         hwm: Mapping[str, Decimal] | None = None,
+        *,
+        dust_below: Decimal = ZERO,
     ) -> Book:
-        book = cls(quote=initial_quote)
+        book = cls(quote=initial_quote, dust_below=dust_below)
         for fill in fills:
             book.apply_fill(fill)
         for position_id, mark in (hwm or {}).items():
@@ -115,7 +124,23 @@ class Book:
         self.realized_by_day[day] = self.realized_by_day.get(day, ZERO) + realized
         return realized
 
-    def _reduce_lots(self, fill: FillRecord) -> Decimal:
+    def realized_by(self, fill: FillRecord) -> Decimal | None:
+        """The PnL booking ``fill`` would realize, without booking it: a fill is journaled (with
+        this figure) before it changes the book. None: the book could not apply it (booking it
+        raises ``BookError``)."""
+        if fill.side == "buy":
+            return ZERO
+        if fill.size > self.base or fill.size <= 0 or fill.price <= 0 or fill.fee < 0:
+            return None
+        try:
+            return self._plan_reduce(fill)[1]
+        except BookError:
+            return None
+
+    def _plan_reduce(self, fill: FillRecord) -> tuple[list[tuple[Lot, Decimal, Decimal]], Decimal]:
+        """What a sell takes from which lot, ``(lot, size, cost)`` each, and the PnL it
+        realizes; changes nothing, so ``realized_by`` and ``_reduce_lots`` share the arithmetic
+        and cannot disagree."""
         if fill.position_id is not None:
             if fill.position_id not in self.lots:
                 raise BookError(f"sell {fill.client_id} names unknown position {fill.position_id}")
@@ -124,6 +149,7 @@ class Book:
             order = list(self.lots.values())
         remaining = fill.size
         realized = ZERO
+        takes = []
         for lot in order:
             if remaining <= 0:
                 break
@@ -134,15 +160,25 @@ class Book:
                 cost = lot.cost_quote * take / lot.size
             fee = fill.fee if take == fill.size else fill.fee * take / fill.size
             realized += fill.price * take - fee - cost
+            takes.append((lot, take, cost))
+            remaining -= take
+        if remaining > 0:
+            raise BookError(f"sell {fill.client_id} exceeds position {fill.position_id}")
+        return takes, realized
+
+    def _reduce_lots(self, fill: FillRecord) -> Decimal:
+        takes, realized = self._plan_reduce(fill)
+        for lot, take, cost in takes:
             lot.size -= take
             lot.cost_quote -= cost
-            remaining -= take
             if lot.size == 0:
+                del self.lots[lot.position_id]
+            elif lot.size < self.dust_below and lot.exit_client_id in (None, fill.client_id):
+                self.dust_base += lot.size
+                self.dust_cost += lot.cost_quote
                 del self.lots[lot.position_id]
             elif lot.exit_client_id == fill.client_id:
                 lot.exit_client_id = None  # a partial exit: the monitor may exit the rest later
-        if remaining > 0:
-            raise BookError(f"sell {fill.client_id} exceeds position {fill.position_id}")
         return realized
 
     # views
@@ -154,7 +190,13 @@ class Book:
     def unrealized(self, bid: Decimal | None) -> Decimal:
         if bid is None:
             return ZERO
-        return sum((bid * lot.size - lot.cost_quote for lot in self.lots.values()), ZERO)
+        lots = sum((bid * lot.size - lot.cost_quote for lot in self.lots.values()), ZERO)
+        return lots + bid * self.dust_base - self.dust_cost if self.dust_base else lots
+
+    @property
+    def sellable(self) -> Decimal:
+        """Base that orders may sell: all of it but the dust."""
+        return self.base - self.dust_base
 
     def realized_on(self, day: str) -> Decimal:
         return self.realized_by_day.get(day, ZERO)

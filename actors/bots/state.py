@@ -57,7 +57,7 @@ def restore_state(config: BotConfig, record: BotRecord) -> BotState:
         for key, value in record.state.items()
         if key.startswith(HWM_KEY)
     }
-    book = Book.replay(record.initial_quote, record.fills, hwm)
+    book = Book.replay(record.initial_quote, record.fills, hwm, dust_below=config.market.lot_size)
     orders = WorkingOrders()
     for order in record.unresolved:
         orders.add(order.intent, "unknown")

@@ -14,16 +14,27 @@ Strategies are long-only on spot: ``buy`` opens a position, ``sell`` reduces or 
 signal does not say comes from the bot's config (``order_quote`` for a buy's size; the whole
 position for a sell's).
 
-``load_strategy(bot_config, path_prefix)`` raises ``ConfigError`` whose lines carry field paths
-(``bots[0].params.fast: must be > 0, got 0``); ``strategy_problems`` returns the same lines, and
-``bot_problems`` adds what else about a bot can be known before it runs (``mode = "live"``), so
-the config loader can report everything at once.
+``load_strategy(bot_config, path_prefix)`` (``build_strategy`` from a raw name and params)
+raises ``ConfigError`` whose lines carry field paths (``bots[0].params.fast: must be > 0, got 0``);
+``strategy_problems`` returns the same lines, so the config loader can report everything at once.
+
+Decisions:
+
+* Plugins are trusted code named by the config file. Naming a module imports it, which runs its
+  code, so a spec from the control API passes ``plugins`` (the modules the config allows) and a
+  module outside it is refused by name, before anything is imported.
+* Whatever the user's code raises while loading (at import, a syntax error, ``sys.exit()``, in
+  ``__init__``) is one problem line naming the module and where it raised: a plugin's bug is a
+  problem with the config that names it, not a crash of ``--check-config`` or of a spawn.
 """
 
 from __future__ import annotations
 
 import importlib
+import traceback
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
+from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -31,7 +42,7 @@ import attrs
 from actors.bots.config import BotConfig
 from actors.bots.context import PriceSource, StrategyContext
 from actors.bots.params import structure_params
-from actors.errors import ConfigError
+from actors.errors import ConfigError, describe_error
 from actors.messages import Side, Ticker
 
 BUILTIN_STRATEGIES: dict[str, str] = {
@@ -113,8 +124,56 @@ class Strategy(Protocol):
     def on_tick(self, ticker: Ticker, ctx: StrategyContext) -> Signal | None: ...
 
 
-def resolve_strategy_class(name: str, path: str) -> type:
-    """The class named by ``name``; ConfigError (with ``path``) if there is none."""
+def is_module_name(name: str) -> bool:
+    """``package.module``: dot-separated Python identifiers (a module, not ``module:Class``)."""
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def strategy_module(name: str) -> str | None:
+    """The module naming strategy ``name`` imports, or None when it names none (an unknown
+    built-in, a malformed path). Nothing is imported."""
+    module, sep, attr = BUILTIN_STRATEGIES.get(name, name).partition(":")
+    return module if sep and module and attr else None
+
+
+_BUILTIN_MODULES = frozenset(target.partition(":")[0] for target in BUILTIN_STRATEGIES.values())
+
+
+def import_plugin(module_name: str, path: str) -> ModuleType:
+    """Import a strategy module; ``ConfigError`` (at ``path``) for whatever importing it raised.
+
+    A plugin's import runs the user's code: a syntax error, an exception at import, even
+    ``sys.exit()`` is a problem with the config that named it, reported as one line like every
+    other problem, not a traceback (``--check-config`` exits 2, not 1)."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError([f"{path}: cannot import module {module_name!r}: {exc}"]) from exc
+    except (Exception, SystemExit) as exc:
+        raise ConfigError(
+            [f"{path}: importing module {module_name!r} failed: {_raised(exc)}"]
+        ) from exc
+
+
+def _raised(exc: BaseException) -> str:
+    """One line: the exception and where the user's code raised it (its innermost frame; a
+    SyntaxError's message names its own file and line, and its traceback is importlib's)."""
+    text = " ".join(describe_error(exc).split())  # a multi-line message stays one problem line
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames and not isinstance(exc, SyntaxError):
+        text += f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    return text
+
+
+def resolve_strategy_class(
+    name: str, path: str, *, plugins: AbstractSet[str] | None = None
+) -> type:
+    """The class named by ``name``; ConfigError (with ``path``) if there is none.
+
+    ``plugins`` is the trust decision, made before anything is imported: ``None`` (the config
+    file, which is trusted code) imports any module; a set (a spec from the control API) allows
+    the built-in strategies' modules and those modules only, so a request can never make the
+    daemon import, and so run, a module the operator did not name."""
     target = BUILTIN_STRATEGIES.get(name)
     if target is None:
         if ":" not in name:
@@ -129,10 +188,16 @@ def resolve_strategy_class(name: str, path: str) -> type:
     module_name, _, attr_path = target.partition(":")
     if not module_name or not attr_path:
         raise ConfigError([f"{path}: {name!r} must be 'package.module:Class'"])
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError([f"{path}: cannot import module {module_name!r}: {exc}"]) from exc
+    if plugins is not None and module_name not in plugins | _BUILTIN_MODULES:
+        allowed = ", ".join(sorted(plugins)) or "none"
+        raise ConfigError(
+            [
+                f"{path}: module {module_name!r} is not an allowed plugin; a spawned bot runs a"
+                " built-in strategy or one from a module the config file allows (the top-level"
+                f" plugins list, or a configured bot's strategy); allowed: {allowed}"
+            ]
+        )
+    module = import_plugin(module_name, path)
     obj: Any = module
     for part in attr_path.split("."):
         try:
@@ -151,34 +216,63 @@ def resolve_strategy_class(name: str, path: str) -> type:
     return obj
 
 
-def load_strategy(config: BotConfig, path_prefix: str = "bots[0]") -> Strategy:
-    cls = resolve_strategy_class(config.strategy, f"{path_prefix}.strategy")
+def build_strategy(
+    name: str,
+    params: Any,
+    path_prefix: str = "bots[0]",
+    *,
+    plugins: AbstractSet[str] | None = None,
+) -> Strategy:
+    """Strategy ``name`` constructed with ``params`` (a ``[[bots]]`` table's ``strategy`` and
+    ``params``); ``ConfigError`` with field paths under ``path_prefix``."""
+    strategy_path = f"{path_prefix}.strategy"
+    cls = resolve_strategy_class(name, strategy_path, plugins=plugins)
     params_cls = getattr(cls, "Params", None)
     params_path = f"{path_prefix}.params"
     if params_cls is None:
-        if config.params:
-            keys = ", ".join(sorted(config.params))
-            raise ConfigError(
-                [f"{params_path}: {config.strategy!r} takes no parameters, got {keys}"]
-            )
-        strategy: Strategy = cls()
-        return strategy
-    params = structure_params(config.params, params_cls, params_path)
-    strategy = cls(params)
+        if params:
+            keys = ", ".join(sorted(params))
+            raise ConfigError([f"{params_path}: {name!r} takes no parameters, got {keys}"])
+        arguments: tuple[Any, ...] = ()
+    else:
+        arguments = (structure_params(params, params_cls, params_path),)
+    try:
+        strategy: Strategy = cls(*arguments)
+    except Exception as exc:  # the user's constructor: its failure is the config's problem
+        raise ConfigError(
+            [f"{strategy_path}: constructing {name!r} failed: {_raised(exc)}"]
+        ) from exc
     return strategy
 
 
-def strategy_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
+def load_strategy(
+    config: BotConfig, path_prefix: str = "bots[0]", *, plugins: AbstractSet[str] | None = None
+) -> Strategy:
+    return build_strategy(config.strategy, config.params, path_prefix, plugins=plugins)
+
+
+def strategy_problems(
+    name: str,
+    params: Any,
+    path_prefix: str = "bots[0]",
+    *,
+    plugins: AbstractSet[str] | None = None,
+) -> list[str]:
+    """``build_strategy``'s problems as lines. It takes the raw ``strategy`` and ``params``
+    rather than a ``BotConfig`` so that a bot whose other fields are wrong (a bad symbol) still
+    has its strategy checked: every problem is reported in one run."""
     try:
-        load_strategy(config, path_prefix)
+        build_strategy(name, params, path_prefix, plugins=plugins)
     except ConfigError as exc:
         return list(exc.problems)
     return []
 
 
-def bot_problems(config: BotConfig, path_prefix: str = "bots[0]") -> list[str]:
+def bot_problems(
+    config: BotConfig, path_prefix: str = "bots[0]", *, plugins: AbstractSet[str] | None = None
+) -> list[str]:
     """What is wrong with the bot alone (its account's existence is the config's check)."""
-    return strategy_problems(config, path_prefix)
+    return strategy_problems(config.strategy, config.params, path_prefix, plugins=plugins)
 
 
 def context_for(strategy: Strategy, bot_id: str, symbol: str, **views: Any) -> StrategyContext:

@@ -1,8 +1,11 @@
 """Read-only views of a bot's state: what risk checks, what a strategy sees, what observers
-read (``BotStatistics``); pure functions, computed on demand."""
+read (``BotStatistics``); pure functions, computed on demand. And the one thing observers read
+that is counted as it happens: ``DecisionLatency``, how long after its local receipt a ticker
+was decided on."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -24,6 +27,69 @@ BotStateName = Literal["starting", "running", "paused", "halted", "degraded", "s
 # The jump guard's verdict on the price: none trusted yet (warm-up), the last tick trusted, or
 # the last tick quarantined.
 PriceStatus = Literal["confirming", "trusted", "quarantined"]
+
+# Upper bounds (seconds) of the decision-latency buckets: from a strategy that decides in tens of
+# microseconds on an idle loop, to a loop too busy to keep up with its feeds.
+DECISION_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+
+
+@attrs.frozen(slots=True)
+class LatencySnapshot:
+    """Per-bucket counts (not cumulative), one more than the bounds: the last one counts what
+    lies above the highest bound (the shape ``supervisor.metrics`` exports as a histogram)."""
+
+    bucket_bounds_s: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    sum_s: float
+
+    @property
+    def count(self) -> int:
+        return sum(self.bucket_counts)
+
+
+class DecisionLatency:
+    """Local receipt of a ticker (``received_ts``) to the bot's decision on it, as a
+    fixed-bucket histogram.
+
+    Why here and not at the feed: an exchange timestamp is not in every feed (Binance's
+    bookTicker has none), and what the operator wants to know is how stale a price is when the
+    bot acts on it: queueing behind other bots, the journal and the strategy itself included.
+    ``observe`` runs on every ticker, so it only bisects a tuple and bumps a list slot; the
+    snapshot is built when someone reads the statistics. Both clocks are the wall clock, so a
+    clock stepped backwards could give a negative latency: it is counted as 0.
+    """
+
+    __slots__ = ("_counts", "_sum_s")
+
+    def __init__(self) -> None:
+        self._counts = [0] * (len(DECISION_BUCKETS_S) + 1)
+        self._sum_s = 0.0
+
+    def observe(self, latency_s: float) -> None:
+        if latency_s < 0.0:
+            latency_s = 0.0
+        self._counts[bisect_left(DECISION_BUCKETS_S, latency_s)] += 1
+        self._sum_s += latency_s
+
+    def snapshot(self) -> LatencySnapshot:
+        return LatencySnapshot(DECISION_BUCKETS_S, tuple(self._counts), self._sum_s)
+
+
+NO_DECISIONS = DecisionLatency().snapshot()
 
 
 @attrs.frozen(slots=True)
@@ -55,6 +121,9 @@ class BotStatistics:
     price_status: PriceStatus
     lagged_trades: int
     events_dropped: int
+    # Tickers' local receipt to the bot's decision, since this actor was built (a supervisor
+    # restart builds a new one).
+    decision_latency: LatencySnapshot = NO_DECISIONS
 
 
 def price_status(state: BotState) -> PriceStatus:
@@ -68,7 +137,7 @@ def reserved_quote(state: BotState, fee_rate: Decimal) -> Decimal:
 
 
 def available_base(state: BotState) -> Decimal:
-    return state.book.base - state.orders.sell_base()
+    return state.book.sellable - state.orders.sell_base()
 
 
 def closable(state: BotState) -> Decimal:
@@ -76,7 +145,7 @@ def closable(state: BotState) -> Decimal:
     in_exit = sum(
         (lot.size for lot in state.book.lots.values() if lot.exit_client_id is not None), ZERO
     )
-    return state.book.base - in_exit - state.orders.sell_base(unnamed_only=True)
+    return state.book.sellable - in_exit - state.orders.sell_base(unnamed_only=True)
 
 
 def risk_view(
@@ -124,8 +193,10 @@ def position_view(state: BotState) -> PositionView:
         entry_price=weighted / size if size != 0 else None,
         open_positions=len(book.lots),
         pending_buys=pending_buys,
-        unrealized_pnl=unrealized,
-        closable_size=book.base - in_exit - strategy_sells,
+        unrealized_pnl=unrealized + mark * book.dust_base - book.dust_cost
+        if mark is not None and book.dust_base
+        else unrealized,
+        closable_size=book.sellable - in_exit - strategy_sells,
     )
 
 
@@ -145,6 +216,7 @@ def bot_statistics(
     lifecycle: BotLifecycle,
     events: int,
     events_dropped: int,
+    decision_latency: LatencySnapshot = NO_DECISIONS,
 ) -> BotStatistics:
     """``state`` is None before the first run has read the journal."""
     name: BotStateName
@@ -196,4 +268,5 @@ def bot_statistics(
         price_status=price_status(state),
         lagged_trades=state.lagged,
         events_dropped=events_dropped,
+        decision_latency=decision_latency,
     )

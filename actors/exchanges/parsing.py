@@ -143,12 +143,44 @@ def _check_size(d: Decimal, field: str, value: object) -> Decimal:
 
 
 def price(value: object, field: str) -> Decimal:
-    """A price sent as a decimal string: finite, > 0, not absurd."""
+    """A price sent as a decimal string: finite, > 0, not absurd.
+
+    The checks of ``_decimal_text`` and ``_check_price`` are written out here for the value
+    that passes them all, so a valid price costs one call instead of three (a bookTicker has
+    four such fields, decoded on the reader's path to the subscribers); anything else takes
+    the two functions, for their verdict and their message."""
+    if (
+        type(value) is str
+        and value
+        and len(value) <= MAX_NUMBER_CHARS
+        and not value.strip(_NUMBER_CHARS)
+    ):
+        try:
+            d = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if _LOWER <= d < _UPPER:
+                return d
     return _check_price(_decimal_text(value, field), field, value)
 
 
 def size(value: object, field: str) -> Decimal:
-    """A quantity sent as a decimal string: finite, >= 0, not absurd."""
+    """A quantity sent as a decimal string: finite, >= 0, not absurd (inlined like
+    ``price``; zero, and anything refused, takes ``_check_size``)."""
+    if (
+        type(value) is str
+        and value
+        and len(value) <= MAX_NUMBER_CHARS
+        and not value.strip(_NUMBER_CHARS)
+    ):
+        try:
+            d = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if _LOWER <= d < _UPPER:
+                return d
     return _check_size(_decimal_text(value, field), field, value)
 
 

@@ -21,7 +21,8 @@ Decisions:
   bots reconcile unresolved intents at start.
 * **Fire-and-forget state writes** (trailing high-water marks, halt flags) use
   ``save_state_nowait``: they must not block a tick, so the caller keeps its own pending copy
-  and retries on ``trio.WouldBlock``.
+  and retries on ``trio.WouldBlock``. Counted refusals (``record_refusals_nowait``) go the
+  same way: a refused order is no reason to wait for a disk.
 * **The worker thread gets the GIL back promptly.** Every SQLite statement releases the GIL
   and takes it back (about ten times for a bot's load). A thread that wants the GIL waits the
   switch interval (5 ms by default) before it asks the holder to let go, and each time the
@@ -60,6 +61,7 @@ from actors.journal.store import (
     Op,
     OrderIntent,
     OrderRecord,
+    RefusalRecord,
     WriterLock,
 )
 
@@ -290,6 +292,20 @@ class Journal:
             self._inbox_send.send_nowait(_Request("save_state", (bot_id, key, value, now_ts), None))
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise JournalError("the journal is not running") from exc
+
+    def record_refusals_nowait(self, refusals: Sequence[RefusalRecord]) -> None:
+        """Queue counted refusals without waiting, like ``save_state_nowait``: raises
+        ``trio.WouldBlock`` when the inbox is full (keep them and retry later)."""
+        try:
+            self._inbox_send.send_nowait(_Request("record_refusals", (tuple(refusals),), None))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise JournalError("the journal is not running") from exc
+
+    async def record_refusals(self, refusals: Sequence[RefusalRecord]) -> None:
+        await self._request("record_refusals", tuple(refusals))
+
+    async def refusals(self, bot_id: str) -> list[RefusalRecord]:
+        return cast(list[RefusalRecord], await self._request("refusals", bot_id))
 
     async def orders(self, bot_id: str) -> list[OrderRecord]:
         return cast(list[OrderRecord], await self._request("orders", bot_id))

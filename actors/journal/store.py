@@ -20,6 +20,11 @@ Decisions:
   therefore never be sent, twice.
 * **A fill is only accepted for an order that is not terminal**, and it moves the order's status
   in the same transaction, so replaying fills can never count a fill for a cancelled order.
+* **A fill carries the PnL it realized**, so "how did the bot do" is a SQL sum and not a replay
+  of the book; the book still recomputes it on replay, so the column can never drift what a
+  restarted bot holds. The schema is described in docs/architecture.md ("The journal").
+* **Refusals are counted, not listed**: ``RefusalRecord`` (one row per bot, reason and tag per
+  window) keeps a bot refused on every tick from writing on every tick.
 """
 
 from __future__ import annotations
@@ -94,6 +99,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE UNIQUE INDEX fills_by_venue_id ON fills (venue_fill_id)
            WHERE venue_fill_id IS NOT NULL""",
     ),
+    # 3: the PnL each fill realized, as the book computed it when the fill was journaled (NULL
+    # for fills journaled before this migration), and the orders risk refused, counted per
+    # (bot, reason, tag) over a window rather than one row each (see ``RefusalRecord``)
+    (
+        "ALTER TABLE fills ADD COLUMN realized_pnl TEXT",
+        """CREATE TABLE refusals (
+            refusal_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            bot_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            tag TEXT NOT NULL DEFAULT '',
+            first_ts REAL NOT NULL,
+            last_ts REAL NOT NULL,
+            count INTEGER NOT NULL CHECK (count > 0)
+        ) STRICT""",
+        "CREATE INDEX refusals_by_bot ON refusals (bot_id, refusal_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -144,6 +165,24 @@ class FillRecord:
     position_id: str | None  # buy: None (the lot is named by client_id); sell: the lot closed
     ts: float
     venue_fill_id: str | None = None  # live: "<native symbol>:<trade id>"; paper: None
+    # What booking this fill realized (zero for a buy); None: journaled before migration 3, or
+    # a fill the book could not apply
+    realized_pnl: Decimal | None = None
+
+
+@attrs.frozen(slots=True)
+class RefusalRecord:
+    """``count`` orders of one bot that risk refused for ``reason`` (and the venue's
+    ``venue_rejected``), all tagged ``tag``, between ``first_ts`` and ``last_ts``. A bot can be
+    refused on every tick (``rate_limit``, ``stale_price``), so it writes one of these per
+    reason and tag per window instead of one row per refusal."""
+
+    bot_id: str
+    reason: str
+    tag: str
+    first_ts: float
+    last_ts: float
+    count: int
 
 
 @attrs.frozen(slots=True)
@@ -164,7 +203,9 @@ class BotRecord:
 
 
 Op = tuple[str, tuple[Any, ...]]
-WRITE_OPS = frozenset({"record_intent", "record_fill", "record_status", "save_state", "load_bot"})
+WRITE_OPS = frozenset(
+    {"record_intent", "record_fill", "record_status", "save_state", "load_bot", "record_refusals"}
+)
 
 
 class WriterLock:
@@ -335,6 +376,12 @@ class JournalStore:
     def load_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> BotRecord:
         return cast(BotRecord, self._one("load_bot", bot_id, initial_quote, now_ts))
 
+    def record_refusals(self, refusals: Sequence[RefusalRecord]) -> None:
+        self._one("record_refusals", tuple(refusals))
+
+    def refusals(self, bot_id: str) -> list[RefusalRecord]:
+        return cast(list[RefusalRecord], self._one("refusals", bot_id))
+
     def orders(self, bot_id: str) -> list[OrderRecord]:
         return cast(list[OrderRecord], self._one("orders", bot_id))
 
@@ -406,8 +453,8 @@ class JournalStore:
             raise JournalError(f"fills for order {fill.client_id!r} exceed its size {size}")
         self.db.execute(
             """INSERT INTO fills (client_id, bot_id, side, price, size, fee, position_id, ts,
-                  venue_fill_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                  venue_fill_id, realized_pnl)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 fill.client_id,
                 fill.bot_id,
@@ -418,6 +465,7 @@ class JournalStore:
                 fill.position_id,
                 fill.ts,
                 fill.venue_fill_id,
+                None if fill.realized_pnl is None else str(fill.realized_pnl),
             ),
         )
         self._set_status(fill.client_id, order_status, "", fill.ts)
@@ -437,6 +485,21 @@ class JournalStore:
             "UPDATE orders SET status = ?, status_reason = ?, updated_ts = ? WHERE client_id = ?",
             (status, reason, now_ts, client_id),
         )
+
+    def _op_record_refusals(self, refusals: tuple[RefusalRecord, ...]) -> None:
+        self.db.executemany(
+            """INSERT INTO refusals (bot_id, reason, tag, first_ts, last_ts, count)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [(r.bot_id, r.reason, r.tag, r.first_ts, r.last_ts, r.count) for r in refusals],
+        )
+
+    def _op_refusals(self, bot_id: str) -> list[RefusalRecord]:
+        rows = self.db.execute(
+            """SELECT bot_id, reason, tag, first_ts, last_ts, count FROM refusals
+               WHERE bot_id = ? ORDER BY refusal_id""",
+            (bot_id,),
+        ).fetchall()
+        return [RefusalRecord(*row) for row in rows]
 
     def _op_save_state(self, bot_id: str, key: str, value: str | None, now_ts: float) -> None:
         if value is None:
@@ -502,7 +565,8 @@ class JournalStore:
 
     def _op_fills(self, bot_id: str) -> list[FillRecord]:
         rows = self.db.execute(
-            """SELECT client_id, bot_id, side, price, size, fee, position_id, ts, venue_fill_id
+            """SELECT client_id, bot_id, side, price, size, fee, position_id, ts, venue_fill_id,
+                      realized_pnl
                FROM fills WHERE bot_id = ? ORDER BY fill_id""",
             (bot_id,),
         ).fetchall()
@@ -517,6 +581,7 @@ class JournalStore:
                 position_id=r[6],
                 ts=r[7],
                 venue_fill_id=r[8],
+                realized_pnl=None if r[9] is None else Decimal(r[9]),
             )
             for r in rows
         ]

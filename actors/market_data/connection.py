@@ -10,6 +10,15 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
   ticker subscribers read only the newest ticker of a stream: one overwritten within the same
   read is skipped undecoded where the codec can tell (Binance), and counted
   (``tickers_conflated``); trades and control events are all decoded and routed in order.
+* Subscribers before the next read: after a batch that published data, the reader yields
+  for two scheduler rounds before it reads the socket again. A woken subscriber runs only
+  once the reader yields, and going back to the socket is where it would: an attempt to
+  read that finds nothing (Trio tries the read before it waits), then the wait's
+  registration, tens of µs on a quiet socket, all of it between the publish and the
+  subscriber (``tests/bench/market_data.py --only latency``). One round is not enough:
+  Trio runs a round's tasks in either order, so the reader would often go first. Two
+  rounds cost a few µs per read, nothing per message: under load a read carries hundreds
+  of frames.
 * Watchdog: not a task but a deadline on the reader, for the connection as a whole. The
   reader's receive loop runs inside ``move_on_at(next check)`` (a subscribe sent by the control
   task pulls that deadline in to the new streams' stale limit); only when it passes does the
@@ -72,6 +81,7 @@ from typing import Any, Literal
 import attrs
 import trio
 from loguru import logger
+from trio.lowlevel import cancel_shielded_checkpoint
 
 from actors.errors import (
     ConnectionLostError,
@@ -478,6 +488,7 @@ class Connection:
                             self._decode_failed(frame, exc, now)
                     if conflated:
                         self.tickers_conflated += conflated
+                    published = False
                     for event in events:
                         if type(event) is Ticker:
                             sub = tickers.get(event.symbol)
@@ -488,11 +499,19 @@ class Connection:
                             if end is not None:
                                 return end
                             continue
-                        if sub is not None and sub.publish(event, now):
-                            self._went_live(sub)
+                        if sub is not None:
+                            published = True
+                            if sub.publish(event, now):
+                                self._went_live(sub)
                         exchange_ts = event.exchange_ts
                         if exchange_ts is not None:
                             observe(received_ts - exchange_ts)
+                    if published:
+                        # Subscribers first: two scheduler rounds, so every task this batch
+                        # woke has run (whatever order Trio gives a round) before the reader
+                        # goes back to the socket (see the module docstring).
+                        await cancel_shielded_checkpoint()
+                        await cancel_shielded_checkpoint()
             end = self._watchdog(clock())
             if end is not None:
                 return end

@@ -25,6 +25,7 @@ BOT_RUN_S = 3.0
 async def main(journal_dir: str) -> None:
     async with open_exchange_server("binance", ("BTC/USDT", "ETH/USDT"), rate_hz=20.0) as server:
         config = Config(
+            plugins=("breakout",),  # a spawned bot may use the strategy in breakout.py
             exchanges=(ExchangeConfig(name="binance", url=server.ws_url),),
             journal=JournalConfig(path=f"{journal_dir}/journal.sqlite3", fsync=False),
         )

@@ -38,6 +38,10 @@ class ChildCrashed:
     consecutive_failures: int
     at: float
     error_types: tuple[str, ...] = ()  # class names of the error's leaves (groups unwrapped)
+    # For a programming error, how many times this child has crashed with this same error (same
+    # types, raised through the same frames): only the first is logged with its traceback.
+    # Always 1 for an expected fault, which is never logged with one.
+    occurrences: int = 1
 
 
 @attrs.frozen
@@ -60,5 +64,20 @@ class Escalated:
     at: float
 
 
-SupervisionEvent = ChildStateChanged | ChildCrashed | BreakerTransitioned | Escalated
+@attrs.frozen
+class ChildGaveUp:
+    """A contained child (``ChildSpec.restart_limit``) exceeded its own restart intensity: it is
+    left ``failed`` and not restarted; its supervisor and siblings run on. ``error`` is its last
+    error (None if it kept returning normally)."""
+
+    supervisor: str
+    child: str
+    restarts: int
+    max_restarts: int
+    period_s: float
+    error: str | None
+    at: float
+
+
+SupervisionEvent = ChildStateChanged | ChildCrashed | BreakerTransitioned | Escalated | ChildGaveUp
 Observer = Callable[[SupervisionEvent], None]

@@ -34,10 +34,20 @@ Decisions:
   which leaves the keeper and so escalates to the supervisor's nursery. A supervisor with no
   budget (``max_restarts=0``, the root) is not in a crash loop: it just passes the failure up,
   logged at INFO (the crash itself was logged) and reported as ``Escalated`` all the same.
+* A contained child (``spec.restart_limit``) has an intensity of its own instead: its restarts
+  are counted there and never in the supervisor's shared one (a bot in a crash loop must not
+  use up the budget of the others), and exceeding it ends the keeper *normally* with the child
+  ``failed`` (logged at ERROR, reported as ``ChildGaveUp``): nothing escalates, the supervisor
+  and the siblings run on. Only a ``start_child`` of the same name brings it back, with a
+  fresh keeper and so a fresh budget.
 * Errors that are not in ``spec.faults`` (default: ``FeedError``, ``RestartIntensityError``) are
   programming errors: restarted per spec all the same, but logged at ERROR with the traceback
   and counted in ``programming_errors``; expected faults are a WARNING without traceback,
-  counted in ``faults``. The traceback is logged here and nowhere else.
+  counted in ``faults``. The traceback is logged here and nowhere else, and once per distinct
+  error: the same error again (same exception types raised from the same frames; the message
+  may differ, it often carries a value) is one ERROR line with its ``occurrences`` count. A
+  strategy that raises on every tick would otherwise bury the log in identical tracebacks.
+  The count is per keeper (per child, per spawn), over at most ``SEEN_ERRORS_LIMIT`` errors.
 * Observers (``supervisor.otp.events``) see every state change, crash, breaker transition and
   escalation, for metrics and alerts.
 """
@@ -46,7 +56,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+import traceback
+from collections.abc import Hashable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -60,6 +71,7 @@ from supervisor.otp.breaker import BreakerState, CircuitBreaker, Transition
 from supervisor.otp.events import (
     BreakerTransitioned,
     ChildCrashed,
+    ChildGaveUp,
     ChildState,
     ChildStateChanged,
     Escalated,
@@ -69,7 +81,11 @@ from supervisor.otp.events import (
 from supervisor.otp.intensity import RestartIntensity
 from supervisor.otp.spec import ChildSpec, RestartType
 
-__all__ = ["ChildStatistics", "Keeper", "cleanup_scope"]
+__all__ = ["ChildStatistics", "Keeper", "cleanup_scope", "error_signature"]
+
+# Distinct errors a keeper remembers for its "traceback once" rule: enough for any real child;
+# beyond it the oldest is forgotten (and would log its traceback again), so memory stays bounded.
+SEEN_ERRORS_LIMIT = 64
 
 _shutdown_grace_s: ContextVar[float] = ContextVar("botcriptofy_shutdown_grace_s", default=5.0)
 
@@ -103,6 +119,23 @@ class ChildStatistics:
     consecutive_failures: int
     faults: int
     programming_errors: int
+
+
+def error_signature(error: BaseException) -> Hashable:
+    """What makes two errors "the same" for logging: each leaf's type and the frames it was
+    raised through (file, line, function). Not the message: ``KeyError('ETH')`` and
+    ``KeyError('BTC')`` from the same line are one bug, and the one-line repeat still shows
+    the message."""
+    return tuple(
+        (
+            f"{type(leaf).__module__}.{type(leaf).__qualname__}",
+            tuple(
+                (frame.f_code.co_filename, lineno, frame.f_code.co_name)
+                for frame, lineno in traceback.walk_tb(leaf.__traceback__)
+            ),
+        )
+        for leaf in error_leaves(error)
+    )
 
 
 def _expected(error: Exception, faults: tuple[type[Exception], ...]) -> bool:
@@ -156,9 +189,14 @@ class Keeper:
     _consecutive_failures: int = attrs.field(default=0, init=False)
     _faults: int = attrs.field(default=0, init=False)
     _programming_errors: int = attrs.field(default=0, init=False)
+    _own_intensity: RestartIntensity | None = attrs.field(default=None, init=False)
+    _seen_errors: dict[Hashable, int] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._backoff = Backoff(self.spec.backoff, rng=self.rng)
+        limit = self.spec.restart_limit
+        if limit is not None:
+            self._own_intensity = RestartIntensity(limit.max_restarts, limit.period_s)
         self._breaker = None
         if self.spec.breaker is not None:
             self._breaker = CircuitBreaker(
@@ -183,7 +221,8 @@ class Keeper:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the child until it ends for good (per its restart type) or is cancelled.
 
-        Raises ``RestartIntensityError`` when the supervisor's restart intensity is exceeded.
+        Raises ``RestartIntensityError`` when the supervisor's restart intensity is exceeded;
+        returns, the child ``failed``, when a contained child exceeds its own.
         """
         ready = _ReadyOnce(task_status)
         grace_token = _shutdown_grace_s.set(self.spec.shutdown_grace_s)
@@ -233,7 +272,11 @@ class Keeper:
                 return
             if breaker is not None and breaker.state == "open":
                 continue  # paced by the breaker, not counted toward intensity
-            if self.intensity.record(now):
+            if self._own_intensity is not None:
+                if self._own_intensity.record(now):
+                    self._give_up(self._own_intensity, error, now)
+                    return
+            elif self.intensity.record(now):
                 self._escalate(error, now)
             delay = self._backoff.next_delay()
             self._retry_at = now + delay
@@ -304,9 +347,14 @@ class Keeper:
             "programming_error": programming,
             "consecutive_failures": self._consecutive_failures,
         }
+        occurrences = 1
         if programming:
             self._programming_errors += 1
-            logger.opt(exception=error).error("child crashed", **fields)
+            occurrences = self._seen(error_signature(error))
+            if occurrences == 1:
+                logger.opt(exception=error).error("child crashed", **fields, occurrences=1)
+            else:  # its traceback is in the log already
+                logger.error("child crashed", **fields, occurrences=occurrences)
         else:
             self._faults += 1
             logger.warning("child crashed", **fields)
@@ -321,10 +369,19 @@ class Keeper:
                 error_types=tuple(
                     dict.fromkeys(type(leaf).__name__ for leaf in error_leaves(error))
                 ),
+                occurrences=occurrences,
             )
         )
         if self._breaker is not None:
             self._breaker.record_failure(now)
+
+    def _seen(self, signature: Hashable) -> int:
+        """Count one more occurrence of ``signature``; returns the count, 1 the first time."""
+        count = self._seen_errors.pop(signature, 0) + 1
+        if count == 1 and len(self._seen_errors) >= SEEN_ERRORS_LIMIT:
+            del self._seen_errors[next(iter(self._seen_errors))]  # the least recently seen
+        self._seen_errors[signature] = count  # (re)inserted last: the most recently seen
+        return count
 
     def _record_stop_error(self, errors: Exception) -> None:
         self._last_error = describe_error(errors)
@@ -370,6 +427,31 @@ class Keeper:
                 f" {period_s} s (last: child {self.spec.name!r})"
             )
         raise RestartIntensityError(message) from error
+
+    def _give_up(self, intensity: RestartIntensity, error: Exception | None, now: float) -> None:
+        restarts = intensity.count(now)
+        last = None if error is None else self._last_error
+        self._retry_at = None
+        self._set_state("failed", now)
+        logger.error(
+            "crash loop: child given up",
+            supervisor=self.supervisor,
+            restarts=restarts,
+            max_restarts=intensity.max_restarts,
+            period_s=intensity.period_s,
+            error=last,
+        )
+        self._notify(
+            ChildGaveUp(
+                supervisor=self.supervisor,
+                child=self.spec.name,
+                restarts=restarts,
+                max_restarts=intensity.max_restarts,
+                period_s=intensity.period_s,
+                error=last,
+                at=now,
+            )
+        )
 
     def _set_state(self, state: ChildState, now: float) -> None:
         old, self._state = self._state, state

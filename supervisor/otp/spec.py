@@ -46,6 +46,20 @@ def _positive_or_infinite(_inst: object, attribute: attrs.Attribute[float], valu
 
 
 @attrs.frozen
+class RestartLimit:
+    """A child's own restart intensity: more than ``max_restarts`` restarts within ``period_s``
+    and this child alone is given up on (see ``ChildSpec.restart_limit``)."""
+
+    max_restarts: int = attrs.field(default=5)
+    period_s: float = attrs.field(default=60.0, validator=_positive)
+
+    @max_restarts.validator
+    def _max_restarts(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 0:
+            raise ValueError(f"max_restarts must be >= 0, got {value!r}")
+
+
+@attrs.frozen
 class ChildSpec:
     """One supervised child (OTP restart types).
 
@@ -55,6 +69,14 @@ class ChildSpec:
 
     ``shutdown_grace_s`` bounds the child's own cleanup (see ``keeper.cleanup_scope``) and how
     long an ordered shutdown waits for it before moving on to the next child.
+
+    ``restart_limit`` makes the child *contained*: its restarts count against that limit only,
+    never against its supervisor's, and exceeding it leaves the child ``failed`` (a
+    ``ChildGaveUp`` event) while its siblings and the supervisor run on. It is OTP's answer
+    (each such child under a ``temporary`` supervisor of its own, with its own MaxR/MaxT)
+    folded into the keeper, so the child keeps its name and statistics in its supervisor. For
+    children whose crash loop is their own business (a bot with a buggy strategy); without it
+    (infrastructure: the journal, the feeds) the failure escalates, as in OTP.
     """
 
     name: str = attrs.field(validator=_non_empty)
@@ -66,6 +88,7 @@ class ChildSpec:
     breaker: BreakerPolicy | None = None
     shutdown_grace_s: float = attrs.field(default=5.0, validator=_positive_or_infinite)
     faults: tuple[type[Exception], ...] = DEFAULT_FAULTS
+    restart_limit: RestartLimit | None = None
 
 
 def _children(

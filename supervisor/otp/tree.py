@@ -23,6 +23,11 @@ Decisions:
   holding it (Trio's strict groups: so does an exception raised in the body). Catch it with
   ``except* RestartIntensityError``. With ``max_restarts=0`` a supervisor restarts nothing: any
   child failure escalates at once.
+* **Containment.** A child with its own ``restart_limit`` never escalates: beyond its limit it
+  is left ``failed`` and the supervisor goes on with the others (``ChildGaveUp``). Its restarts
+  are not counted in the shared intensity either, so any number of contained children crashing
+  at once cannot make their supervisor give up. Which failures are contained is a choice made
+  where the tree is built (``supervisor.build``: bots are, infrastructure is not).
 * **Nested supervisors.** A ``SupervisorSpec`` among the children runs as one child of its
   parent (restart type, backoff and shutdown time from that spec). Its ``Supervisor`` handle is
   created once, with the parent, and reused when the parent restarts it (each run starts over
@@ -31,8 +36,9 @@ Decisions:
   restarts it and counts that against its own intensity.
 * **Dynamic children.** ``start_child`` adds a child at the end of the order; ``stop_child``
   cancels its scope and awaits its "done" event (never a flag), then forgets it. A child that
-  ended on its own (temporary, transient after a clean exit) stays listed with its final state
-  until stopped or replaced by a ``start_child`` with the same name.
+  ended on its own (temporary, transient after a clean exit, contained and given up) stays
+  listed with its final state until stopped or replaced by a ``start_child`` with the same name
+  (which is how a given-up child comes back, with a fresh budget).
 * Each child gets its own ``random.Random``, seeded from the supervisor's ``rng``, so jitter is
   reproducible with a seeded ``rng`` whatever order Trio runs tasks in.
 """

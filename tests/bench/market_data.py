@@ -12,8 +12,9 @@ the repetitions interleaved, and printed as ratios next to the absolute figures:
   transport engine (connection -> codec -> subscriptions -> one subscriber per stream);
 * **fan-out**: the plane with 1, 100 and 1,000 subscribers on one stream, per engine, as a
   ratio to the bare wsproto loop;
-* **latency** server send -> subscriber at 2,000 messages/s (four streams): p50/p99 of the
-  bare loops and of the plane;
+* **latency** server send -> decoded message in the subscriber at 2,000 messages/s (four
+  streams): p50/p99 of the bare loops and of the plane, in interleaved rounds, each round's
+  p50s as ratios to the same round's two bare loops;
 * **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers.
 
 Decisions:
@@ -24,9 +25,15 @@ Decisions:
   server is not the limit (the "server alone" line checks it on every run). The simulator of
   ``actors.simulator`` is not used here: its market model costs more per frame than the
   clients being measured.
-* Latency: the server records ``perf_counter()`` when each frame goes out, keyed by (stream,
-  update id); the client records it when a subscriber (or the bare loop) gets that frame.
-  ``perf_counter`` is CLOCK_MONOTONIC on Linux, shared by both processes.
+* Latency: the server records ``perf_counter()`` when each frame goes out (built, just before
+  its ``send_all``), keyed by (stream, update id); every client records it at the same point,
+  when the message is decoded where its user gets it: after ``orjson.loads`` in the bare loops
+  (per message, not per read), when a subscriber's ``receive`` returns the ``Ticker`` in the
+  plane; samples only after the warm-up, for every client. ``perf_counter`` is
+  CLOCK_MONOTONIC on Linux, shared by both processes. The server's timer has Trio's
+  resolution (epoll: 1 ms), so at 2,000 messages/s frames go out two at a time, each
+  millisecond. Client and server are pinned to two CPUs (``latency_cpus`` says why;
+  ``--no-pin`` leaves them to the scheduler).
 * Ratios are per repetition (each client against the bare wsproto loop of the same round),
   then the median; absolute rates drift with the machine's load, ratios much less.
 * Every phase is bounded; logging is off.
@@ -178,9 +185,12 @@ def serve(rate_hz: float | None, send_log: str | None) -> None:
 class Server:
     """The child process: ``with Server(rate) as server: server.url``."""
 
-    def __init__(self, rate_hz: float | None = None, *, log_sends: bool = False) -> None:
+    def __init__(
+        self, rate_hz: float | None = None, *, log_sends: bool = False, cpu: int | None = None
+    ) -> None:
         self.rate_hz = rate_hz
         self.send_log = tempfile.mktemp(suffix=".json") if log_sends else None
+        self.cpu = cpu  # pinned to this CPU, if given
         self.url = ""
 
     def __enter__(self) -> Server:
@@ -188,6 +198,8 @@ class Server:
         if self.send_log:
             args += ["--send-log", self.send_log]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.cpu is not None:
+            os.sched_setaffinity(self.proc.pid, {self.cpu})
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().decode().strip()
         if not self.url.startswith("ws://"):
@@ -451,14 +463,29 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def latency_cpus() -> tuple[int, int] | None:
+    """(client CPU, server CPU) for the latency phase, or None where pinning is not possible.
+
+    Why pin: where the scheduler places the two processes decides how one wakes the other
+    (the same core, or an idle one woken by the other), and that placement, drawn afresh for
+    every client, moved p50s by a factor of two between runs of the same code. Pinned, every
+    client is measured the same way: server on one core, client woken on another."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[-1]) if len(allowed) >= 2 else None
+
+
 async def latency_round(
-    clients: dict[str, Callable[..., Awaitable[Result]]], phase: Phase
+    clients: dict[str, Callable[..., Awaitable[Result]]],
+    phase: Phase,
+    server_cpu: int | None = None,
 ) -> dict[str, list[float]]:
     """Each client once, each against its own throttled server: every latency in µs."""
     values: dict[str, list[float]] = {}
     for name, client in clients.items():
         received: list[tuple[str, int, float]] = []
-        with Server(LATENCY_RATE_HZ, log_sends=True) as server:
+        with Server(LATENCY_RATE_HZ, log_sends=True, cpu=server_cpu) as server:
             with trio.fail_after(phase.warmup_s + phase.seconds + 30):
                 await client(server.url, phase, received)
         sent = server.send_times()
@@ -466,9 +493,12 @@ async def latency_round(
     return values
 
 
-async def latency(reps: int, phase: Phase) -> dict[str, dict[str, float]]:
-    """Rounds of every client, interleaved; p50/p99 per client and round, then the median over
-    rounds of each figure and of each round's p50 ratio to the round's two bare loops."""
+async def latency(
+    reps: int, phase: Phase, cpus: tuple[int, int] | None
+) -> dict[str, dict[str, float]]:
+    """Rounds of every client, their order turning each round; p50/p99 per client and round,
+    then the median over rounds of each figure and of each round's p50 ratio to the round's
+    two bare loops. With ``cpus``, client and server are pinned (``latency_cpus``)."""
     clients: dict[str, Callable[..., Awaitable[Result]]] = {
         "bare wsproto": bare_wsproto,
         "bare trio-websocket": bare_trio_websocket,
@@ -479,15 +509,28 @@ async def latency(reps: int, phase: Phase) -> dict[str, dict[str, float]]:
         name: {"p50_us": [], "p99_us": [], "samples": [], "x_wsproto": [], "x_trio_websocket": []}
         for name in clients
     }
-    for _ in range(reps):
-        values = await latency_round(clients, phase)
-        p50 = {name: median(v) for name, v in values.items()}
-        for name, v in values.items():
-            figures[name]["p50_us"].append(p50[name])
-            figures[name]["p99_us"].append(percentile(v, 99) if v else float("nan"))
-            figures[name]["samples"].append(len(v))
-            figures[name]["x_wsproto"].append(p50[name] / p50["bare wsproto"])
-            figures[name]["x_trio_websocket"].append(p50[name] / p50["bare trio-websocket"])
+    allowed = os.sched_getaffinity(0) if cpus is not None else None
+    names = list(clients)
+    try:
+        if cpus is not None:
+            os.sched_setaffinity(0, {cpus[0]})
+        for rep in range(reps):
+            order = names[rep % len(names) :] + names[: rep % len(names)]
+            values = await latency_round(
+                {name: clients[name] for name in order},
+                phase,
+                None if cpus is None else cpus[1],
+            )
+            p50 = {name: median(v) for name, v in values.items()}
+            for name, v in values.items():
+                figures[name]["p50_us"].append(p50[name])
+                figures[name]["p99_us"].append(percentile(v, 99) if v else float("nan"))
+                figures[name]["samples"].append(len(v))
+                figures[name]["x_wsproto"].append(p50[name] / p50["bare wsproto"])
+                figures[name]["x_trio_websocket"].append(p50[name] / p50["bare trio-websocket"])
+    finally:
+        if allowed is not None:
+            os.sched_setaffinity(0, allowed)
     return {name: {k: median(v) for k, v in f.items()} for name, f in figures.items()}
 
 
@@ -519,7 +562,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.only in (None, "memory") and args.memory:
                 report["memory"] = await memory(server.url, args.memory, 100)
     if args.only in (None, "latency"):
-        report["latency"] = await latency(args.latency_reps, phase)
+        cpus = None if args.no_pin else latency_cpus()
+        report["latency_cpus"] = cpus
+        report["latency"] = await latency(args.latency_reps, phase, cpus)
     return report
 
 
@@ -531,7 +576,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="measured time per figure")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--memory", type=int, default=1_000_000, help="messages; 0: skip")
-    parser.add_argument("--latency-reps", type=int, default=3, help="interleaved rounds of latency")
+    parser.add_argument("--latency-reps", type=int, default=5, help="interleaved rounds of latency")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="latency: leave client and server where the scheduler puts them",
+    )
     parser.add_argument(
         "--only",
         choices=["throughput", "fanout", "memory", "latency"],
@@ -584,7 +634,13 @@ def main() -> None:
         print(
             f"\nLatency server send -> decoded message in the receiver at"
             f" {LATENCY_RATE_HZ:,.0f} msg/s (4 streams), medians of {args.latency_reps}"
-            " interleaved rounds; p50 ratios to the same round's bare loops:"
+            " interleaved rounds; p50 ratios to the same round's bare loops"
+            + (
+                f"; client on CPU {report['latency_cpus'][0]}, server on CPU"
+                f" {report['latency_cpus'][1]}:"
+                if report["latency_cpus"]
+                else "; not pinned:"
+            )
         )
         rows = [
             [

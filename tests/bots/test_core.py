@@ -17,6 +17,7 @@ from actors.bots.actions import (
     Reconcile,
     RecordFill,
     RecordIntent,
+    RecordRefusals,
     RecordStatus,
     SaveState,
     SetPaused,
@@ -24,7 +25,7 @@ from actors.bots.actions import (
     Submit,
 )
 from actors.bots.config import BotConfig
-from actors.bots.core import BotCore, Now
+from actors.bots.core import REFUSAL_WINDOW_S, BotCore, Now
 from actors.bots.events import BotHalted, BotHaltLifted, ExitTriggered
 from actors.bots.executor import (
     OrderFilled,
@@ -33,7 +34,8 @@ from actors.bots.executor import (
     Pricing,
 )
 from actors.bots.strategy import load_strategy
-from actors.journal.store import BotRecord, FillRecord, OrderIntent, OrderRecord
+from actors.errors import BookError
+from actors.journal.store import BotRecord, FillRecord, OrderIntent, OrderRecord, RefusalRecord
 from actors.messages import FeedState, Lagged, Stream, Trade
 from supervisor.config import PaperConfig, RiskConfig
 from tests.bots.harness import CoreHarness, fresh_record
@@ -87,7 +89,10 @@ def test_an_order_is_sent_after_its_intent_is_durable_and_booked_after_its_fill(
     fill = OrderFilled("b1-1", D(99), D("1.010"), D(0), clock.now)
     (record,) = core.handle(fill, now)
     assert record == RecordFill(
-        FillRecord("b1-1", "b1", "buy", D(99), D("1.010"), D(0), None, clock.now), final=True
+        FillRecord(
+            "b1-1", "b1", "buy", D(99), D("1.010"), D(0), None, clock.now, realized_pnl=D(0)
+        ),
+        final=True,
     )
     assert core.state.book.base == 0  # the book waits for the journal
     core.handle(FillRecorded(record.fill, True), now)
@@ -96,6 +101,87 @@ def test_an_order_is_sent_after_its_intent_is_durable_and_booked_after_its_fill(
     assert core.handle(CONTINUE, now) == []
     assert not core.suspended
     assert core.state.ticks == 1
+
+
+def bought(core: BotCore, clock: WallClock, price: int = 99) -> Now:
+    """Drive a threshold core through one market buy of 1.010, filled at ``price``."""
+    now = Now(clock.now, 0.0)
+    intent = core.handle(tick(price, clock=clock), now)[1].intent
+    core.handle(IntentRecorded(intent), now)
+    (record,) = core.handle(OrderFilled(intent.client_id, D(price), D("1.010"), D(0), now.ts), now)
+    core.handle(FillRecorded(record.fill, True), now)
+    core.handle(CONTINUE, now)
+    return now
+
+
+def test_a_sell_is_journaled_with_the_pnl_it_will_realize_before_the_book_changes():
+    core, _, clock = bare_core()
+    now = bought(core, clock)
+    intent = core.handle(tick(111, clock=clock), now)[1].intent
+    core.handle(IntentRecorded(intent), now)
+    (record,) = core.handle(OrderFilled("b1-2", D(111), D("1.010"), D("0.5"), now.ts), now)
+    assert record.fill.realized_pnl == D("11.620")  # 1.010 x (111 - 99) - 0.5
+    book = core.state.book
+    assert (book.realized_pnl, book.base) == (0, D("1.010"))  # nothing booked yet
+    core.handle(FillRecorded(record.fill, True), now)
+    assert (book.realized_pnl, book.base) == (record.fill.realized_pnl, 0)
+
+
+def test_a_fill_the_book_cannot_apply_is_journaled_without_a_pnl_and_then_raises():
+    """As before the preview existed: the fill is journaled, booking it fails the bot, and the
+    supervisor's restart replays the journal."""
+    core, _, clock = bare_core()
+    now = bought(core, clock)
+    intent = core.handle(tick(111, clock=clock), now)[1].intent
+    core.handle(IntentRecorded(intent), now)
+    (record,) = core.handle(OrderFilled("b1-2", D(111), D(5), D(0), now.ts), now)
+    assert record.fill.realized_pnl is None
+    with pytest.raises(BookError, match="exceeds"):
+        core.handle(FillRecorded(record.fill, True), now)
+
+
+class RefusalHarness(CoreHarness):
+    """The harness, keeping the counted refusals the core hands over."""
+
+    def __init__(self, config: BotConfig) -> None:
+        self.refusals: list[RefusalRecord] = []
+        super().__init__(config)
+
+    def perform(self, action: Any) -> None:
+        if isinstance(action, RecordRefusals):
+            self.refusals.extend(action.refusals)
+        else:
+            super().perform(action)
+
+
+def test_refusals_are_counted_per_reason_and_tag_and_handed_over_once_per_window():
+    h = RefusalHarness(
+        bot_config(ALWAYS_BUY, {}, risk=risk(max_orders_per_minute=1, max_open_positions=10))
+    )
+    start = h.clock.now
+    h.send(tick(100, clock=h.clock))  # ordered: the rate window is now full
+    h.send(tick(100, clock=h.clock), tick(100, clock=h.clock))  # refused twice
+    h.clock.now += 10
+    h.send(tick(100, ts=h.clock.now - 10))  # a stale price: another reason
+    h.clock.now += 20
+    h.send(tick(100, clock=h.clock))
+    assert h.refusals == []  # nothing written within the window
+    assert h.stats.rejections == {"rate_limit": 3, "stale_price": 1}
+    h.clock.now = start + REFUSAL_WINDOW_S
+    h.send(tick(100, clock=h.clock))  # the window is over: handed over, then this one counted
+    assert h.refusals == [
+        RefusalRecord("b1", "rate_limit", "signal:always", start, start + 30, 3),
+        RefusalRecord("b1", "stale_price", "signal:always", start + 10, start + 10, 1),
+    ]
+    later = h.clock.now
+    assert h.core.take_refusals() == (
+        RefusalRecord("b1", "rate_limit", "signal:always", later, later, 1),
+    )
+    assert h.core.take_refusals() == ()  # taken once
+    h.clock.now += 10 * REFUSAL_WINDOW_S
+    h.send(tick(100, ts=h.clock.now - 10))  # a quiet bot writes nothing, then one new row
+    assert len(h.refusals) == 2
+    assert h.stats.rejections["stale_price"] == 2
 
 
 def test_a_new_event_while_waiting_for_the_venue_is_a_programming_error():

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 
+import attrs
 import pytest
 import trio
 
 from actors.bots.positions import Book
 from actors.errors import JournalError
 from actors.journal import Journal
-from actors.journal.store import SCHEMA_VERSION, FillRecord, JournalStore, OrderIntent
+from actors.journal.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    FillRecord,
+    JournalStore,
+    OrderIntent,
+    RefusalRecord,
+)
 from supervisor.config import JournalConfig
 from tests.bots.helpers import T0, D, running_journal
 
@@ -54,7 +62,7 @@ def test_schema_version_wal_and_sync_mode(tmp_path):
         s = JournalStore(tmp_path / f"{fsync}.sqlite3", fsync=fsync)
         s.open()
         try:
-            assert s.schema_version() == SCHEMA_VERSION == 2
+            assert s.schema_version() == SCHEMA_VERSION == 3
             assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert s.db.execute("PRAGMA synchronous").fetchone()[0] == expected
         finally:
@@ -155,6 +163,75 @@ def test_load_bot_derives_state_and_replay_matches(store):
         D("1000") - D("200.5") - D("0.1") + D("101.5") - D("0.1") - D("99.75") - D("0.1"),
         D(2),
     )
+
+
+def test_a_fill_keeps_the_pnl_it_realized(store):
+    store.register_bot("b1", D(1000), T0)
+    buy, sell = intent(1, size="2"), intent(2, "sell", size="2")
+    store.record_intent(buy)
+    store.record_fill(attrs.evolve(fill_of(buy, "100"), realized_pnl=D(0)))
+    store.record_intent(sell)
+    store.record_fill(attrs.evolve(fill_of(sell, "104.75"), realized_pnl=D("9.50")))
+    assert [(f.side, f.realized_pnl) for f in store.fills("b1")] == [
+        ("buy", D(0)),
+        ("sell", D("9.50")),  # the exact text: Decimals are TEXT
+    ]
+    assert [f.realized_pnl for f in store.load_bot("b1", D(1000), T0).fills] == [D(0), D("9.50")]
+
+
+def test_refusals_are_rows_of_counts(store):
+    rows = [
+        RefusalRecord("b1", "rate_limit", "signal:golden_cross", T0, T0 + 59, 120),
+        RefusalRecord("b1", "stale_price", "", T0 + 3, T0 + 3, 1),
+        RefusalRecord("b2", "rate_limit", "", T0, T0, 2),
+    ]
+    store.record_refusals(rows)
+    assert store.refusals("b1") == rows[:2]
+    assert store.refusals("b2") == rows[2:]
+    with pytest.raises(JournalError, match="CHECK"):  # a row counts at least one refusal
+        store.record_refusals([RefusalRecord("b1", "rate_limit", "", T0, T0, 0)])
+
+
+def test_a_version_2_journal_is_migrated_and_its_fills_kept(tmp_path):
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            db.execute(statement)
+    db.execute("PRAGMA user_version=2")
+    db.execute("INSERT INTO bots VALUES ('b1', '1000', ?)", (T0,))
+    db.execute(
+        """INSERT INTO orders (client_id, bot_id, seq, symbol, side, order_type, size, status,
+               created_ts, updated_ts)
+           VALUES ('b1-1', 'b1', 1, 'BTC/USDT', 'buy', 'market', '1', 'filled', ?, ?)""",
+        (T0, T0),
+    )
+    db.execute(
+        """INSERT INTO fills (client_id, bot_id, side, price, size, fee, ts)
+           VALUES ('b1-1', 'b1', 'buy', '100', '1', '0.1', ?)""",
+        (T0,),
+    )
+    db.close()
+    store = JournalStore(path, fsync=False)
+    store.open()
+    try:
+        assert store.schema_version() == 3
+        (old,) = store.fills("b1")
+        assert (old.price, old.realized_pnl) == (D(100), None)  # unknown, not zero
+        store.record_refusals([RefusalRecord("b1", "no_price", "", T0, T0, 1)])
+        assert len(store.refusals("b1")) == 1
+    finally:
+        store.close()
+
+
+async def test_refusals_are_written_without_waiting(tmp_path, thread_clock):
+    row = RefusalRecord("b1", "rate_limit", "signal", T0, T0 + 1, 3)
+    with trio.fail_after(10):
+        async with running_journal(tmp_path / "j.sqlite3") as journal:
+            journal.record_refusals_nowait([row])
+            await journal.record_refusals([attrs.evolve(row, count=1)])
+            assert await journal.refusals("b1") == [row, attrs.evolve(row, count=1)]
+            assert journal.statistics().writes == 2
 
 
 async def test_journal_actor_round_trips_and_counts(tmp_path, thread_clock):

@@ -1,6 +1,9 @@
-"""Strategy names and params: field-path errors in the config's format; live mode refused."""
+"""Strategy names and params: field-path errors in the config's format; live mode refused;
+a plugin's failures while loading are problem lines; an allow-list refuses before importing."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -8,11 +11,17 @@ from actors.bots import bot_problems, load_strategy, make_executor, strategy_pro
 from actors.bots.strategies.sma_cross import SmaCross
 from actors.errors import ConfigError, ExecutionError
 from tests.bots.helpers import bot_config
+from tests.bots.plugins import Plugins
 from tests.bots.strategies import AlwaysBuy, LimitOnce
 
 
 def problems(strategy: str, params: dict, prefix: str = "bots[0]") -> list[str]:
-    return strategy_problems(bot_config(strategy, params), prefix)
+    return strategy_problems(strategy, params, prefix)
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plugins:
+    return Plugins.on_path(tmp_path, monkeypatch)
 
 
 def test_builtins_load_with_their_params():
@@ -146,3 +155,103 @@ def test_nested_params_get_full_paths():
     ]
     strategy = load_strategy(bot_config(name, {"legs": [{"weight": 3}]}))
     assert strategy.params.legs[0].weight == 3
+
+
+def test_a_plugin_raising_at_import_is_one_problem_line_naming_where(plugins: Plugins) -> None:
+    name = plugins.write(
+        """
+        import os
+
+        raise RuntimeError("no model file in\\n" + os.sep + "models")
+        """
+    )
+    assert problems(f"{name}:S", {}) == [
+        f"bots[0].strategy: importing module {name!r} failed: RuntimeError: no model file in"
+        f" /models (at {plugins.path(name)}:4)"
+    ]
+
+
+def test_a_plugin_with_a_syntax_error_is_one_problem_line(plugins: Plugins) -> None:
+    name = plugins.write("class S:\n    def on_tick(self:\n        pass\n")
+    (line,) = problems(f"{name}:S", {})
+    assert line.startswith(f"bots[0].strategy: importing module {name!r} failed: SyntaxError: ")
+    assert line.endswith(f"({name}.py, line 2)")
+
+
+def test_a_plugin_exiting_at_import_does_not_exit_the_caller(plugins: Plugins) -> None:
+    name = plugins.write("import sys\n\nsys.exit(3)\n")
+    assert problems(f"{name}:S", {}) == [
+        f"bots[0].strategy: importing module {name!r} failed: SystemExit: 3"
+        f" (at {plugins.path(name)}:3)"
+    ]
+
+
+def test_a_plugin_missing_a_dependency_names_it(plugins: Plugins) -> None:
+    name = plugins.write("import no_such_dependency_x\n")
+    assert problems(f"{name}:S", {}) == [
+        f"bots[0].strategy: cannot import module {name!r}: No module named 'no_such_dependency_x'"
+    ]
+
+
+def test_a_strategy_raising_in_its_constructor_is_one_problem_line(plugins: Plugins) -> None:
+    name = plugins.write(
+        """
+        import attrs
+
+
+        class Plain:
+            def __init__(self):
+                raise ValueError("needs a model file")
+
+            def on_tick(self, ticker, ctx):
+                return None
+
+
+        @attrs.frozen
+        class P:
+            n: int = 1
+
+
+        class WithParams:
+            Params = P
+
+            def __init__(self, params):
+                self.ratio = 1 / (params.n - 1)
+
+            def on_tick(self, ticker, ctx):
+                return None
+        """
+    )
+    assert problems(f"{name}:Plain", {}, "bots[1]") == [
+        f"bots[1].strategy: constructing '{name}:Plain' failed: ValueError: needs a model file"
+        f" (at {plugins.path(name)}:7)"
+    ]
+    assert problems(f"{name}:WithParams", {"n": 1}) == [
+        f"bots[0].strategy: constructing '{name}:WithParams' failed: ZeroDivisionError:"
+        f" division by zero (at {plugins.path(name)}:22)"
+    ]
+    assert problems(f"{name}:WithParams", {"n": 2}) == []
+
+
+def test_an_allow_list_refuses_other_modules_before_importing_them(plugins: Plugins) -> None:
+    refused, refused_flag = plugins.marker()
+    allowed, allowed_flag = plugins.marker()
+    trusted = frozenset({allowed})
+    assert strategy_problems(f"{refused}:Strategy", {}, "bot", plugins=trusted) == [
+        f"bot.strategy: module {refused!r} is not an allowed plugin; a spawned bot runs a"
+        " built-in strategy or one from a module the config file allows (the top-level plugins"
+        f" list, or a configured bot's strategy); allowed: {allowed}"
+    ]
+    assert not refused_flag.exists()
+    with pytest.raises(ConfigError, match="allowed: none"):
+        load_strategy(bot_config(f"{refused}:Strategy", {}), plugins=frozenset())
+    assert not refused_flag.exists()
+
+    assert strategy_problems(f"{allowed}:Strategy", {}, "bot", plugins=trusted) == []
+    assert allowed_flag.exists()
+    # Built-ins always load, by name or by their module's path; without a list anything loads.
+    assert strategy_problems("sma_cross", {}, "bot", plugins=frozenset()) == []
+    builtin = "actors.bots.strategies.threshold:Threshold"
+    assert strategy_problems(builtin, {"buy_below": 1}, "bot", plugins=frozenset()) == []
+    assert strategy_problems(f"{refused}:Strategy", {}, "bot") == []
+    assert refused_flag.exists()

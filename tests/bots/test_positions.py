@@ -129,3 +129,22 @@ def test_unrealized_marks_at_bid():
     book = lots_at()
     assert book.unrealized(D(90)) == D(-10)
     assert book.unrealized(None) == Decimal(0)
+
+
+def test_what_a_sell_leaves_below_the_lot_size_is_dust_not_a_position():
+    # A live buy whose commission was taken in the base asset: 0.00153692 bought, and the
+    # close can only sell whole lots of 0.00001.
+    fills = [
+        fill("b-1", "buy", "65000", "0.00153692", fee="0.0650"),
+        fill("b-2", "sell", "65100", "0.00153", fee="0.0996", position_id="b-1"),
+    ]
+    book = Book.replay(D("1000"), fills, dust_below=D("0.00001"))
+    assert book.lots == {}  # flat: the bot may buy again
+    assert book.base == D("0.00000692")  # what the venue holds is still counted
+    assert (book.dust_base, book.sellable) == (D("0.00000692"), D("0"))
+    lot_cost = D("65000") * D("0.00153692") + D("0.0650")
+    dust_cost = lot_cost - lot_cost * D("0.00153") / D("0.00153692")
+    assert book.dust_cost == dust_cost
+    assert book.unrealized(D("66000")) == D("66000") * D("0.00000692") - dust_cost
+    # Without a lot size (paper: sizes are whole lots), the remainder stays a lot.
+    assert list(Book.replay(D("1000"), fills).lots) == ["b-1"]

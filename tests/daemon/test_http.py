@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.errors import ConfigError
+from actors.journal.store import FillRecord, OrderRecord
 from supervisor.config import BotConfig, HttpConfig
 from supervisor.http import (
     ServerAddress,
@@ -33,6 +34,8 @@ from supervisor.http import (
     run_http_server,
 )
 from supervisor.metrics import SnapshotCollector, new_registry
+from supervisor.openapi import openapi_document
+from supervisor.read_api import BotView
 
 TOKEN_ENV = "BOTCRIPTOFY_TEST_HTTP_TOKEN"
 TOKEN = "t0k3n-for-tests-only"
@@ -47,6 +50,7 @@ class InMemoryPlane:
     bots: dict[str, str] = attrs.Factory(dict)  # id -> "running" | "paused"
     calls: list[tuple[str, Any]] = attrs.Factory(list)
     health_fails: bool = False
+    reads_fail: bool = False
 
     def health(self) -> Mapping[str, Any]:
         if self.health_fails:
@@ -96,6 +100,27 @@ class InMemoryPlane:
     async def resume_bot(self, bot_id: str) -> None:
         await self._set(bot_id, "running")
 
+    def bot_views(self) -> Mapping[str, BotView]:
+        if self.reads_fail:
+            raise RuntimeError("views broke")
+        entries = self.health()["bots"]
+        return {
+            bot_id: BotView(BotConfig(bot_id, "binance", "BTC/USDT"), entries[bot_id], None)
+            for bot_id in self.bots
+        }
+
+    async def bot_orders(self, bot_id: str) -> list[OrderRecord]:
+        await trio.lowlevel.checkpoint()
+        if bot_id not in self.bots:
+            raise KeyError(bot_id)
+        return []
+
+    async def bot_fills(self, bot_id: str) -> list[FillRecord]:
+        await trio.lowlevel.checkpoint()
+        if bot_id not in self.bots:
+            raise KeyError(bot_id)
+        return []
+
     async def _set(self, bot_id: str, state: str) -> None:
         await trio.lowlevel.checkpoint()
         self.calls.append((state, bot_id))
@@ -140,14 +165,36 @@ def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_match_route() -> None:
     assert match_route("/health").actions == {"GET": "health"}
     assert match_route("/metrics").actions == {"GET": "metrics"}
-    assert match_route("/bots").actions == {"POST": "spawn"}
-    stop = match_route("/bots/b1")
-    assert stop is not None
-    assert (stop.actions, stop.bot_id) == ({"DELETE": "stop"}, "b1")
+    assert match_route("/openapi.json").actions == {"GET": "openapi"}
+    assert match_route("/bots").actions == {"GET": "bots", "POST": "spawn"}
+    one = match_route("/bots/b1")
+    assert one is not None
+    assert (one.actions, one.bot_id) == ({"GET": "bot", "DELETE": "stop"}, "b1")
     pause = match_route("/bots/b1/pause")
     assert pause is not None
     assert (pause.actions, pause.bot_id) == ({"POST": "pause"}, "b1")
-    for path in ("/", "/bots/", "/bots//pause", "/bots/b1/kill", "/bots/b1/pause/x", "/healthz"):
+    for read in ("orders", "fills", "positions"):
+        route = match_route(f"/bots/b1/{read}")
+        assert route is not None
+        assert (route.actions, route.bot_id) == ({"GET": read}, "b1")
+    page = match_route("/")
+    assert page is not None
+    assert (page.actions, page.asset) == ({"GET": "asset"}, "index.html")
+    script = match_route("/web/app.js")
+    assert script is not None
+    assert script.asset == "app.js"
+    for path in (
+        "/bots/",
+        "/bots//pause",
+        "/bots/b1/kill",
+        "/bots/b1/pause/x",
+        "/healthz",
+        "/web/",
+        "/web/index.html",  # served at / only
+        "/web/../http.py",
+        "/web/__init__.py",
+        "/index.html",
+    ):
         assert match_route(path) is None, path
 
 
@@ -242,6 +289,9 @@ async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_tok
         },
         bots=lambda: {
             "b1": {
+                "exchange": "binance",
+                "symbol": "BTC/USDT",
+                "quote": "USDT",
                 "ticks": 7,
                 "quarantined_ticks": 2,
                 "orders": 2,
@@ -250,6 +300,9 @@ async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_tok
                 "position": Decimal("0.5"),
                 "realized_pnl": Decimal("1.25"),
                 "unrealized_pnl": Decimal("-0.5"),
+                "quote_balance": Decimal("9000"),
+                "position_value": Decimal("1000"),
+                "equity": Decimal("10000"),
                 "state": "running",
             }
         },
@@ -274,11 +327,10 @@ async def test_metrics_exposition(autojump_clock: trio.testing.MockClock, no_tok
         ]
         == 1
     )
-    assert (
-        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "max_position")))]
-        == 1
-    )
-    assert samples[("botcriptofy_bot_realized_pnl", (("bot", "b1"),))] == 1.25
+    b1 = {"bot": "b1", "exchange": "binance", "symbol": "BTC/USDT", "quote": "USDT"}
+    rejected = tuple(sorted({**b1, "reason": "max_position"}.items()))
+    assert samples[("botcriptofy_bot_rejections_total", rejected)] == 1
+    assert samples[("botcriptofy_bot_realized_pnl", tuple(sorted(b1.items())))] == 1.25
     assert samples[("botcriptofy_uptime_seconds", ())] == 42.0
 
 
@@ -490,3 +542,80 @@ async def test_disabled_returns_at_once() -> None:
             run_http_server, HttpConfig(enabled=False), InMemoryPlane(), CollectorRegistry()
         )
     assert address is None
+
+
+async def test_dashboard_files_are_served_with_a_strict_policy(
+    autojump_clock: trio.testing.MockClock, no_token: None
+) -> None:
+    with trio.fail_after(5):
+        async with serving(InMemoryPlane()) as client:
+            page = await client.get("/")
+            script = await client.get("/web/app.js")
+            plot = await client.get("/web/plot.js")
+            style = await client.get("/web/style.css")
+            missing = await client.get("/web/nope.js")
+            posted = await client.post("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert '<script src="web/app.js"' in page.text
+    assert '<canvas id="chart"' in page.text
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "Authorization" in script.text
+    assert "Bearer" in script.text
+    assert "localStorage" not in script.text
+    assert "document.cookie" not in script.text
+    assert "window.Plot" in plot.text
+    assert style.headers["content-type"] == "text/css; charset=utf-8"
+    for asset in (page, script, plot, style):  # nothing from another origin
+        assert "http://" not in asset.text
+        assert "https://" not in asset.text
+    assert missing.status_code == 404
+    assert (posted.status_code, posted.headers["allow"]) == (405, "GET")
+
+
+async def test_openapi_document_is_served(
+    autojump_clock: trio.testing.MockClock, no_token: None
+) -> None:
+    with trio.fail_after(5):
+        async with serving(InMemoryPlane()) as client:
+            response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == openapi_document()
+    assert response.json()["openapi"].startswith("3.")
+
+
+async def test_reads_are_open_and_map_errors(
+    autojump_clock: trio.testing.MockClock, token: str
+) -> None:
+    plane = InMemoryPlane(bots={"b1": "running"})
+    with trio.fail_after(5):
+        async with serving(plane) as client:
+            listed = await client.get("/bots")  # no token: reads are open
+            one = await client.get("/bots/b1")
+            orders = await client.get("/bots/b1/orders", params={"limit": "2"})
+            positions = await client.get("/bots/b1/positions")
+            unknown = await client.get("/bots/nope/fills")
+            bad_query = await client.get("/bots/b1/fills", params={"before": "0", "limit": "x"})
+            plane.reads_fail = True
+            broken = await client.get("/bots")
+    assert listed.status_code == 200
+    assert [b["id"] for b in listed.json()["bots"]] == ["b1"]
+    bot = one.json()
+    assert (bot["state"], bot["healthy"], bot["position"], bot["equity"]) == (
+        "running",
+        True,
+        None,  # no statistics: the book's fields are null, not made up
+        None,
+    )
+    assert bot["config"]["symbol"] == "BTC/USDT"
+    assert orders.json() == {"bot": "b1", "total": 0, "items": [], "next_before": None}
+    assert positions.json()["lots"] == []
+    assert positions.json()["last_price"] is None
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "unknown bot", "bot": "nope"})
+    assert bad_query.status_code == 400
+    assert [p.partition(":")[0] for p in bad_query.json()["problems"]] == ["limit", "before"]
+    assert (broken.status_code, broken.json()) == (500, {"error": "internal error"})
+    assert plane.calls == []  # reading acted on nothing

@@ -51,6 +51,9 @@ class ExchangeStats:
 
 
 BOT = {
+    "exchange": "kraken",
+    "symbol": "BTC/USD",
+    "quote": "USD",
     "ticks": 500,
     "quarantined_ticks": 6,
     "orders": 4,
@@ -59,6 +62,10 @@ BOT = {
     "position": Decimal("0.015"),
     "realized_pnl": Decimal("12.34"),
     "unrealized_pnl": Decimal("-1.5"),
+    "quote_balance": Decimal("9000.25"),
+    "position_value": Decimal("975.5"),
+    "equity": Decimal("9975.75"),
+    "decision_latency": Latency((0.001, 0.01), (7, 2, 1), 2.5),
     "state": "halted",
 }
 
@@ -168,25 +175,96 @@ def test_optional_exchange_fields_may_be_missing() -> None:
     )
 
 
+def bot(**labels: str) -> tuple[tuple[str, str], ...]:
+    base = {"bot": "b1", "exchange": "kraken", "symbol": "BTC/USD", "quote": "USD"}
+    return tuple(sorted({**base, **labels}.items()))
+
+
 def test_bot_metrics() -> None:
     samples = scrape(SnapshotCollector(bots=lambda: {"b1": BOT}))
-    b1 = (("bot", "b1"),)
+    b1 = bot()
     assert samples[("botcriptofy_bot_ticks_total", b1)] == 500
     assert samples[("botcriptofy_bot_quarantined_ticks_total", b1)] == 6
     assert samples[("botcriptofy_bot_orders_total", b1)] == 4
     assert samples[("botcriptofy_bot_fills_total", b1)] == 3
-    assert (
-        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "max_position")))]
-        == 2
-    )
-    assert (
-        samples[("botcriptofy_bot_rejections_total", (("bot", "b1"), ("reason", "stale_price")))]
-        == 1
-    )
+    assert samples[("botcriptofy_bot_rejections_total", bot(reason="max_position"))] == 2
+    assert samples[("botcriptofy_bot_rejections_total", bot(reason="stale_price"))] == 1
     assert samples[("botcriptofy_bot_position", b1)] == pytest.approx(0.015)
     assert samples[("botcriptofy_bot_realized_pnl", b1)] == pytest.approx(12.34)
     assert samples[("botcriptofy_bot_unrealized_pnl", b1)] == -1.5
-    assert samples[("botcriptofy_bot_state", (("bot", "b1"), ("state", "halted")))] == 1
+    assert samples[("botcriptofy_bot_quote_balance", b1)] == 9000.25
+    assert samples[("botcriptofy_bot_position_value", b1)] == 975.5
+    assert samples[("botcriptofy_bot_equity", b1)] == 9975.75
+    assert samples[("botcriptofy_bot_state", bot(state="halted"))] == 1
+
+
+def test_bot_money_is_labelled_with_its_quote_currency() -> None:
+    usdt = {**BOT, "exchange": "binance", "symbol": "BTC/USDT", "quote": "USDT"}
+    samples = scrape(SnapshotCollector(bots=lambda: {"b1": BOT, "b2": usdt}))
+    equity = {
+        dict(labels)["quote"]: value
+        for (name, labels), value in samples.items()
+        if name == "botcriptofy_bot_equity"
+    }
+    assert equity == {"USD": 9975.75, "USDT": 9975.75}
+    assert (
+        "botcriptofy_bot_equity",
+        bot(bot="b2", exchange="binance", symbol="BTC/USDT", quote="USDT"),
+    ) in samples
+
+
+def test_bot_decision_latency_is_a_cumulative_histogram() -> None:
+    samples = scrape(SnapshotCollector(bots=lambda: {"b1": BOT}))
+    name = "botcriptofy_bot_decision_latency_seconds"
+    buckets = {le: samples[(name + "_bucket", bot(le=le))] for le in ("0.001", "0.01", "+Inf")}
+    assert buckets == {"0.001": 7, "0.01": 9, "+Inf": 10}
+    assert samples[(name + "_count", bot())] == 10
+    assert samples[(name + "_sum", bot())] == 2.5
+    assert families(SnapshotCollector(bots=lambda: {"b1": BOT}))[name] == "histogram"
+
+
+def test_a_bot_without_a_price_has_no_position_value_or_equity() -> None:
+    unpriced = {**BOT, "position_value": None, "equity": None}
+    del unpriced["decision_latency"]  # optional too
+    samples = scrape(SnapshotCollector(bots=lambda: {"b1": unpriced}))
+    assert samples[("botcriptofy_bot_quote_balance", bot())] == 9000.25
+    names = {name for name, _ in samples}
+    assert not names & {
+        "botcriptofy_bot_position_value",
+        "botcriptofy_bot_equity",
+        "botcriptofy_bot_decision_latency_seconds_count",
+    }
+
+
+def test_runtime_metrics_read_trio_statistics() -> None:
+    @attrs.frozen
+    class RunStats:
+        tasks_living: int = 42
+        tasks_runnable: int = 3
+
+    samples = scrape(SnapshotCollector(runtime=RunStats))
+    assert samples[("botcriptofy_trio_tasks", ())] == 42
+    assert samples[("botcriptofy_trio_tasks_runnable", ())] == 3
+
+
+def test_the_process_collectors_are_registered_only_when_asked() -> None:
+    def names(registry: Any) -> set[str]:
+        text = generate_latest(registry).decode()
+        return {family.name for family in text_string_to_metric_families(text)}
+
+    with_process = names(new_registry(SnapshotCollector(), process=True))
+    assert {
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "python_info",
+        "python_gc_collections",
+    } <= with_process
+    assert not any(
+        name.startswith(("process_", "python_"))
+        for name in names(new_registry(SnapshotCollector()))
+    )
 
 
 def test_children_uptime_and_alerts() -> None:
@@ -258,6 +336,6 @@ def test_broken_source_is_skipped_and_counted() -> None:
 def test_snapshots_are_read_at_scrape_time() -> None:
     state = {"ticks": 0}
     collector = SnapshotCollector(bots=lambda: {"b1": {**BOT, "ticks": state["ticks"]}})
-    assert scrape(collector)[("botcriptofy_bot_ticks_total", (("bot", "b1"),))] == 0
+    assert scrape(collector)[("botcriptofy_bot_ticks_total", bot())] == 0
     state["ticks"] = 99
-    assert scrape(collector)[("botcriptofy_bot_ticks_total", (("bot", "b1"),))] == 99
+    assert scrape(collector)[("botcriptofy_bot_ticks_total", bot())] == 99

@@ -84,7 +84,7 @@ def test_local_example_is_the_embedded_default_spelled_out() -> None:
         "http://127.0.0.1:9011",
         "ws://127.0.0.1:9002/v2",
         "http://127.0.0.1:9012",
-        journal_path="data/local/journal.sqlite3",
+        journal_path=str(EXAMPLES / "data/local/journal.sqlite3"),
     )
     assert load_config(EXAMPLES / "local.toml") == expected
 

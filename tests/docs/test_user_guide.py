@@ -122,6 +122,9 @@ def test_metric_families_are_the_real_ones() -> None:
         },
         bots=lambda: {
             "b": {
+                "exchange": "binance",
+                "symbol": "BTC/USDT",
+                "quote": "USDT",
                 "ticks": 1,
                 "quarantined_ticks": 0,
                 "orders": 0,
@@ -130,17 +133,26 @@ def test_metric_families_are_the_real_ones() -> None:
                 "position": 0,
                 "realized_pnl": 0,
                 "unrealized_pnl": 0,
+                "quote_balance": 10000,
+                "position_value": 0,
+                "equity": 10000,
+                "decision_latency": {
+                    "bucket_bounds_s": [0.001],
+                    "bucket_counts": [1, 0],
+                    "sum_s": 0.0002,
+                },
                 "state": "running",
             }
         },
         children=lambda: {"bot:b": {"restarts": 0, "state": "running"}},
         uptime_s=lambda: 1.0,
         alerts=lambda: {"sent": 0, "suppressed": 0, "failed": 0, "dropped": 0},
+        runtime=lambda: {"tasks_living": 10, "tasks_runnable": 0},
     )
-    exposed = set(
-        re.findall(r"^# TYPE (\S+)", generate_latest(new_registry(collector)).decode(), re.M)
-    )
-    documented = set(re.findall(r"`(botcriptofy_\w+)`", section("### `GET /metrics`")))
+    registry = new_registry(collector, process=True)  # as the daemon's (metrics_registry)
+    exposed = set(re.findall(r"^# TYPE (\S+)", generate_latest(registry).decode(), re.M))
+    pattern = r"`((?:botcriptofy|process|python)_\w+)`"
+    documented = set(re.findall(pattern, section("### `GET /metrics`")))
     assert documented == exposed
 
 

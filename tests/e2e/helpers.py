@@ -14,9 +14,9 @@ it, and both pipes are drained for its whole life so the daemon never blocks on 
 
 from __future__ import annotations
 
-import ast
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -152,21 +152,33 @@ LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ER
 LEVELS["CRITICAL"] = 50
 
 
+_QUOTED = r'"(?:[^"\\]|\\.)*"'  # a JSON string
+_HUMAN_LINE = re.compile(
+    r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (?P<level>[A-Z]+) +(?P<message>.*?)"
+    rf"(?P<fields>(?: [A-Za-z_]\w*=(?:{_QUOTED}|[^\s\"]\S*|))*)"
+)
+_HUMAN_FIELD = re.compile(rf" ([A-Za-z_]\w*)=({_QUOTED}|[^\s\"]\S*|)")
+
+
 def _human_record(line: str) -> Record | None:
-    """A record from a line in the human format (``time | LEVEL | message | extra | where``),
-    or None if the line is not one (a traceback line, a problem line)."""
-    parts = line.split(" | ")
-    if len(parts) < 5 or parts[1].strip() not in LEVELS:
+    """A record from a line in the human format (``time level message key=value ...``, see
+    ``supervisor.logging``), or None if the line is not one (a traceback line, a problem line).
+    A quoted value is a JSON string; a bare one is read as JSON when it is (numbers, ``null``,
+    ``true``, containers), else kept as text."""
+    match = _HUMAN_LINE.fullmatch(line)
+    if match is None or match["level"] not in LEVELS:
         return None
-    try:
-        extra = ast.literal_eval(" | ".join(parts[3:-1]))
-    except (ValueError, SyntaxError):
-        extra = {}
-    level = parts[1].strip()
+    extra: dict[str, Any] = {}
+    for key, text in _HUMAN_FIELD.findall(match["fields"]):
+        try:
+            extra[key] = json.loads(text)
+        except ValueError:
+            extra[key] = text
+    level = match["level"]
     return {
         "level": {"name": level, "no": LEVELS[level]},
-        "message": parts[2],
-        "extra": extra if isinstance(extra, dict) else {},
+        "message": match["message"],
+        "extra": extra,
     }
 
 

@@ -77,7 +77,7 @@ def test_sizes_allow_zero_but_not_negative():
     assert size("0.00000000", "B") == 0
     assert size("-0", "B") == 0
     assert size("31.21000000", "B") == Decimal("31.21")
-    for bad in ("-1", "NaN", "1e400", 3):
+    for bad in ("-1", "NaN", "1e400", "1.2.3", 3):
         with pytest.raises(DecodeError):
             size(bad, "B")
     with pytest.raises(DecodeError, match="trade size must be > 0"):

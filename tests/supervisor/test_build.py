@@ -21,7 +21,7 @@ from supervisor.config import (
     SupervisorConfig,
     WebhookConfig,
 )
-from supervisor.otp.spec import ChildSpec, SupervisorSpec
+from supervisor.otp.spec import ChildSpec, RestartLimit, SupervisorSpec
 
 BACKOFF = BackoffPolicy(initial_s=0.2, max_s=4.0, reset_after_s=30.0)
 BREAKER = BreakerPolicy(failure_threshold=3, reset_timeout_s=20.0)
@@ -77,6 +77,8 @@ def test_the_root_starts_journal_alerts_events_feeds_then_bots_and_restarts_noth
         "transient",  # ends cleanly once no bot can send any more
     ]
     assert JournalError in leaf(root, "journal").faults  # a reason to stop, not a bug
+    # Infrastructure is not contained: its crash loop escalates and stops the system.
+    assert [leaf(root, n).restart_limit for n in ("journal", "alerts", "bot_events")] == [None] * 3
     # Nested supervisors are waited for in full: they bound their own children's stop.
     assert subtree(root, "feeds").shutdown_grace_s == subtree(root, "bots").shutdown_grace_s
     assert subtree(root, "bots").shutdown_grace_s == float("inf")
@@ -94,6 +96,8 @@ def test_configured_bots_are_transient_children_with_the_configured_backoff(
         assert isinstance(child, ChildSpec)
         assert (child.restart, child.backoff, child.breaker) == ("transient", BACKOFF, None)
         assert child.shutdown_grace_s == 3.0
+        # Each bot has the [supervisor] budget to itself: a crash loop gives it up alone.
+        assert child.restart_limit == RestartLimit(max_restarts=7, period_s=120.0)
     assert set(tree.bots.slots) == {"b1", "k1"}
     assert bot_child_name("b1") == "bot:b1"
 
@@ -104,6 +108,7 @@ def test_without_the_configured_bots_the_bots_subtree_starts_empty(tmp_path: Pat
     assert tree.bots.slots == {}
     later = tree.bots.add(BotConfig(id="b1", exchange="binance", symbol="BTC/USDT"))
     assert (later.name, later.restart) == ("bot:b1", "transient")
+    assert later.restart_limit == RestartLimit(max_restarts=7, period_s=120.0)
     with pytest.raises(ValueError, match="already running"):
         tree.bots.add(BotConfig(id="b1", exchange="binance", symbol="ETH/USDT"))
 
@@ -125,6 +130,7 @@ def test_each_exchange_is_a_subtree_with_its_own_budget_and_policies(tmp_path: P
             breaker,
         )
         assert leaf(sub, f"streams:{exchange}").breaker is None
+        assert connections.restart_limit is None  # escalates: an exchange is infrastructure
     assert tree.market_data.exchanges == ("binance", "kraken")
 
 

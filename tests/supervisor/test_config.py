@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from actors.errors import ConfigError
 from supervisor import load_config, parse_config, resolve_secret
 from supervisor.config import SecretsConfig
 from supervisor.config_loader import parse_bot_spec
+from tests.bots.plugins import Plugins
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +50,16 @@ daily_loss_limit_quote = 40
     assert bot.risk.max_order_quote == Decimal("250.50")
     assert bot.risk.daily_loss_limit_quote == Decimal(40)
     assert config.exchanges[0].protocol_name == "binance"
-    assert parse_config("") == parse_config("# all defaults\n")
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# to do: an exchange\n"])
+def test_an_empty_config_is_an_error_not_an_idle_daemon(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="conf.toml")
+    assert info.value.problems == (
+        "conf.toml: the config is empty; name at least one [[exchanges]] entry, and [[bots]]"
+        " to trade from the start (see docs/examples/)",
+    )
 
 
 MALFORMED = [
@@ -326,13 +337,13 @@ def test_a_literal_secret_never_appears_in_the_problems() -> None:
 
 
 def test_a_bot_spec_from_the_control_api_gets_the_same_checks() -> None:
-    exchanges = parse_config(BASE).exchanges
+    config = parse_config(BASE)
     spec = {"id": "b2", "exchange": "binance", "symbol": "BTC/USDT", "params": {"fast": 5}}
-    assert parse_bot_spec(spec, exchanges=exchanges).params == {"fast": 5}
+    assert parse_bot_spec(spec, config=config).params == {"fast": 5}
 
     def problems_of(spec: object) -> tuple[str, ...]:
         with pytest.raises(ConfigError) as info:
-            parse_bot_spec(spec, exchanges=exchanges)
+            parse_bot_spec(spec, config=config)
         return info.value.problems
 
     assert problems_of({**spec, "id": "b 2", "exchange": "kraken", "colour": "red"}) == (
@@ -345,6 +356,89 @@ def test_a_bot_spec_from_the_control_api_gets_the_same_checks() -> None:
         "bot.params.fsat: unknown key (expected one of fast, slow, price, bar_s)",
     )
     assert problems_of([1]) == ("bot: expected a table of bot settings, got list",)
+
+
+def test_a_bad_bot_field_does_not_hide_its_strategy_problems() -> None:
+    text = """
+    [[exchanges]]
+    name = "binance"
+
+    [[bots]]
+    id = "a"
+    exchange = "binance"
+    symbol = "btcusdt"
+    strategy = "momentum"
+
+    [[bots]]
+    id = "b"
+    exchange = "binanse"
+    symbol = "ETHUSDT"
+    order_quote = -1
+    params = { fast = 0, fsat = 5 }
+    """
+    assert problems(text) == (
+        "bots[0].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'btcusdt'",
+        "bots[1].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'ETHUSDT'",
+        "bots[1].order_quote: must be > 0, got -1",
+        "bots[1].exchange: unknown exchange 'binanse'; configured: binance",
+        "bots[0].strategy: unknown strategy 'momentum'; built-ins are rsi_reversion, sma_cross,"
+        " threshold, or name your own as 'package.module:Class'",
+        "bots[1].params.fast: must be > 0, got 0",
+        "bots[1].params.fsat: unknown key (expected one of fast, slow, price, bar_s)",
+    )
+
+
+def test_a_spawn_spec_gets_every_problem_in_one_answer() -> None:
+    config = parse_config(BASE)
+
+    def problems_of(spec: dict[str, object]) -> tuple[str, ...]:
+        with pytest.raises(ConfigError) as info:
+            parse_bot_spec(spec, config=config, running=("bot-1",))
+        return info.value.problems
+
+    bad_symbol = {"exchange": "binance", "symbol": "btc"}
+    assert problems_of(
+        {**bad_symbol, "id": "bot-1", "strategy": "sma_cross", "params": {"fsat": 1}}
+    ) == (
+        "bot.symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'btc'",
+        "bot.params.fsat: unknown key (expected one of fast, slow, price, bar_s)",
+        "bot.id: a bot with id 'bot-1' is already running",
+    )
+    assert problems_of({**bad_symbol, "id": "new", "strategy": "momentum", "mode": "live"}) == (
+        "bot.symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'btc'",
+        "bot.strategy: unknown strategy 'momentum'; built-ins are rsi_reversion, sma_cross,"
+        " threshold, or name your own as 'package.module:Class'",
+        # refused as live, not also "bot.account: required": the account is not the problem
+        "bot.mode: live bots are declared in the config file only (their account reconciles"
+        " them before they trade); spawn paper bots here",
+    )
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plugins:
+    return Plugins.on_path(tmp_path, monkeypatch)
+
+
+def test_plugins_are_module_names_imported_when_the_config_is_checked(plugins: Plugins) -> None:
+    name, imported = plugins.marker()
+    config = parse_config(f'plugins = ["{name}"]\n' + BASE)
+    assert config.plugins == (name,)
+    assert imported.exists()  # a typo or a broken plugin is found now, not at a spawn
+
+    broken = plugins.write('raise KeyError("API_URL")\n')
+    assert problems(
+        f'plugins = ["{name}", "mypkg.strats:Mine", "{broken}", "no_such_plugin_x", "2fast"]\n'
+        + BASE
+    ) == (
+        "plugins: must be module names like 'mypkg.strategies' (the module, not"
+        " 'module:Class'), got 'mypkg.strats:Mine', '2fast'",
+        f"plugins[2]: importing module {broken!r} failed: KeyError: 'API_URL'"
+        f" (at {plugins.path(broken)}:1)",
+        "plugins[3]: cannot import module 'no_such_plugin_x': No module named 'no_such_plugin_x'",
+    )
+    assert problems('plugins = "mypkg.strats"\n' + BASE) == (
+        "plugins: expected an array, got 'mypkg.strats'",
+    )
 
 
 def test_the_secrets_table_itself_is_not_a_secret() -> None:
@@ -417,6 +511,24 @@ def test_resolve_secret_never_prints_file_content(tmp_path: Path) -> None:
             id="secret",
         ),
         pytest.param(BASE, 0, "OK\n", id="good"),
+        pytest.param(
+            "# nothing here yet\n",
+            2,
+            "{path}: the config is empty; name at least one [[exchanges]] entry, and [[bots]] to"
+            " trade from the start (see docs/examples/)\n",
+            id="empty",
+        ),
+        pytest.param(
+            BASE.replace('"BTC/USDT"', '"btc"') + 'strategy = "momentum"\n'
+            '[[bots]]\nid = "b2"\nexchange = "binance"\nsymbol = "eth"\nparams = { fsat = 1 }\n',
+            2,
+            "bots[0].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'btc'\n"
+            "bots[1].symbol: must be a unified BASE/QUOTE symbol like 'BTC/USDT', got 'eth'\n"
+            "bots[0].strategy: unknown strategy 'momentum'; built-ins are rsi_reversion,"
+            " sma_cross, threshold, or name your own as 'package.module:Class'\n"
+            "bots[1].params.fsat: unknown key (expected one of fast, slow, price, bar_s)\n",
+            id="bad-symbol-hides-nothing",
+        ),
     ],
 )
 def test_run_py_check_config(tmp_path: Path, content: str, code: int, expected: str) -> None:
@@ -430,4 +542,50 @@ def test_run_py_check_config(tmp_path: Path, content: str, code: int, expected: 
         timeout=30,
     )
     assert result.returncode == code
-    assert (result.stdout if code == 0 else result.stderr) == expected
+    assert (result.stdout if code == 0 else result.stderr) == expected.format(path=path)
+
+
+def test_run_py_check_config_reports_failing_plugins_as_problems(plugins: Plugins) -> None:
+    """A plugin that raises at import, has a syntax error, exits at import or raises in
+    ``__init__``: one problem line each, all in one run, exit 2 and no traceback."""
+    raising = plugins.write('raise RuntimeError("boom at import")\n')
+    broken = plugins.write("class S:\n    def on_tick(self:\n")
+    exiting = plugins.write("import sys\nsys.exit(3)\n")
+    constructing = plugins.write(
+        "class S:\n    def __init__(self):\n        raise ValueError('boom in init')\n\n"
+        "    def on_tick(self, ticker, ctx):\n        return None\n"
+    )
+    bots = "".join(
+        f'[[bots]]\nid = "b{i}"\nexchange = "binance"\nsymbol = "BTC/USDT"\n'
+        f'strategy = "{module}:S"\n'
+        for i, module in enumerate((raising, broken, exiting, constructing))
+    )
+    path = plugins.directory / "config.toml"
+    path.write_text('[[exchanges]]\nname = "binance"\n' + bots)
+    result = subprocess.run(
+        [sys.executable, "run.py", "--check-config", str(path)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(plugins.directory)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4, result.stderr
+    assert lines[0] == (
+        f"bots[0].strategy: importing module {raising!r} failed: RuntimeError: boom at import"
+        f" (at {plugins.path(raising)}:1)"
+    )
+    assert lines[1].startswith(
+        f"bots[1].strategy: importing module {broken!r} failed: SyntaxError: "
+    )
+    assert lines[1].endswith(f"({broken}.py, line 2)")
+    assert lines[2] == (
+        f"bots[2].strategy: importing module {exiting!r} failed: SystemExit: 3"
+        f" (at {plugins.path(exiting)}:2)"
+    )
+    assert lines[3] == (
+        f"bots[3].strategy: constructing '{constructing}:S' failed: ValueError: boom in init"
+        f" (at {plugins.path(constructing)}:3)"
+    )

@@ -9,10 +9,16 @@ import trio
 from actors.errors import ConnectionLostError, RestartIntensityError, StaleFeedError
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.breaker import BreakerPolicy
-from supervisor.otp.events import BreakerTransitioned, ChildCrashed, SupervisionEvent
+from supervisor.otp.events import (
+    BreakerTransitioned,
+    ChildCrashed,
+    ChildGaveUp,
+    Escalated,
+    SupervisionEvent,
+)
 from supervisor.otp.intensity import RestartIntensity
-from supervisor.otp.keeper import Keeper
-from supervisor.otp.spec import ChildSpec, RestartType
+from supervisor.otp.keeper import SEEN_ERRORS_LIMIT, Keeper
+from supervisor.otp.spec import ChildSpec, RestartLimit, RestartType
 
 from .children import (
     Script,
@@ -419,3 +425,134 @@ async def test_a_failing_observer_does_not_break_supervision(
         await keeper.run()
     assert len(script.starts) == 2
     assert any(r["message"] == "observer failed" for r in records)
+
+
+async def test_a_contained_child_beyond_its_own_limit_is_given_up_instead_of_escalating(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    policy = BackoffPolicy(initial_s=1.0, multiplier=1.0, max_s=1.0)
+    script = Script([ready_then_crash(0.5, ZeroDivisionError("strategy bug"))])
+    spec = ChildSpec(
+        "bot:buggy",
+        script.run,
+        restart="transient",
+        backoff=policy,
+        restart_limit=RestartLimit(max_restarts=2, period_s=10.0),
+    )
+    # A shared budget of zero: any crash it counted would escalate at once.
+    shared = RestartIntensity(max_restarts=0, period_s=10.0)
+    events: list[SupervisionEvent] = []
+    keeper = Keeper(spec, intensity=shared, rng=random.Random(SEED), observers=[events.append])
+    d0, d1 = expected_delays(policy, SEED, 2)
+    t0 = trio.current_time()
+    with trio.fail_after(100):
+        await keeper.run()  # returns: nothing to escalate
+    assert script.starts == at([t0, t0 + 0.5 + d0, t0 + 1.0 + d0 + d1])
+    assert trio.current_time() == pytest.approx(t0 + 1.5 + d0 + d1)  # given up at once
+    assert shared.count(trio.current_time()) == 0
+    stats = keeper.statistics()
+    assert (stats.state, stats.restarts, stats.retry_at) == ("failed", 2, None)
+    assert stats.last_error == "ZeroDivisionError: strategy bug"
+    assert not [e for e in events if isinstance(e, Escalated)]
+    (gave_up,) = [e for e in events if isinstance(e, ChildGaveUp)]
+    assert gave_up == ChildGaveUp(
+        supervisor="root",
+        child="bot:buggy",
+        restarts=3,
+        max_restarts=2,
+        period_s=10.0,
+        error="ZeroDivisionError: strategy bug",
+        at=pytest.approx(t0 + 1.5 + d0 + d1),
+    )
+    (logged,) = [r for r in records if r["message"] == "crash loop: child given up"]
+    assert (logged["level"].name, logged["extra"]["restarts"]) == ("ERROR", 3)
+    assert not [r for r in records if r["message"] == "restart intensity exceeded"]
+
+
+async def test_a_contained_child_crashing_slower_than_its_limit_keeps_being_restarted(
+    autojump_clock: Any,
+) -> None:
+    policy = BackoffPolicy(initial_s=0.5, multiplier=1.0, max_s=0.5)
+    script = Script([ready_then_crash(6.0, ZeroDivisionError("strategy bug"))])
+    spec = ChildSpec(
+        "bot:b1",
+        script.run,
+        restart="transient",
+        backoff=policy,
+        restart_limit=RestartLimit(max_restarts=2, period_s=10.0),
+    )
+    keeper = Keeper(spec, rng=random.Random(SEED))
+    with trio.move_on_after(60) as waited:
+        await keeper.run()
+    assert waited.cancelled_caught  # never given up
+    assert len(script.starts) >= 8
+
+
+def raise_type_error(n: int) -> None:
+    raise TypeError(f"bad arg {n}")  # one place, a new message (and instance) each time
+
+
+def raise_key_error() -> None:
+    raise KeyError("price")
+
+
+async def test_the_same_error_logs_its_traceback_once_then_a_count(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    def failing(raiser: Any, *args: Any) -> Any:
+        async def step(task_status: Any) -> None:
+            task_status.started()
+            await trio.sleep(1.0)
+            raiser(*args)
+
+        return step
+
+    script = Script(
+        [
+            failing(raise_type_error, 1),
+            failing(raise_type_error, 2),
+            failing(raise_key_error),  # another error: its own traceback
+            failing(raise_type_error, 3),
+            failing(lambda: raise_key_error()),  # reached another way: its own traceback too
+            ready_then_return(),
+        ]
+    )
+    events: list[SupervisionEvent] = []
+    keeper = keeper_for(script, restart="transient", events=events)
+    with trio.fail_after(100):
+        await keeper.run()
+    crashed = [r for r in records if r["message"] == "child crashed"]
+    assert [
+        (
+            r["level"].name,
+            r["exception"] is not None,
+            r["extra"]["occurrences"],
+            r["extra"]["error"],
+        )
+        for r in crashed
+    ] == [
+        ("ERROR", True, 1, "TypeError: bad arg 1"),
+        ("ERROR", False, 2, "TypeError: bad arg 2"),
+        ("ERROR", True, 1, "KeyError: 'price'"),
+        ("ERROR", False, 3, "TypeError: bad arg 3"),
+        ("ERROR", True, 1, "KeyError: 'price'"),
+    ]
+    assert [e.occurrences for e in events if isinstance(e, ChildCrashed)] == [1, 2, 1, 3, 1]
+    assert keeper.statistics().programming_errors == 5
+
+
+async def test_the_errors_remembered_are_bounded_the_oldest_forgotten_first(
+    autojump_clock: Any, records: list[Any]
+) -> None:
+    # SEEN_ERRORS_LIMIT + 1 distinct errors (a class each), the last one again, then the
+    # first: it was forgotten to make room, so its traceback is logged again.
+    kinds = [type(f"Bug{i}", (Exception,), {}) for i in range(SEEN_ERRORS_LIMIT + 1)]
+    steps = [crash(kind("x")) for kind in kinds]  # a fresh instance per step: one raise each
+    script = Script([*steps, crash(kinds[-1]("x")), crash(kinds[0]("x")), ready_then_return()])
+    keeper = keeper_for(script, restart="transient")
+    with trio.fail_after(10_000):
+        await keeper.run()
+    crashed = [r for r in records if r["message"] == "child crashed"]
+    assert len(crashed) == SEEN_ERRORS_LIMIT + 3
+    assert [r["extra"]["occurrences"] for r in crashed[-2:]] == [2, 1]
+    assert [r["exception"] is not None for r in crashed[-2:]] == [False, True]

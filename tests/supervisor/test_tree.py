@@ -14,7 +14,8 @@ from supervisor import (
     cleanup_scope,
     open_supervisor_tree,
 )
-from supervisor.otp.events import ChildCrashed, Escalated, SupervisionEvent
+from supervisor.otp.events import ChildCrashed, ChildGaveUp, Escalated, SupervisionEvent
+from supervisor.otp.spec import RestartLimit
 from supervisor.otp.tree import STOP_MARGIN_S
 
 from .children import Script, crash, ready_forever, ready_then_crash
@@ -355,3 +356,47 @@ async def test_a_dynamic_child_whose_first_failure_escalates_stops_its_superviso
             await trio.sleep_forever()
     assert reached_after_start
     assert [step for name, step, _ in log if name == "journal"] == ["starting", "ready", "cleaned"]
+
+
+async def test_contained_children_in_a_crash_loop_are_given_up_and_the_rest_runs_on(
+    autojump_clock: Any,
+) -> None:
+    """Two contained children crash in a loop under a supervisor whose own budget is one
+    restart: each is given up on alone, the sibling keeps running, nothing escalates, and a
+    ``start_child`` of the same name brings one back with a fresh budget."""
+    log: list[tuple[str, str, float]] = []
+    events: list[SupervisionEvent] = []
+    limit = RestartLimit(max_restarts=2, period_s=10.0)
+    buggy = [Script([ready_then_crash(0.5, ZeroDivisionError("bug"))]) for _ in range(2)]
+    spec = SupervisorSpec(
+        children=(
+            actor("healthy", log),
+            *(
+                ChildSpec(f"bot:{i}", s.run, "transient", FAST, restart_limit=limit)
+                for i, s in enumerate(buggy)
+            ),
+        ),
+        max_restarts=1,
+        period_s=10.0,
+    )
+    with trio.fail_after(100):
+        async with open_supervisor_tree(spec, observers=[events.append]) as sup:
+            await trio.sleep(5)
+            states = {c.name: (c.state, c.restarts) for c in sup.children()}
+            assert states == {
+                "healthy": ("running", 0),
+                "bot:0": ("failed", 2),
+                "bot:1": ("failed", 2),
+            }
+            assert sup.statistics().restarts_in_period == 0  # never in the shared budget
+            assert [len(s.starts) for s in buggy] == [3, 3]
+            given_up = sorted(e.child for e in events if isinstance(e, ChildGaveUp))
+            assert given_up == ["bot:0", "bot:1"]
+
+            fixed = Script([ready_forever()])
+            again = await sup.start_child(
+                ChildSpec("bot:0", fixed.run, "transient", FAST, restart_limit=limit)
+            )
+            assert (again.state, again.restarts, again.last_error) == ("running", 0, None)
+    assert not [e for e in events if isinstance(e, Escalated)]
+    assert [step for name, step, _ in log if name == "healthy"] == ["starting", "ready", "cleaned"]

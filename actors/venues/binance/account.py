@@ -18,25 +18,40 @@ Decisions:
   allows (after the venue's own deadline, several times in a row).
 * **The stream is not trusted alone.** Every working order is also looked up every
   ``order_poll_s``. A lookup that shows more executed than the fills we hold fetches the
-  order's trades (``myTrades`` by order id) and books the missing ones; if one of them is older
-  than ``order_poll_s`` on the venue's clock, the stream missed it (it can go silent while its
-  pings continue), so it is counted (``stream_misses``) and resubscribed. After every
+  order's trades (``myTrades`` by order id) and books the missing ones. A fill found that way
+  is then given until ``order_poll_s`` after it happened (venue clock) to show up on the
+  stream too; if it does not, although the subscription was up since before the fill, the
+  stream missed it (it can go silent while its pings continue): counted (``stream_misses``)
+  and resubscribed. (Judged at that time, not when found: a poll finds a fill at most one
+  period after it, so "older than the period when found" would almost never hold.) After every
   (re)subscription every working order is looked up once, for what happened while it was down.
+  No (re)subscription is attempted while the REST rate limits hold requests back: a WebSocket
+  connection counts against the same address's weight, and one during a 429's ``Retry-After``
+  gets the IP banned.
+* **An answer lost after the stream spoke** is no doubt: when the user stream already
+  reported the order (it exists on the venue), a lost or late answer to its send changes
+  nothing, and the order goes on like any other.
 * **Fills are deduplicated by trade id** per order (the order's tracker) and, across a restart,
-  against the trade ids the journal already booked (``recover``'s ``booked_trade_ids``).
+  against the trade ids the journal already booked (``recover``'s ``booked_trade_ids``). A bot
+  that restarts while the account runs on finds its orders still tracked: what the tracker
+  told the stopped run and its journal lacks is told again (``TrackedOrder.rebase``), once.
+* **The venue clock** is needed for deadlines (``recover``); after a ``-1021`` made the REST
+  client forget it, it is synced first.
 * **Account caps** (``max_order_quote``, ``max_working_quote``) and the halt refuse an order
   before it is sent, like a filter failure: nothing reaches the venue.
 * **Rules.** Orders are shaped by the venue's own ``exchangeInfo`` (read at start for the
   account's symbols, refreshed hourly), not by the bot's ``[bots.market]``, which only plans.
 * **Failures of the account itself** (the venue unreachable at start, keys refused) end
-  ``run`` with an ``ExecutionError``; the supervisor restarts it with backoff. The orders in
-  flight live on this object, not in ``run``, so a restart loses none of them: the first
-  subscription of the new run looks each of them up.
+  ``run`` with an ``ExecutionError`` (inside the ``ExceptionGroup`` of ``run``'s nursery when
+  it fails at start: the user stream's subscription refused, say); the supervisor restarts it
+  with backoff. The orders in flight live on this object, not in ``run``, so a restart loses
+  none of them: the first subscription of the new run looks each of them up.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -68,12 +83,14 @@ from actors.venues.binance.tracker import (
 )
 from actors.venues.binance.user_stream import ExecutionEvent
 from actors.venues.binance.user_stream_client import run_user_stream
+from actors.venues.fills import VenueFill
 
 __all__ = ["BinanceAccount", "LiveOrder", "VenueSink"]
 
 VenueSink = Callable[[VenueReport], None]
 RULES_REFRESH_S = 3600.0
 STREAM_BACKOFF_S = (0.5, 30.0)  # first and largest wait between user stream attempts
+STREAM_FILLS_KEPT = 10_000  # fills the stream delivered, remembered to judge its misses
 
 
 @attrs.frozen(slots=True)
@@ -102,6 +119,9 @@ class BinanceAccount:
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
     _changed: trio.Event = attrs.field(factory=trio.Event, init=False)
     _resubscribe: trio.CancelScope | None = attrs.field(default=None, init=False)
+    _stream_since_s: float = attrs.field(default=0.0, init=False)  # (local) subscribed at
+    _stream_fills: set[tuple[str, str]] = attrs.field(factory=set, init=False)
+    _stream_fills_order: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
     _fetching: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -153,6 +173,8 @@ class BinanceAccount:
                 for tracker in list(self.orders.values()):  # in flight across a restart
                     if tracker.unknown:
                         nursery.start_soon(self._resolve, tracker, None)
+                if self.orders:  # and what the others did while the stream was down
+                    nursery.start_soon(self._look_up_working)
                 self.log.info(
                     "account ready",
                     venue=self.config.venue,
@@ -189,12 +211,14 @@ class BinanceAccount:
     async def _user_stream(self, *, task_status: trio.TaskStatus[None]) -> None:
         """Subscribed before the account is ready (so no event of an order sent after start is
         missed), then kept subscribed: each end is followed by a resubscription after a backoff
-        that doubles up to 30 s, and a lookup of every working order."""
+        that doubles up to 30 s (and never while the REST rate limits hold requests back), and
+        a lookup of every working order."""
         first, attempt = True, 0
 
         def subscribed() -> None:
             nonlocal first, attempt
             self.stream_up, attempt = True, 0
+            self._stream_since_s = trio.current_time()
             if first:
                 first = False
                 task_status.started()
@@ -203,6 +227,12 @@ class BinanceAccount:
                 self._spawn(self._look_up_working)
 
         while True:
+            # A WebSocket connection counts against the address's request weight: one made
+            # while the venue asked us to back off (a 429's Retry-After) gets the IP banned.
+            held = self.rest.limits.request_wait_s(trio.current_time())
+            if held > 0:
+                self.log.warning("user data stream waits for the rate limit", wait_s=held)
+                await trio.sleep(held)
             with trio.CancelScope() as scope:
                 self._resubscribe = scope
                 try:
@@ -227,10 +257,12 @@ class BinanceAccount:
                 attempt += 1
 
     def _on_event(self, event: ExecutionEvent) -> None:
+        fill = event.fill()
+        if fill is not None:
+            self._heard(fill.symbol, fill.trade_id)
         tracker = self.orders.get(event.client_order_id)
         if tracker is None:
             return  # not an order of this run's bots (or already done): recovery finds it
-        fill = event.fill()
         out = tracker.fills((fill,)) if fill is not None else []
         reason = event.reject_reason if event.reject_reason not in ("", "NONE") else ""
         out += tracker.state(
@@ -240,6 +272,15 @@ class BinanceAccount:
             reason=reason or (event.expiry_reason or ""),
         )
         self._deliver(tracker, out)
+
+    def _heard(self, symbol: str, trade_id: str) -> None:
+        key = (symbol, trade_id)
+        if key in self._stream_fills:
+            return
+        self._stream_fills.add(key)
+        self._stream_fills_order.append(key)
+        if len(self._stream_fills_order) > STREAM_FILLS_KEPT:
+            self._stream_fills.discard(self._stream_fills_order.popleft())
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -300,6 +341,13 @@ class BinanceAccount:
                 self.counters["orders_refused"] += 1
                 self._deliver(tracker, tracker.refused(str(refused)))
             case Unknown() as unknown:
+                if tracker.status is not None or tracker.done:  # the stream spoke first
+                    self.log.info(
+                        "order answer lost; the user stream already reported the order",
+                        client_order_id=cid,
+                        reason=str(unknown),
+                    )
+                    return
                 self._in_doubt(tracker, str(unknown))
                 resolution = UnknownOrderResolution(
                     cid,
@@ -307,6 +355,7 @@ class BinanceAccount:
                     placed.recv_window_ms,
                     confirmations=self.config.unknown_confirmations,
                     read_lag_ms=int(self.config.query_lag_s * 1000),
+                    processing_limit_ms=int(self.config.processing_limit_s * 1000),
                 )
                 self._spawn(self._resolve, tracker, resolution)
 
@@ -376,14 +425,21 @@ class BinanceAccount:
             tracker.seeded.update(booked_trade_ids)
             tracker.unknown = True
             self.orders[cid] = tracker
+        else:  # still tracked: what the stopped run was told may not be in its journal
+            tracker.rebase(booked_trade_ids)
         self.sinks[cid] = sink
-        server_now = self.rest.clock.latest_server_ms(trio.current_time())
+        if not tracker.unknown:
+            await self._look_up(tracker)  # tells it again: resting, and what is missing
+            if tracker.missing_trades() is not None:
+                await self._fetch_trades(tracker)
+            return
         resolution = UnknownOrderResolution.after_restart(
             cid,
-            server_now,
+            await self._latest_server_ms(),
             recv_window_ms=self.config.recv_window_ms,
             confirmations=self.config.unknown_confirmations,
             read_lag_ms=int(self.config.query_lag_s * 1000),
+            processing_limit_ms=int(self.config.processing_limit_s * 1000),
         )
         await self._resolve(tracker, resolution)
 
@@ -392,13 +448,13 @@ class BinanceAccount:
     ) -> None:
         """Until the order is no longer in doubt: the stream may settle it; else look it up."""
         if resolution is None:
-            server_now = self.rest.clock.latest_server_ms(trio.current_time())
             resolution = UnknownOrderResolution.after_restart(
                 tracker.client_order_id,
-                server_now,
+                await self._latest_server_ms(),
                 recv_window_ms=self.config.recv_window_ms,
                 confirmations=self.config.unknown_confirmations,
                 read_lag_ms=int(self.config.query_lag_s * 1000),
+                processing_limit_ms=int(self.config.processing_limit_s * 1000),
             )
         first = True
         while _in_doubt(tracker):
@@ -443,6 +499,13 @@ class BinanceAccount:
                     )
         if tracker.missing_trades() is not None:
             await self._fetch_trades(tracker)
+
+    async def _latest_server_ms(self) -> int:
+        """The latest the venue clock can read now; the clock is synced first if a ``-1021``
+        made it forget (``ExecutionError`` if the venue cannot be asked)."""
+        if not self.rest.clock.synced:
+            await self.rest.sync_time()
+        return self.rest.clock.latest_server_ms(trio.current_time())
 
     async def _wait_changed(self) -> None:
         await self._changed.wait()
@@ -495,23 +558,40 @@ class BinanceAccount:
             if t.order_id == str(needed.order_id)
         ]
         out = tracker.fills(mine)
-        server_now = self.rest.clock.server_ms(trio.current_time())
-        late = [
-            r
-            for r in out
-            if isinstance(r, VenueFillReport)
-            and server_now - r.fill.time_ms > self.config.order_poll_s * 1000
-        ]
         self._deliver(tracker, out)
-        if late and self.stream_up:
-            self.counters["stream_misses"] += 1
-            self.log.warning(
-                "the user data stream missed fills; resubscribing",
-                client_order_id=tracker.client_order_id,
-                missed=len(late),
-            )
-            if self._resubscribe is not None:
-                self._resubscribe.cancel()
+        found = [r.fill for r in out if isinstance(r, VenueFillReport)]
+        if found and self.stream_up and self._resubscribe is not None:
+            self._spawn(self._check_stream, found, self._resubscribe)
+
+    async def _check_stream(self, fills: list[VenueFill], subscription: trio.CancelScope) -> None:
+        """Fills the trade list gave us: those the subscription up since before them has not
+        delivered ``order_poll_s`` after they happened were missed (module docstring)."""
+        clock = self.rest.clock
+        grace_ms = int(self.config.order_poll_s * 1000)
+        due_ms = max(f.time_ms for f in fills) + grace_ms
+        if clock.synced:  # (not after a -1021, until the next request syncs it)
+            wait_ms = due_ms - clock.server_ms(trio.current_time())
+        else:
+            wait_ms = grace_ms
+        if wait_ms > 0:
+            await trio.sleep(wait_ms / 1000)
+        if not self.stream_up or self._resubscribe is not subscription or not clock.synced:
+            return  # resubscribed meanwhile (its lookups cover them), or cannot judge
+        since_ms = clock.server_ms(self._stream_since_s)
+        missed = [
+            f
+            for f in fills
+            if f.time_ms >= since_ms and (f.symbol, f.trade_id) not in self._stream_fills
+        ]
+        if not missed:
+            return
+        self.counters["stream_misses"] += 1
+        self.log.warning(
+            "the user data stream missed fills; resubscribing",
+            client_order_id=missed[0].client_order_id,
+            missed=len(missed),
+        )
+        subscription.cancel()
 
     def _deliver(self, tracker: TrackedOrder, out: Sequence[VenueReport | TradesNeeded]) -> None:
         sink = self.sinks.get(tracker.client_order_id)
@@ -573,8 +653,8 @@ class BinanceAccount:
 
     def statistics(self) -> dict[str, Any]:
         limits = self.rest.limits
-        now = trio.current_time() if _in_trio() else 0.0
-        wait = limits.order_wait_s(now) if now else 0.0
+        # (not "if now": a Trio clock may read 0.0, and MockClock starts there)
+        wait = limits.order_wait_s(trio.current_time()) if _in_trio() else 0.0
         return {
             "venue": self.config.venue,
             "mainnet": self.config.mainnet,

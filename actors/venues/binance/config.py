@@ -107,6 +107,7 @@ class AccountConfig:
     unknown_poll_s: float = attrs.field(default=2.0, validator=positive)
     unknown_confirmations: int = attrs.field(default=3, validator=at_least_one)
     query_lag_s: float = attrs.field(default=5.0, validator=non_negative)
+    processing_limit_s: float = attrs.field(default=10.0, validator=non_negative)
 
     @name.validator
     def _name(self, attribute: attrs.Attribute[Any], value: str) -> None:

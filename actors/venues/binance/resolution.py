@@ -75,6 +75,9 @@ class UnknownOrderResolution:
     confirmations: int = DEFAULT_CONFIRMATIONS
     read_lag_ms: int = DEFAULT_READ_LAG_MS
     min_spacing_ms: int = DEFAULT_MIN_SPACING_MS
+    # The venue's longest wait for its engine (Binance: 10 s); a venue that re-checks
+    # ``recvWindow`` at the engine and never waits longer (the local venue) may give less.
+    processing_limit_ms: int = PROCESSING_LIMIT_MS
     verdict: Verdict = Verdict.PENDING
     streak: int = 0
     last_counted_ms: int | None = None
@@ -98,6 +101,7 @@ class UnknownOrderResolution:
         confirmations: int = DEFAULT_CONFIRMATIONS,
         read_lag_ms: int = DEFAULT_READ_LAG_MS,
         min_spacing_ms: int = DEFAULT_MIN_SPACING_MS,
+        processing_limit_ms: int = PROCESSING_LIMIT_MS,
     ) -> UnknownOrderResolution:
         """For an intent the journal left unresolved: its request, if one was sent, reached
         the venue before ``server_now_ms`` (pass ``ServerClock.latest_server_ms`` of now), so
@@ -111,12 +115,13 @@ class UnknownOrderResolution:
             confirmations=confirmations,
             read_lag_ms=read_lag_ms,
             min_spacing_ms=min_spacing_ms,
+            processing_limit_ms=processing_limit_ms,
         )
 
     @property
     def deadline_ms(self) -> int:
         """Server time after which the request can no longer create an order."""
-        return self.timestamp_ms + self.recv_window_ms + PROCESSING_LIMIT_MS
+        return self.timestamp_ms + self.recv_window_ms + self.processing_limit_ms
 
     @property
     def trusted_from_ms(self) -> int:

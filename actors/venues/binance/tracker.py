@@ -21,10 +21,15 @@ Decisions:
   venue's reads trail its engine) never takes progress back.
 * **Resting** is told once, for a limit order the venue holds and has not finished: the bot
   then knows it is on the book (and the journal shows it ``open``).
+* **A new listener starts from the journal** (``rebase``): when the bot behind an order
+  restarts while the order is still tracked, what was told to the stopped run and did not
+  reach its journal is forgotten (fills the journal lacks, the resting notice), so it is told
+  again to the new run, once; the trades the journal has are never told again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal
 
@@ -109,6 +114,7 @@ class TrackedOrder:
     unknown: bool = False  # the send's outcome was lost; being resolved
     notional: Decimal = Decimal(0)  # what it can cost (for the account's working cap)
     trade_ids: set[str] = attrs.Factory(set)
+    trade_qty: dict[str, Decimal] = attrs.Factory(dict)  # venue quantity by trade id
     # Trade ids the journal already booked (a restart): counted, never reported again.
     seeded: set[str] = attrs.Factory(set)
 
@@ -127,6 +133,7 @@ class TrackedOrder:
             if fill.trade_id in self.trade_ids or self.done:
                 continue
             self.trade_ids.add(fill.trade_id)
+            self.trade_qty[fill.trade_id] = fill.quantity
             self.booked_qty += fill.quantity
             self.venue_executed = max(self.venue_executed, self.booked_qty)
             if fill.trade_id in self.seeded:
@@ -171,6 +178,17 @@ class TrackedOrder:
         """The send was refused: nothing is on the venue."""
         self.status, self.reason, self.unknown = REFUSED, reason, False
         return self._settle()
+
+    def rebase(self, booked_trade_ids: Iterable[str]) -> None:
+        """A new listener that knows only the journal (``booked_trade_ids``): forget the fills
+        told but not booked and the resting notice, so they are told again (a lookup, then the
+        trade list); the booked ones count and are never told again. For an order not done."""
+        booked = set(booked_trade_ids)
+        for trade_id in self.trade_ids - booked - self.seeded:
+            self.trade_ids.discard(trade_id)
+            self.booked_qty -= self.trade_qty.pop(trade_id)
+        self.seeded |= booked
+        self.rested = False
 
     def missing_trades(self) -> TradesNeeded | None:
         if self.done or self.order_id is None or self.venue_executed <= self.booked_qty:
