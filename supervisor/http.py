@@ -68,7 +68,7 @@ import trio
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from actors.errors import ConfigError
+from actors.errors import BotCriptoFyError, ConfigError
 from supervisor import web
 from supervisor.config import HttpConfig
 from supervisor.openapi import openapi_document
@@ -413,6 +413,8 @@ class HttpApp:
             )
         except KeyError:
             await _send_json(send, 404, {"error": "unknown bot", "bot": bot_id})
+        except BotCriptoFyError as exc:  # e.g. pausing a bot that gave up or is restarting
+            await _send_json(send, 409, {"error": str(exc), "bot": bot_id})
         except Exception:
             log.exception("control request failed")
             await _send_json(send, 500, {"error": "internal error"})

@@ -274,6 +274,7 @@ PAGE_PARAMETERS: list[Schema] = [
     },
 ]
 UNKNOWN_BOT = _error("No bot with this id runs here.")
+NOT_RUNNING = _error("The bot exists but its actor is not running (gave up, restarting).")
 BAD_QUERY = _error("Invalid query parameters (problems lists them).")
 UNAUTHORIZED = _error("Missing or wrong bearer token.")
 DISABLED = _error("Control is disabled: the token's environment variable is unset.")
@@ -409,6 +410,7 @@ PATHS: dict[str, Schema] = {
             "Pause a bot: it keeps its position and stops deciding.",
             ("200", _json("Paused.", _ref("BotAction"))),
             ("404", UNKNOWN_BOT),
+            ("409", NOT_RUNNING),
         ),
     },
     "/bots/{bot_id}/resume": {
@@ -417,6 +419,7 @@ PATHS: dict[str, Schema] = {
             "Resume a paused bot.",
             ("200", _json("Resumed.", _ref("BotAction"))),
             ("404", UNKNOWN_BOT),
+            ("409", NOT_RUNNING),
         ),
     },
     "/control/halt": {
