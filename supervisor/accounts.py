@@ -98,6 +98,19 @@ class Accounts:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         account = self.accounts[name]
+
+        def blocked(wait_s: float) -> None:
+            alerts.emit(
+                Alert(
+                    "venue_rate_limited",
+                    name,
+                    "critical",
+                    f"the venue's rate limits hold new orders for {wait_s:.0f} s",
+                    {"wait_s": round(wait_s, 3)},
+                )
+            )
+
+        account.on_blocked = blocked
         async with trio.open_nursery() as nursery:
             await nursery.start(account.run)
             result = await reconcile_account(account, journal, self.bots[name])

@@ -67,6 +67,7 @@ ALERT_KINDS = (
     "bot_halted",
     "crash_loop",
     "stop_loss_hit",
+    "venue_rate_limited",
     "daemon_started",
     "daemon_stopped",
 )

@@ -121,6 +121,9 @@ __all__ = [
 
 DECODE_LOG_INTERVAL_S = 10.0
 MAX_STREAM_REPAIRS = 2  # resubscribes of a quiet stream before its connection is replaced
+# A batch smaller than this (characters) is a reader keeping up with its socket: its
+# subscribers run before the next read. A quarter of the 64 KiB read buffer.
+SUBSCRIBERS_FIRST_BELOW = 16 * 1024
 # Exchange timestamp -> receipt. Fixed buckets (Prometheus style upper bounds, seconds).
 LATENCY_BUCKETS_S: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -481,7 +484,8 @@ class Connection:
                     received_ts = wall()
                     self._last_frame_at = now
                     self.messages_received += len(frames)
-                    self.bytes_received += sum(map(len, frames))
+                    size = sum(map(len, frames))
+                    self.bytes_received += size
                     events, failures, conflated = decode_batch(frames, received_ts)
                     if failures:
                         for frame, exc in failures:
@@ -506,7 +510,7 @@ class Connection:
                         exchange_ts = event.exchange_ts
                         if exchange_ts is not None:
                             observe(received_ts - exchange_ts)
-                    if published:
+                    if published and size < SUBSCRIBERS_FIRST_BELOW:
                         # Subscribers first: two scheduler rounds, so every task this batch
                         # woke has run (whatever order Trio gives a round) before the reader
                         # goes back to the socket (see the module docstring).

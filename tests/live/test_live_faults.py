@@ -351,6 +351,8 @@ async def test_429_then_418_block_orders_locally_until_the_wait_is_over(
         before = totals(venue)
         config = live_bot("tests.bots.strategies:AlwaysBuy", risk=live_risk(max_open_positions=50))
         bot = await setup.start_bot(config)
+        told: list[float] = []  # the daemon alerts venue_rate_limited from this
+        account.on_blocked = told.append
         venue.exhaust_request_weight()
         await setup.tick(bot)  # order 1: 429 with Retry-After
         assert await setup.settled(bot, 1) == "rejected"
@@ -358,6 +360,7 @@ async def test_429_then_418_block_orders_locally_until_the_wait_is_over(
         assert (limited.status, limited.code) == (429, -1003)
         blocked_s = account.statistics()["orders_blocked_s"]
         assert blocked_s > 0
+        assert told == [pytest.approx(blocked_s, abs=0.5)]
         # another process on our address does not back off: the IP is banned
         async with httpx.AsyncClient(base_url=venue.rest_url) as other:
             ban = await other.get("/api/v3/time")
@@ -387,6 +390,8 @@ async def test_429_then_418_block_orders_locally_until_the_wait_is_over(
         await setup.tick(bot)  # order 7: trading resumes
         assert await setup.settled(bot, 7) == "filled"
         assert [r.status for r in order_posts(venue)] == [429, 418, 200]
+        # once when the 429 held orders, once when the ban held them longer; not per order
+        assert told[1:] == [pytest.approx(ban_s, abs=1)]
         assert [o.client_order_id for o in venue.orders()] == ["bcf_b1_7"]
         await setup.booked(bot, len(venue.trades()))
         await setup.check_invariants([bot], before)

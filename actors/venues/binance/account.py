@@ -123,6 +123,9 @@ class BinanceAccount:
     _stream_fills: set[tuple[str, str]] = attrs.field(factory=set, init=False)
     _stream_fills_order: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
     _fetching: set[str] = attrs.field(factory=set, init=False)
+    # Called with the wait in seconds when the venue's rate limits start holding new orders.
+    on_blocked: Callable[[float], None] | None = attrs.field(default=None, init=False)
+    _blocked_until: float = attrs.field(default=-math.inf, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.counters = dict.fromkeys(
@@ -324,6 +327,7 @@ class BinanceAccount:
         self.orders[cid] = tracker
         self.counters["orders_sent"] += 1
         placed = await self.rest.place_order(prepared, cid)
+        self._check_blocked()
         match placed.outcome:
             case Accepted() as accepted:
                 out = tracker.fills(accepted.fills)
@@ -609,6 +613,17 @@ class BinanceAccount:
         if out:
             self._changed.set()
             self._changed = trio.Event()
+
+    def _check_blocked(self) -> None:
+        """Tell ``on_blocked`` when the venue's rate limits start holding new orders (a 429 or
+        418 answer, or a counter at its limit), or hold them longer than last told (a ban
+        after a 429): an operator must know at once, and once per hold, not per order."""
+        now = trio.current_time()
+        wait = self.rest.limits.order_wait_s(now)
+        if wait > 0 and now + wait > self._blocked_until + 1 and self.on_blocked is not None:
+            self.on_blocked(wait)
+        if wait > 0:
+            self._blocked_until = max(self._blocked_until, now + wait)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._nursery is not None:
