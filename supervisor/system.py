@@ -190,6 +190,14 @@ class System:
         slot = self._bots.slots.get(bot_id)
         if slot is None or slot.bot is None:
             raise KeyError(bot_id)
+        for child in self._bots_tree.children():
+            if child.name == bot_child_name(bot_id) and child.state == "failed":
+                # Given up on (a crash loop): no run will take the command. A bot restarting
+                # with backoff does take it, from its next run.
+                raise BotCriptoFyError(
+                    f"bot {bot_id!r} was given up on after repeated crashes"
+                    f" ({child.last_error}); stop and spawn it again, or restart the daemon"
+                )
         return slot.bot
 
     # --- read API (supervisor.read_api: GET /bots...) ---------------------------------------

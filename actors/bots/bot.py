@@ -173,8 +173,6 @@ class Bot:
         await self._command(True, cancel_open=True)
 
     async def _command(self, paused: bool, *, cancel_open: bool = False) -> None:
-        if not self._running:  # a stopped or crashed run would never answer
-            raise BotCriptoFyError(f"bot {self.config.id!r} is not running ({self._lifecycle})")
         reply_send, reply_receive = trio.open_memory_channel[None](1)
         with reply_receive:
             await self._commands_send.send(_Command(paused, reply_send, cancel_open))
@@ -259,11 +257,6 @@ class Bot:
         finally:
             self._lifecycle = "stopped"
             self._running = False
-            while True:  # commands that came too late: their callers get an error, not a hang
-                try:
-                    self._commands.receive_nowait().reply.close()
-                except trio.WouldBlock:
-                    break
             try:
                 await self._flush_state_on_stop()
             finally:

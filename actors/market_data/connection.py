@@ -10,15 +10,16 @@ Tasks per open socket: the **reader** (this actor's main body) and the **control
   ticker subscribers read only the newest ticker of a stream: one overwritten within the same
   read is skipped undecoded where the codec can tell (Binance), and counted
   (``tickers_conflated``); trades and control events are all decoded and routed in order.
-* Subscribers before the next read: after a batch that published data, the reader yields
-  for two scheduler rounds before it reads the socket again. A woken subscriber runs only
-  once the reader yields, and going back to the socket is where it would: an attempt to
-  read that finds nothing (Trio tries the read before it waits), then the wait's
-  registration, tens of µs on a quiet socket, all of it between the publish and the
-  subscriber (``tests/bench/market_data.py --only latency``). One round is not enough:
-  Trio runs a round's tasks in either order, so the reader would often go first. Two
-  rounds cost a few µs per read, nothing per message: under load a read carries hundreds
-  of frames.
+* Subscribers before the next read: after a batch that published data, a reader keeping up
+  with its socket (a batch under ``SUBSCRIBERS_FIRST_BELOW``) yields for two scheduler
+  rounds before it reads again. A woken subscriber runs only once the reader yields, and
+  going back to a drained socket is where it would: an attempt to read that finds nothing
+  (Trio tries the read before it waits), then the wait's registration, tens of µs, all of it
+  between the publish and the subscriber (``tests/bench/market_data.py --only latency``).
+  One round is not enough: Trio runs a round's tasks in either order, so the reader would
+  often go first. A reader behind its socket (full reads) goes straight back to it instead:
+  its next read does not wait, and subscribers not yet run when it publishes again find
+  both publishes in one wake-up (the fan-out rate, ``--only fanout``, needs that).
 * Watchdog: not a task but a deadline on the reader, for the connection as a whole. The
   reader's receive loop runs inside ``move_on_at(next check)`` (a subscribe sent by the control
   task pulls that deadline in to the new streams' stale limit); only when it passes does the

@@ -16,7 +16,7 @@ import trio
 from actors.bots import Bot, BotHalted, BotHaltLifted, ExitTriggered, ReportSink
 from actors.bots.bot import ORDER_OUTCOME_GRACE_S
 from actors.bots.executor import OrderUnknown, PaperVenue, Pricing
-from actors.errors import BotCriptoFyError, ConfigError, ExecutionError
+from actors.errors import ConfigError, ExecutionError
 from actors.journal import Journal
 from actors.journal.store import BotRecord, JournalStore, OrderIntent, OrderRecord
 from actors.messages import Ticker, Trade
@@ -478,22 +478,3 @@ async def test_cancelled_in_the_middle_of_placing_an_order(tmp_path, thread_cloc
                 ("b1-2", "filled"),
             ]
             nursery.cancel_scope.cancel()
-
-
-async def test_a_command_to_a_bot_that_is_not_running_fails_at_once(
-    tmp_path, thread_clock: trio.abc.Clock
-) -> None:
-    """A bot that gave up or stopped never answers: its caller gets an error, not a hang."""
-    with trio.fail_after(30):
-        feed = FakeFeed()
-        async with running_journal(tmp_path / "journal.db") as journal:
-            bot = Bot(bot_config(), feed.subscribe, journal, wall_clock=WallClock())
-            with pytest.raises(BotCriptoFyError, match="is not running"):
-                await bot.pause()
-            async with trio.open_nursery() as nursery:
-                await nursery.start(bot.run)
-                await bot.pause()
-                assert bot.statistics().state == "paused"
-                nursery.cancel_scope.cancel()
-            with pytest.raises(BotCriptoFyError, match="is not running"):
-                await bot.resume()

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from loguru import logger
 from trio.testing import MockClock
 
+from actors.errors import BotCriptoFyError
 from actors.simulator import open_exchange_server
 from supervisor.config import (
     BackoffPolicy,
@@ -103,6 +105,9 @@ async def test_a_bot_in_a_crash_loop_is_given_up_and_the_other_trades_on(
                 assert buggy["last_error"] == "ZeroDivisionError: strategy bug"
                 steady = health["bots"]["steady"]
                 assert (steady["healthy"], steady["state"]) == (True, "running")
+                # No run will take a command: it is refused (409 over HTTP), not left hanging.
+                with pytest.raises(BotCriptoFyError, match="given up on after repeated crashes"):
+                    await sup.pause_bot("buggy")
 
                 # The other bot goes on trading, and everything else runs on.
                 bot = sup.bot("steady")
