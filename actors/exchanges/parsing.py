@@ -349,6 +349,18 @@ def expect_list(value: object, what: str) -> JsonArray:
     return value
 
 
+def expect_int(value: object, what: str) -> int:
+    if type(value) is not int:
+        raise DecodeError(f"{what}: expected an integer, got {show(value)}")
+    return value
+
+
+def expect_bool(value: object, what: str) -> bool:
+    if type(value) is not bool:
+        raise DecodeError(f"{what}: expected true or false, got {show(value)}")
+    return value
+
+
 def expect_str(value: object, what: str) -> str:
     if type(value) is not str:
         raise DecodeError(f"{what}: expected a string, got {show(value)}")

@@ -437,20 +437,14 @@ class BinanceAccount:
             if tracker.missing_trades() is not None:
                 await self._fetch_trades(tracker)
             return
-        resolution = UnknownOrderResolution.after_restart(
-            cid,
-            await self._latest_server_ms(),
-            recv_window_ms=self.config.recv_window_ms,
-            confirmations=self.config.unknown_confirmations,
-            read_lag_ms=int(self.config.query_lag_s * 1000),
-            processing_limit_ms=int(self.config.processing_limit_s * 1000),
-        )
-        await self._resolve(tracker, resolution)
+        await self._resolve(tracker, None)
 
     async def _resolve(
         self, tracker: TrackedOrder, resolution: UnknownOrderResolution | None
     ) -> None:
-        """Until the order is no longer in doubt: the stream may settle it; else look it up."""
+        """Until the order is no longer in doubt: the stream may settle it; else look it up.
+        ``resolution`` None: the request's timing is not known here (a restart), so the
+        latest request the previous run can have sent is assumed."""
         if resolution is None:
             resolution = UnknownOrderResolution.after_restart(
                 tracker.client_order_id,

@@ -62,10 +62,10 @@ from actors.errors import DecodeError
 from actors.exchanges.parsing import (
     FOREIGN_ERRORS,
     decode_failure,
+    expect_bool,
     expect_dict,
     expect_list,
     expect_str,
-    show,
     size,
 )
 
@@ -393,12 +393,6 @@ class SymbolRules:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _bool(value: object, field: str) -> bool:
-    if type(value) is not bool:
-        raise DecodeError(f"{field}: expected true or false, got {show(value)}")
-    return value
-
-
 def _lot(f: Mapping[str, Any], kind: str, symbol: str) -> LotRule:
     where = f"{symbol} {kind}"
     return LotRule(
@@ -416,7 +410,7 @@ def _notional(f: Mapping[str, Any], kind: str, symbol: str) -> NotionalRule:
             filter_type=kind,
             min_notional=size(f["minNotional"], f"{where} minNotional"),
             max_notional=_ZERO,
-            min_applies_to_market=_bool(f["applyToMarket"], f"{where} applyToMarket"),
+            min_applies_to_market=expect_bool(f["applyToMarket"], f"{where} applyToMarket"),
             max_applies_to_market=False,
         )
     max_text = f.get("maxNotional")
@@ -424,8 +418,8 @@ def _notional(f: Mapping[str, Any], kind: str, symbol: str) -> NotionalRule:
         filter_type=kind,
         min_notional=size(f["minNotional"], f"{where} minNotional"),
         max_notional=_ZERO if max_text is None else size(max_text, f"{where} maxNotional"),
-        min_applies_to_market=_bool(f["applyMinToMarket"], f"{where} applyMinToMarket"),
-        max_applies_to_market=_bool(f.get("applyMaxToMarket", False), f"{where} applyMax"),
+        min_applies_to_market=expect_bool(f["applyMinToMarket"], f"{where} applyMinToMarket"),
+        max_applies_to_market=expect_bool(f.get("applyMaxToMarket", False), f"{where} applyMax"),
     )
 
 

@@ -67,7 +67,14 @@ import attrs
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.parsing import FOREIGN_ERRORS, expect_dict, expect_list, expect_str, size
+from actors.exchanges.parsing import (
+    FOREIGN_ERRORS,
+    expect_dict,
+    expect_int,
+    expect_list,
+    expect_str,
+    size,
+)
 from actors.venues.fills import VenueFill
 
 __all__ = [
@@ -248,12 +255,6 @@ def _unreadable(exc: Exception) -> str:
     return f"unreadable response: {what}"[:200]
 
 
-def _int(value: object, field: str) -> int:
-    if type(value) is not int:
-        raise DecodeError(f"{field}: expected an integer, got {value!r:.60}")
-    return value
-
-
 def _opt_size(data: Mapping[str, Any], field: str) -> Decimal | None:
     value = data.get(field)
     return None if value is None else size(value, field)
@@ -278,7 +279,7 @@ def _fill(
     asset = f.get("commissionAsset")
     return VenueFill(
         symbol=symbol,
-        trade_id=str(_int(f["tradeId"], "tradeId")),
+        trade_id=str(expect_int(f["tradeId"], "tradeId")),
         order_id=str(order_id),
         client_order_id=client_order_id,
         side=_side(side),
@@ -295,11 +296,11 @@ def _fill(
 def _accepted(data: object, client_order_id: str) -> Accepted:
     d = expect_dict(data, "order response")
     symbol = expect_str(d["symbol"], "symbol")
-    order_id = _int(d["orderId"], "orderId")
+    order_id = expect_int(d["orderId"], "orderId")
     answered_id = expect_str(d["clientOrderId"], "clientOrderId")
     if answered_id != client_order_id:
         raise DecodeError(f"response is for client id {answered_id!r}, not {client_order_id!r}")
-    time_ms = _int(d["transactTime"], "transactTime")
+    time_ms = expect_int(d["transactTime"], "transactTime")
     status = d.get("status")
     side = d.get("side")
     fills = tuple(
@@ -464,7 +465,7 @@ def _cancelled(data: object, client_order_id: str) -> Cancelled:
         raise DecodeError(f"cancel response is for {answered!r}, not {client_order_id!r}")
     return Cancelled(
         symbol=expect_str(d["symbol"], "symbol"),
-        order_id=_int(d["orderId"], "orderId"),
+        order_id=expect_int(d["orderId"], "orderId"),
         client_order_id=answered,
         status=expect_str(d["status"], "status"),
         executed_qty=size(d["executedQty"], "executedQty"),
@@ -547,7 +548,7 @@ def _snapshot(data: object, client_order_id: str) -> OrderSnapshot:
     time_ms, update_ms = d.get("time"), d.get("updateTime")
     return OrderSnapshot(
         symbol=expect_str(d["symbol"], "symbol"),
-        order_id=_int(d["orderId"], "orderId"),
+        order_id=expect_int(d["orderId"], "orderId"),
         client_order_id=answered,
         side=_side(d["side"]),
         order_type=expect_str(d["type"], "type"),
@@ -556,8 +557,8 @@ def _snapshot(data: object, client_order_id: str) -> OrderSnapshot:
         orig_qty=size(d["origQty"], "origQty"),
         executed_qty=size(d["executedQty"], "executedQty"),
         cumulative_quote_qty=_opt_size(d, "cummulativeQuoteQty"),
-        time_ms=None if time_ms is None else _int(time_ms, "time"),
-        update_time_ms=None if update_ms is None else _int(update_ms, "updateTime"),
+        time_ms=None if time_ms is None else expect_int(time_ms, "time"),
+        update_time_ms=None if update_ms is None else expect_int(update_ms, "updateTime"),
     )
 
 

@@ -71,7 +71,15 @@ import trio
 from loguru import logger
 
 from actors.errors import DecodeError, ExecutionError
-from actors.exchanges.parsing import FOREIGN_ERRORS, expect_dict, expect_list, expect_str, size
+from actors.exchanges.parsing import (
+    FOREIGN_ERRORS,
+    expect_bool,
+    expect_dict,
+    expect_int,
+    expect_list,
+    expect_str,
+    size,
+)
 from actors.venues.binance.filters import PreparedOrder, SymbolRules, parse_exchange_info
 from actors.venues.binance.rate_limits import RateLimitRule, RateLimitState, parse_rate_limits
 from actors.venues.binance.responses import (
@@ -239,18 +247,6 @@ def _signature(request: SignedRequest) -> str:
     return part.rpartition("&signature=")[2]
 
 
-def _int(value: object, field: str) -> int:
-    if type(value) is not int:
-        raise DecodeError(f"{field}: expected an integer, got {value!r:.60}")
-    return value
-
-
-def _bool(value: object, field: str) -> bool:
-    if type(value) is not bool:
-        raise DecodeError(f"{field}: expected true or false, got {value!r:.60}")
-    return value
-
-
 @attrs.define(eq=False)
 class BinanceRest:
     """Use as ``async with BinanceRest(...) as rest:`` (module docstring)."""
@@ -307,7 +303,7 @@ class BinanceRest:
         received_at = trio.current_time()
         data = self._json(endpoint, reply)
         try:
-            server_ms = _int(expect_dict(data, "time")["serverTime"], "serverTime")
+            server_ms = expect_int(expect_dict(data, "time")["serverTime"], "serverTime")
             self.clock.observe(sent_at, received_at, server_ms)
         except FOREIGN_ERRORS as exc:
             raise VenueRequestError(endpoint, f"unreadable response: {exc}") from None
@@ -577,15 +573,15 @@ def _trade(item: object, client_order_id: str) -> VenueFill:
     asset = t.get("commissionAsset")
     return VenueFill(
         symbol=expect_str(t["symbol"], "symbol"),
-        trade_id=str(_int(t["id"], "id")),
-        order_id=str(_int(t["orderId"], "orderId")),
+        trade_id=str(expect_int(t["id"], "id")),
+        order_id=str(expect_int(t["orderId"], "orderId")),
         client_order_id=client_order_id,
-        side="buy" if _bool(t["isBuyer"], "isBuyer") else "sell",
+        side="buy" if expect_bool(t["isBuyer"], "isBuyer") else "sell",
         price=size(t["price"], "price"),
         quantity=size(t["qty"], "qty"),
         commission=size(t["commission"], "commission"),
         commission_asset=None if asset is None else expect_str(asset, "commissionAsset"),
-        time_ms=_int(t["time"], "time"),
-        maker=_bool(t["isMaker"], "isMaker"),
+        time_ms=expect_int(t["time"], "time"),
+        maker=expect_bool(t["isMaker"], "isMaker"),
         source="trades",
     )

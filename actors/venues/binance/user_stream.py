@@ -34,7 +34,15 @@ import attrs
 import orjson
 
 from actors.errors import DecodeError
-from actors.exchanges.parsing import FOREIGN_ERRORS, decode_failure, expect_dict, expect_str, size
+from actors.exchanges.parsing import (
+    FOREIGN_ERRORS,
+    decode_failure,
+    expect_bool,
+    expect_dict,
+    expect_int,
+    expect_str,
+    size,
+)
 from actors.venues.binance.responses import TERMINAL_STATUSES
 from actors.venues.binance.signing import DEFAULT_RECV_WINDOW_MS, Signer, sign_ws_params
 from actors.venues.fills import VenueFill
@@ -120,18 +128,6 @@ class ExecutionEvent:
         )
 
 
-def _int(value: object, field: str) -> int:
-    if type(value) is not int:
-        raise DecodeError(f"executionReport {field}: expected an integer, got {value!r:.60}")
-    return value
-
-
-def _bool(value: object, field: str) -> bool:
-    if type(value) is not bool:
-        raise DecodeError(f"executionReport {field}: expected true or false, got {value!r:.60}")
-    return value
-
-
 def _execution_event(ev: Mapping[str, Any]) -> ExecutionEvent:
     side = ev["S"]
     if side not in ("BUY", "SELL"):
@@ -140,13 +136,13 @@ def _execution_event(ev: Mapping[str, Any]) -> ExecutionEvent:
     own = expect_str(ev["c"], "executionReport c")
     if original is not None and expect_str(original, "executionReport C"):
         own = original
-    trade_id = _int(ev["t"], "t")
+    trade_id = expect_int(ev["t"], "executionReport t")
     asset = ev.get("N")
     expiry = ev.get("eR")
     return ExecutionEvent(
         symbol=expect_str(ev["s"], "executionReport s"),
         client_order_id=own,
-        order_id=_int(ev["i"], "i"),
+        order_id=expect_int(ev["i"], "executionReport i"),
         side="buy" if side == "BUY" else "sell",
         order_type=expect_str(ev["o"], "executionReport o"),
         execution_type=expect_str(ev["x"], "executionReport x"),
@@ -161,9 +157,9 @@ def _execution_event(ev: Mapping[str, Any]) -> ExecutionEvent:
         commission=size(ev["n"], "executionReport n"),
         commission_asset=None if asset is None else expect_str(asset, "executionReport N"),
         trade_id=None if trade_id < 0 else trade_id,
-        event_time_ms=_int(ev["E"], "E"),
-        transaction_time_ms=_int(ev["T"], "T"),
-        maker=_bool(ev["m"], "m"),
+        event_time_ms=expect_int(ev["E"], "executionReport E"),
+        transaction_time_ms=expect_int(ev["T"], "executionReport T"),
+        maker=expect_bool(ev["m"], "executionReport m"),
         expiry_reason=None if expiry is None else expect_str(expiry, "executionReport eR"),
     )
 
