@@ -76,10 +76,32 @@ TABLES: tuple[tuple[str, type, str], ...] = (
         "Keys are named, never written here (see `[secrets]`). Testnet by default.",
     ),
     ("[http]", cfg.HttpConfig, "The daemon's HTTP server (`run.py` only, not `open_supervisor`)."),
-    ("[journal]", cfg.JournalConfig, "The SQLite journal of orders, fills and bot state."),
+    (
+        "[journal]",
+        cfg.JournalConfig,
+        "The journal of orders, fills and bot state: a SQLite file, or PostgreSQL with `url`.",
+    ),
     ("[logging]", cfg.LoggingConfig, "Log sinks (`run.py` only). Command-line flags win."),
     ("[alerts]", cfg.AlertsConfig, "Operator alerts: always logged, and posted to webhooks."),
     ("[[alerts.webhooks]]", cfg.WebhookConfig, "One entry per webhook sink."),
+    (
+        "[record]",
+        cfg.RecordConfig,
+        "Recording of market data to Parquet (present: on). See the user guide's"
+        ' "Recording market data".',
+    ),
+    (
+        "[[record.streams]]",
+        cfg.RecordStream,
+        "A stream to record besides the bots' (or instead, with `bot_streams = false`).",
+    ),
+    (
+        "[cluster]",
+        cfg.ClusterConfig,
+        "Optional: several daemons share one connection per exchange through Redis (the user"
+        ' guide\'s "Run a cluster"). Absent: one process, no Redis. `run.py --node NAME'
+        " --roles feed,bots` overrides `node` and `roles`, so every node can run one file.",
+    ),
     (
         "[secrets]",
         cfg.SecretsConfig,
@@ -298,10 +320,49 @@ MEANINGS: dict[str, str] = {
         "Environment variable holding the bearer token of the control routes, read at "
         "start; unset or empty: control routes answer 403."
     ),
+    # [cluster]
+    "ClusterConfig.redis_url": (
+        "The Redis every node of the cluster uses (`redis://`, `rediss://` or `unix://`). Set"
+        " this or `redis_url_env`."
+    ),
+    "ClusterConfig.redis_url_env": (
+        "Name of the secret (secrets file, then environment) holding the Redis URL, for a URL"
+        " with a password."
+    ),
+    "ClusterConfig.node": (
+        "This node's name, unique in the cluster (`--node` overrides it). On a cluster node"
+        " `{node}` in `[journal] path` is replaced by it."
+    ),
+    "ClusterConfig.roles": (
+        "`feed`: may lead exchanges (hold their one connection and publish the feed);"
+        " `bots`: runs the configured bots. A node without `feed` only reads the feed."
+    ),
+    "ClusterConfig.namespace": (
+        "Prefix of every Redis key the cluster uses; clusters sharing a Redis need different ones."
+    ),
+    "ClusterConfig.lease_ttl_s": (
+        "Lifetime of an exchange's leadership lease, renewed every third of it. A dead or"
+        " cut-off leader is replaced within about 2.75 x this plus a connect."
+    ),
+    "ClusterConfig.stream_maxlen": "Entries kept per exchange's feed stream (`MAXLEN ~`).",
+    "ClusterConfig.redis_timeout_s": (
+        "Deadline of each Redis call; a node whose calls miss it tells its streams `down` and"
+        " tries again."
+    ),
     # [journal]
     "JournalConfig.path": "SQLite file (its directory is created if missing).",
     "JournalConfig.fsync": (
-        "`PRAGMA synchronous=FULL`: a committed fill survives power loss, not only kill -9."
+        "`PRAGMA synchronous=FULL`: a committed fill survives power loss, not only kill -9. "
+        "PostgreSQL: off is `synchronous_commit=off` (a server crash may lose the last commits)."
+    ),
+    "JournalConfig.url": (
+        "PostgreSQL instead of the SQLite file: `postgresql://user@host:5432/db` (tables in the "
+        "URL's `search_path`, e.g. `?options=-csearch_path%3Dname`). No password here: a URL "
+        "with one is refused."
+    ),
+    "JournalConfig.password_env": (
+        "Environment variable (or secrets-file key) holding PostgreSQL's password; unset: "
+        "libpq's `PGPASSWORD` or `~/.pgpass`, or none."
     ),
     # [logging]
     "LoggingConfig.level": "Minimum level (`--log-level` overrides).",
@@ -325,6 +386,19 @@ MEANINGS: dict[str, str] = {
         '`"json"`: `{kind, key, severity, message, fields, ts}`; `"slack"`: `{"text": ...}`; '
         '`"discord"`: `{"content": ..., "allowed_mentions": {"parse": []}}`.'
     ),
+    # [record]
+    "RecordConfig.dir": "Directory of the recording (relative: to the config file's).",
+    "RecordConfig.streams": "Streams to record (`[[record.streams]]`).",
+    "RecordConfig.bot_streams": "Also the ticker and trade streams of every configured bot.",
+    "RecordConfig.flush_s": "Seconds between flushes to disk: a crash loses at most this much.",
+    "RecordConfig.rotate_s": "Seconds of data per Parquet file (a file also ends with its day).",
+    "RecordConfig.max_buffer_rows": (
+        "Rows that may wait for the disk; beyond, rows are dropped and counted."
+    ),
+    "RecordConfig.raw_frames": "Also record every frame received, for replay through codecs.",
+    "RecordStream.exchange": "A configured exchange's `name`.",
+    "RecordStream.symbol": "Unified symbol, `BASE/QUOTE`.",
+    "RecordStream.kind": "`ticker` or `trade`.",
     # [secrets]
     "SecretsConfig.file": (
         'TOML file of `NAME = "value"` lines, looked up before the environment.'

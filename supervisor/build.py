@@ -4,15 +4,23 @@ opened; the actors are constructed, which only creates their inboxes).
 The root's children, in start order; a shutdown stops them in reverse order, one at a time, so
 each one outlives everything that depends on it:
 
-* ``journal``: the only SQLite writer. Up first, down last, so every bot's last write commits.
+* ``journal``: this process's one journal writer (SQLite, or PostgreSQL with ``[journal] url``,
+  its password resolved here from ``password_env``). Up first, down last, so every bot's last
+  write commits.
 * ``alerts``: the webhook actor, up before anything can alert and down after ``daemon_stopped``.
 * ``bot_events``: forwards the bots' events (halts, stop-loss hits) to ``alerts``.
 * ``feeds``: ``supervisor.feeds.build_feeds``, one subtree per exchange. It outlives the bots:
   a bot is stopped while its feed still streams, and never sees its feed go first.
+* ``recorder``: with ``[record]``, writes what the feeds deliver to Parquet
+  (``actors.recording``). After the feeds and before the bots, so it stops before the feeds
+  (its last flush holds everything they delivered); contained like a bot: a failing disk is
+  never a reason to stop trading.
 * ``account:NAME``: one per ``[[accounts]]`` entry (``supervisor.accounts``), ready only once
   the account is reconciled, so no live bot trades before; restarted with ``[backoff]``.
-* ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]`` after a
-  crash, not after a clean stop); bots spawned later are added at the end.
+* ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]``
+  after a crash, not after a clean stop); bots spawned later are added at the end. None on a
+  ``[cluster]`` node whose roles leave out ``bots``; on a cluster node ``{node}`` in
+  ``[journal] path`` is the node's name, so nodes on one machine can share a config file.
 
 **Crash loops are contained at the level they belong to.** Each bot is a *contained* child
 (``ChildSpec.restart_limit``) with a budget of its own, ``[supervisor] max_restarts`` per
@@ -42,9 +50,13 @@ from actors.bots.executor import ExecutorFactory, make_executor
 from actors.errors import JournalError
 from actors.journal import Journal
 from actors.journal.actor import CLOSE_GRACE_S
+from actors.market_data.pool import PoolTuning
+from actors.recording.config import record_streams
+from actors.recording.recorder import STOP_GRACE_S, Recorder
 from supervisor.accounts import Accounts, account_child_name
 from supervisor.alerts import Alerts, forward_bot_events, supervision_alerts
 from supervisor.config import BotConfig, Config
+from supervisor.config_loader import resolve_secret
 from supervisor.feeds import MarketData, build_feeds, connections_child
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.events import Observer
@@ -136,6 +148,13 @@ class Tree:
     market_data: MarketData
     bots: Bots
     accounts: Accounts
+    recorder: Recorder | None = None  # with [record]
+
+
+def _forward_frames(
+    sink: list[Recorder], exchange: str, connection: int, frames: list[str | bytes], ts: float
+) -> None:
+    sink[0].take_frames(exchange, connection, frames, ts)
 
 
 def build_tree(
@@ -148,15 +167,39 @@ def build_tree(
     caller to start later (the daemon binds HTTP first). ``ConfigError`` if a webhook's
     ``url_env`` or an account's key names an unset variable.
     """
-    journal = Journal(config.journal)
     alerts = Alerts.from_config(config.alerts, config.secrets)
+    cluster = config.cluster
+    redis_url = None
+    journal_config = config.journal
+    if cluster is not None:
+        # Nodes on one machine share a config file, not a journal file.
+        path = journal_config.path.replace("{node}", cluster.node)
+        journal_config = attrs.evolve(journal_config, path=path)
+        redis_url = cluster.redis_url
+        if redis_url is None:
+            assert cluster.redis_url_env is not None
+            redis_url = resolve_secret(cluster.redis_url_env, config.secrets)
+        if "bots" not in cluster.roles:
+            configured_bots = False  # a feed-only node runs no bots
+    # The recorder taps the connections' raw frames, but is built after the feeds it reads.
+    raw_sink: list[Recorder] = []
+    tuning = None
+    if config.record is not None and config.record.raw_frames:
+        tuning = PoolTuning(on_frames=partial(_forward_frames, raw_sink))
     feeds = build_feeds(
         config.exchanges,
+        tuning=tuning,
         backoff=config.backoff,
         circuit_breaker=config.circuit_breaker,
         restart_limits=(config.supervisor.max_restarts, config.supervisor.period_s),
+        cluster=cluster,
+        redis_url=redis_url,
     )
     accounts = Accounts.build(config.accounts, config.bots, config.secrets)
+    journal_password = None  # [journal] url: PostgreSQL's password from env or secrets file
+    if journal_config.password_env is not None:
+        journal_password = resolve_secret(journal_config.password_env, config.secrets)
+    journal = Journal(journal_config, password=journal_password)
     events_send, events_receive = trio.open_memory_channel[BotEvent](BOT_EVENTS_BUFFER)
     grace_s = config.supervisor.shutdown_grace_s
     bots = Bots(
@@ -169,6 +212,26 @@ def build_tree(
         executor_factory=accounts.executors,
     )
     bot_children = [bots.add(bot) for bot in config.bots] if configured_bots else []
+    recorder = None
+    if config.record is not None:
+        streams = record_streams(config.record, ((b.exchange, b.symbol) for b in config.bots))
+        recorder = Recorder(config.record, feeds.market_data.subscribe, streams)
+        raw_sink.append(recorder)
+    recorder_children = (
+        ()
+        if recorder is None
+        else (
+            ChildSpec(
+                "recorder",
+                recorder.run,
+                backoff=config.backoff,
+                shutdown_grace_s=STOP_GRACE_S + grace_s,
+                restart_limit=RestartLimit(
+                    config.supervisor.max_restarts, config.supervisor.period_s
+                ),
+            ),
+        )
+    )
     # An exchange's breaker and staleness alerts are keyed by the exchange's name.
     alert_keys = {connections_child(ex.name): ex.name for ex in config.exchanges}
     root = SupervisorSpec(
@@ -189,6 +252,7 @@ def build_tree(
                 restart="transient",  # a clean end (no sender left) is not a failure
             ),
             feeds.spec,
+            *recorder_children,
             *(
                 ChildSpec(
                     account_child_name(name),
@@ -214,4 +278,5 @@ def build_tree(
         market_data=feeds.market_data,
         bots=bots,
         accounts=accounts,
+        recorder=recorder,
     )

@@ -22,13 +22,16 @@ from actors.bots.config import (
 from actors.bots.strategy import is_module_name
 from actors.journal import JournalConfig
 from actors.market_data.config import FeedConfig
+from actors.recording.config import RecordConfig, RecordStream
 from actors.schema import (
     FieldValueError,
     at_least_one,
     env_var_name,
+    name_like,
     non_negative,
     positive,
     tcp_port,
+    url_with_scheme,
 )
 from actors.venues.binance.config import AccountConfig
 from supervisor.otp.backoff import BackoffPolicy
@@ -40,6 +43,7 @@ __all__ = [
     "BackoffPolicy",
     "BotConfig",
     "BreakerPolicy",
+    "ClusterConfig",
     "Config",
     "ExchangeConfig",
     "FeedConfig",
@@ -49,6 +53,8 @@ __all__ = [
     "LoggingConfig",
     "MarketConfig",
     "PaperConfig",
+    "RecordConfig",
+    "RecordStream",
     "RiskConfig",
     "SecretsConfig",
     "SupervisorConfig",
@@ -114,6 +120,45 @@ class SecretsConfig:
     file: str | None = None  # TOML file of NAME = "value"; looked up before the environment
 
 
+ClusterRole = Literal["feed", "bots"]
+
+
+def _node_name(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not name_like(value, 64):
+        raise FieldValueError(f"must be a short name (letters, digits, '-', '_'), got {value!r}")
+
+
+def _roles(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value or len(set(value)) != len(value):
+        raise FieldValueError("must name each of 'feed' and 'bots' at most once, and one at least")
+
+
+@attrs.frozen
+class ClusterConfig:
+    """Several daemons sharing one connection per exchange through Redis (see
+    ``supervisor.cluster``). ``node`` must differ per process (``run.py --node NAME``);
+    ``roles``: ``feed`` may lead exchanges' connections, ``bots`` runs the configured bots.
+    A URL with a password belongs in ``redis_url_env`` (the variable or secrets-file key)."""
+
+    redis_url: str | None = attrs.field(
+        default=None, repr=False, validator=url_with_scheme("redis://", "rediss://", "unix://")
+    )
+    redis_url_env: str | None = attrs.field(default=None, validator=env_var_name)
+    node: str = attrs.field(default="node", validator=_node_name)
+    roles: tuple[ClusterRole, ...] = attrs.field(default=("feed", "bots"), validator=_roles)
+    namespace: str = "botcriptofy"  # prefix of every Redis key; one per cluster
+    lease_ttl_s: float = attrs.field(default=3.0, validator=positive)
+    stream_maxlen: int = attrs.field(default=10_000, validator=at_least_one)
+    redis_timeout_s: float = attrs.field(default=1.0, validator=positive)
+
+    @redis_url_env.validator
+    def _one_source(self, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+        if (value is None) == (self.redis_url is None):
+            raise FieldValueError(
+                "set exactly one of redis_url and redis_url_env", field="redis_url"
+            )
+
+
 def module_names(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     bad = [name for name in value if not is_module_name(name)]
     if bad:
@@ -140,3 +185,5 @@ class Config:
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     secrets: SecretsConfig = attrs.field(factory=SecretsConfig)
+    record: RecordConfig | None = None  # no [record]: nothing is recorded
+    cluster: ClusterConfig | None = None  # no [cluster]: one process, no Redis

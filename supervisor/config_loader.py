@@ -57,6 +57,7 @@ __all__ = [
     "load_config",
     "parse_bot_spec",
     "parse_config",
+    "parse_config_mapping",
     "resolve_secret",
     "spawn_refusals",
 ]
@@ -151,6 +152,15 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
                     f"bots[{i}].account: unknown account {account_name!r}; configured:"
                     f" {', '.join(account_names) or 'none'}"
                 )
+    record = raw.get("record")
+    if isinstance(record, Mapping):
+        for i, stream in _tables(record, "streams"):
+            wanted = stream.get("exchange")
+            if isinstance(wanted, str) and wanted not in exchange_names:
+                problems.append(
+                    f"record.streams[{i}].exchange: unknown exchange {wanted!r};"
+                    f" configured: {configured}"
+                )
     return problems
 
 
@@ -174,6 +184,12 @@ def parse_config(text: str, *, source: str = "<string>") -> Config:
                 " [[bots]] to trade from the start (see docs/examples/)"
             ]
         )
+    return _parse_raw(raw, source)
+
+
+def parse_config_mapping(raw: Mapping[str, Any], *, source: str = "<mapping>") -> Config:
+    """Structure an already-parsed TOML document (e.g. a config file with ``backtest --param``
+    values set in it); the same checks and ``ConfigError`` as ``parse_config``."""
     return _parse_raw(raw, source)
 
 
@@ -284,18 +300,21 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def anchor_paths(config: Config, directory: Path) -> Config:
     """``config`` with its relative file paths (``[journal] path``, ``[secrets] file``,
-    ``[logging] file``) taken relative to ``directory``, the config file's: a config names the
-    same files whatever directory the daemon is started from, as a systemd unit or cron job
-    starts it from ``/``. Defaults count too: a config without ``[journal]`` keeps its journal
-    in ``data/`` beside it. Absolute paths and the in-memory journal stay as they are."""
+    ``[logging] file``, ``[record] dir``) taken relative to ``directory``, the config file's:
+    a config names the same files whatever directory the daemon is started from, as a
+    systemd unit or cron job starts it from ``/``. Defaults count too: a config without
+    ``[journal]`` keeps its journal in ``data/`` beside it. Absolute paths and the in-memory
+    journal stay as they are."""
 
     def anchored(file: str) -> str:
         # an absolute ``file`` replaces ``directory``
         return file if file == ":memory:" else os.fspath(directory / file)
 
     secrets, log = config.secrets.file, config.logging.file
+    record = config.record
     return attrs.evolve(
         config,
+        record=None if record is None else attrs.evolve(record, dir=anchored(record.dir)),
         journal=attrs.evolve(config.journal, path=anchored(config.journal.path)),
         secrets=attrs.evolve(config.secrets, file=None if secrets is None else anchored(secrets)),
         logging=attrs.evolve(config.logging, file=None if log is None else anchored(log)),

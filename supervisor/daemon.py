@@ -209,6 +209,8 @@ def metrics_registry(system: System) -> CollectorRegistry:
         alerts=system.alerts.statistics,
         accounts=system.account_snapshots,
         runtime=trio.lowlevel.current_statistics,
+        cluster=system.market_data.cluster_statistics,
+        recording=None if system.tree.recorder is None else system.tree.recorder.statistics,
     )
     return new_registry(collector, process=True)
 

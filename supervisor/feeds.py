@@ -35,6 +35,11 @@ Decisions:
 * ``open_market_data`` returns once every exchange's first attempt has settled (streaming,
   idle with nothing subscribed yet, or backing off): an exchange that is down at boot does not
   block the others, or the program.
+* **A cluster changes one child.** With a ``[cluster]`` section, ``connections:<name>`` runs
+  the node's ``ExchangeMember`` (``supervisor.cluster.member``: follow the feed through
+  Redis, or lead and run the pool's connections) instead of the pool's connections alone;
+  everything else, subscribers included, is the same. The cluster package (and coredis) is
+  imported only then.
 * ``subscribe`` checks its arguments before anything else: an unknown exchange, an unknown
   kind or a malformed symbol is a ``ValueError`` saying which, raised by ``subscribe()``
   itself rather than on entering the context.
@@ -45,12 +50,13 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import attrs
 
 from actors.market_data.mailbox import Mailbox
 from actors.market_data.pool import ExchangePool, ExchangeStatistics, PoolTuning
-from supervisor.config import ExchangeConfig
+from supervisor.config import ClusterConfig, ExchangeConfig
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.breaker import BreakerPolicy
 from supervisor.otp.events import (
@@ -61,6 +67,9 @@ from supervisor.otp.events import (
 )
 from supervisor.otp.spec import ChildSpec, SupervisorSpec
 from supervisor.otp.tree import open_supervisor_tree
+
+if TYPE_CHECKING:
+    from supervisor.cluster.member import ClusterExchangeStatistics, ExchangeMember
 
 __all__ = [
     "FEEDS",
@@ -103,6 +112,7 @@ class MarketData:
     runs."""
 
     _pools: Mapping[str, ExchangePool]
+    _members: Mapping[str, ExchangeMember] = attrs.field(factory=dict)  # with [cluster] only
 
     def _pool(self, exchange: str) -> ExchangePool:
         pool = self._pools.get(exchange)
@@ -132,6 +142,10 @@ class MarketData:
         return MarketDataStatistics(
             exchanges={name: pool.statistics() for name, pool in self._pools.items()}
         )
+
+    def cluster_statistics(self) -> Mapping[str, ClusterExchangeStatistics]:
+        """Per exchange, this node's view of the cluster; empty without ``[cluster]``."""
+        return {name: member.statistics() for name, member in self._members.items()}
 
 
 @attrs.frozen
@@ -165,9 +179,13 @@ def build_feeds(
     circuit_breaker: BreakerPolicy,
     restart_limits: tuple[int, float] = (5, 60.0),
     tuning: PoolTuning | None = None,
+    cluster: ClusterConfig | None = None,
+    redis_url: str | None = None,
 ) -> Feeds:
     """The plane as data: pools, their subtrees and the observer that connects them. Runs
-    nothing. ``restart_limits`` is each exchange's own ``(max_restarts, period_s)``."""
+    nothing. ``restart_limits`` is each exchange's own ``(max_restarts, period_s)``. With
+    ``cluster`` (and the resolved ``redis_url``) each exchange's connections child is its
+    cluster member."""
     names = [ex.name for ex in exchanges]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -177,8 +195,19 @@ def build_feeds(
     pools: dict[str, ExchangePool] = {}
     routes: dict[tuple[str, str], ExchangePool] = {}
     subtrees: list[SupervisorSpec] = []
+    members: dict[str, ExchangeMember] = {}
+    if cluster is not None:
+        from supervisor.cluster.member import ExchangeMember
+
+        if redis_url is None:
+            raise ValueError("a cluster needs its redis_url")
     for ex in exchanges:
         pool = pools[ex.name] = ExchangePool(ex, tuning)
+        run_connections = pool.run_connections
+        if cluster is not None:
+            assert redis_url is not None
+            member = members[ex.name] = ExchangeMember(pool, cluster, redis_url)
+            run_connections = member.run
         supervisor = exchange_supervisor(ex.name)
         connections = connections_child(ex.name)
         routes[supervisor, connections] = pool
@@ -198,7 +227,7 @@ def build_feeds(
                     ),
                     ChildSpec(
                         name=connections,
-                        run=pool.run_connections,
+                        run=run_connections,
                         restart="permanent",
                         backoff=ex_backoff,
                         breaker=ex.circuit_breaker or circuit_breaker,
@@ -208,7 +237,7 @@ def build_feeds(
             )
         )
     spec = SupervisorSpec(name=FEEDS, children=tuple(subtrees), max_restarts=0)
-    return Feeds(spec=spec, market_data=MarketData(pools), observer=_Router(routes))
+    return Feeds(spec=spec, market_data=MarketData(pools, members), observer=_Router(routes))
 
 
 @asynccontextmanager
@@ -221,6 +250,8 @@ async def open_market_data(
     restart_limits: tuple[int, float] = (5, 60.0),
     observers: Sequence[Observer] = (),
     tuning: PoolTuning | None = None,
+    cluster: ClusterConfig | None = None,
+    redis_url: str | None = None,
 ) -> AsyncIterator[MarketData]:
     """Run the plane for the block's duration (the tree of ``build_feeds`` as the root);
     ``observers`` see every supervision event of it (metrics, alerts)."""
@@ -230,6 +261,8 @@ async def open_market_data(
         circuit_breaker=circuit_breaker,
         restart_limits=restart_limits,
         tuning=tuning,
+        cluster=cluster,
+        redis_url=redis_url,
     )
     async with open_supervisor_tree(feeds.spec, rng=rng, observers=(feeds.observer, *observers)):
         yield feeds.market_data

@@ -60,6 +60,17 @@ the exchange's families:
 ``BinanceAccount.statistics()`` returns: the monotonic counts in ``ACCOUNT_COUNTERS`` and the
 gauges in ``ACCOUNT_GAUGES`` (booleans as 0/1).
 
+``cluster() -> Mapping[str, ClusterSnapshot]`` keyed by exchange, only on a ``[cluster]`` node
+(``supervisor.cluster.member.ClusterExchangeStatistics``): node, role, leader (node name or
+None), epoch, redis_up, redis_rtt_s (optional), entries_written, entries_read,
+stale_epoch_dropped, takeovers, and the leader-receipt -> mailbox lag histogram as
+lag_bucket_bounds_s, lag_bucket_counts, lag_sum_s.
+
+``recording() -> RecorderSnapshot``, only with ``[record]`` (``Recorder.statistics()``):
+monotonic rows_received, rows_written, frames_received, frames_written, parts_written,
+skipped_tickers, lagged_trades, dropped_rows, flushes; gauges buffered_rows, open_segments,
+last_flush_ts (None before the first flush).
+
 ``uptime_s() -> float``; ``alerts() -> AlertsSnapshot`` (attributes sent, suppressed, failed,
 dropped, as ``Alerts.statistics()`` returns); ``runtime() -> RuntimeSnapshot`` (attributes
 tasks_living and tasks_runnable, as ``trio.lowlevel.current_statistics()`` returns: a task count
@@ -92,6 +103,22 @@ from prometheus_client.core import (
 )
 
 PREFIX = "botcriptofy_"
+RECORDING_COUNTERS = {
+    "rows_received": "Events the recorder took from its mailboxes.",
+    "rows_written": "Recorded events handed to the OS.",
+    "frames_received": "Raw frames handed to the recorder (raw_frames).",
+    "frames_written": "Recorded raw frames handed to the OS.",
+    "parts_written": "Parquet files the recorder completed.",
+    "skipped_tickers": "Tickers conflated away before the recorder took them.",
+    "lagged_trades": "Trades lost to the trade ring before the recorder took them.",
+    "dropped_rows": "Rows dropped because the recording buffer was full.",
+    "flushes": "Recording flushes.",
+}
+RECORDING_GAUGES = {
+    "buffered_rows": "Rows waiting for the next recording flush.",
+    "open_segments": "Recording segments not yet compacted to Parquet.",
+    "last_flush_ts": "Wall-clock time of the last recording flush.",
+}
 BREAKER_STATES = ("closed", "open", "half_open")
 EXCHANGE_STATES = (
     "idle",
@@ -103,6 +130,7 @@ EXCHANGE_STATES = (
     "stopped",
 )
 ALERT_OUTCOMES = ("sent", "suppressed", "failed", "dropped")
+CLUSTER_ROLES = ("connecting", "follower", "waiting", "leader", "redis_down")
 
 log = logger.bind(actor="metrics")
 
@@ -239,6 +267,8 @@ class SnapshotCollector:
     alerts: Callable[[], Any] | None = None
     accounts: Callable[[], Mapping[str, Any]] = _empty
     runtime: Callable[[], Any] | None = None
+    cluster: Callable[[], Mapping[str, Any]] = _empty
+    recording: Callable[[], Any] | None = None
     _errors: dict[str, int] = attrs.field(factory=dict, init=False)
 
     def collect(self) -> Iterator[Metric]:
@@ -250,6 +280,8 @@ class SnapshotCollector:
             ("alerts", self._alert_families),
             ("accounts", self._account_families),
             ("runtime", self._runtime_families),
+            ("cluster", self._cluster_families),
+            ("recording", self._recording_families),
         ]
         for source, build in sections:
             try:
@@ -357,6 +389,84 @@ class SnapshotCollector:
             subscribers,
             stale,
         ]
+
+    def _recording_families(self) -> list[Metric]:
+        if self.recording is None:
+            return []
+        snap = self.recording()
+        families: list[Metric] = []
+        for key, doc in RECORDING_COUNTERS.items():
+            family = CounterMetricFamily(PREFIX + "recording_" + key, doc)
+            family.add_metric([], _field(snap, key))
+            families.append(family)
+        for key, doc in RECORDING_GAUGES.items():
+            value = _field(snap, key, None)
+            if value is not None:
+                families.append(GaugeMetricFamily(PREFIX + "recording_" + key, doc, value=value))
+        return families
+
+    def _cluster_families(self) -> list[Metric]:
+        snapshots = self.cluster()
+        if not snapshots:
+            return []
+        lx = ["exchange", "node"]
+        leader = GaugeMetricFamily(
+            PREFIX + "cluster_leader",
+            "1 for the node this node sees leading the exchange's feed.",
+            labels=[*lx, "leader"],
+        )
+        role = GaugeMetricFamily(
+            PREFIX + "cluster_role", "This node's role for the exchange (1 = current).",
+            labels=[*lx, "role"],
+        )  # fmt: skip
+        epoch = GaugeMetricFamily(
+            PREFIX + "cluster_lease_epoch", "Lease epoch led, or the highest read.", labels=lx
+        )
+        redis_up = GaugeMetricFamily(
+            PREFIX + "cluster_redis_up", "1 while Redis answers.", labels=lx
+        )
+        rtt = GaugeMetricFamily(
+            PREFIX + "cluster_redis_rtt_seconds", "Last Redis round trip.", labels=lx
+        )
+        written = CounterMetricFamily(
+            PREFIX + "cluster_entries_written", "Feed entries written as leader.", labels=lx
+        )
+        read = CounterMetricFamily(
+            PREFIX + "cluster_entries_read", "Feed entries read from Redis.", labels=lx
+        )
+        dropped = CounterMetricFamily(
+            PREFIX + "cluster_stale_epoch_dropped",
+            "Feed entries dropped: written under an older lease epoch.",
+            labels=lx,
+        )
+        takeovers = CounterMetricFamily(
+            PREFIX + "cluster_takeovers", "Times this node became the leader.", labels=lx
+        )
+        lag = HistogramMetricFamily(
+            PREFIX + "cluster_feed_lag_seconds",
+            "Leader's receipt of an event to its publish into this node's mailboxes.",
+            labels=lx,
+        )
+        for name, snap in snapshots.items():
+            labels = [name, _field(snap, "node")]
+            current = _field(snap, "leader")
+            if current is not None:
+                leader.add_metric([*labels, current], 1.0)
+            _add_states(role, labels, CLUSTER_ROLES, _field(snap, "role"))
+            epoch.add_metric(labels, _field(snap, "epoch"))
+            redis_up.add_metric(labels, 1.0 if _field(snap, "redis_up") else 0.0)
+            seconds = _field(snap, "redis_rtt_s", None)
+            if seconds is not None:
+                rtt.add_metric(labels, float(seconds))
+            written.add_metric(labels, _field(snap, "entries_written"))
+            read.add_metric(labels, _field(snap, "entries_read"))
+            dropped.add_metric(labels, _field(snap, "stale_epoch_dropped"))
+            takeovers.add_metric(labels, _field(snap, "takeovers"))
+            buckets = histogram_buckets(
+                _field(snap, "lag_bucket_bounds_s"), _field(snap, "lag_bucket_counts")
+            )
+            lag.add_metric(labels, buckets, float(_field(snap, "lag_sum_s")))
+        return [leader, role, epoch, redis_up, rtt, written, read, dropped, takeovers, lag]
 
     def _bot_families(self) -> list[Metric]:
         snapshots = self.bots()

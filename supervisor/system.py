@@ -256,6 +256,23 @@ class System:
                     for s in ex.streams
                 },
             }
+        for name, view in self.market_data.cluster_statistics().items():
+            lag_mean = view.lag_sum_s / view.lag_count if view.lag_count else None
+            cluster: dict[str, Any] = {
+                "node": view.node,
+                "role": view.role,
+                "leader": view.leader,
+                "epoch": view.epoch,
+                "redis_up": view.redis_up,
+                "redis_rtt_s": view.redis_rtt_s,
+                "lag_mean_s": lag_mean,
+                "takeovers": view.takeovers,
+                "stale_epoch_dropped": view.stale_epoch_dropped,
+                "last_error": view.last_error,
+            }
+            exchanges[name]["cluster"] = cluster
+            if not view.redis_up:  # its streams are down: its bots see nothing
+                exchanges[name]["healthy"] = False
         bots = {}
         children = {c.name: c for c in self._bots_tree.children()}
         for bot_id, slot in self._bots.slots.items():
@@ -364,7 +381,10 @@ async def open_supervisor(
     every supervision event."""
     tree = build_tree(config, observers=observers, configured_bots=start)
     async with open_supervisor_tree(tree.root, rng=rng, observers=tree.observers) as root:
-        system = System(config, tree, root, pending=() if start else config.bots)
+        # A [cluster] node without the "bots" role runs none (build_tree leaves them out too).
+        runs_bots = config.cluster is None or "bots" in config.cluster.roles
+        pending = () if start or not runs_bots else config.bots
+        system = System(config, tree, root, pending=pending)
         if start:
             await system.start()
         try:

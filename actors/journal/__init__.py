@@ -1,17 +1,18 @@
-"""The journal: one SQLite writer per journal file, the bots' durable memory."""
+"""The journal: the bots' durable memory, one writer per process, in SQLite or PostgreSQL."""
 
 from actors.journal.actor import Journal, JournalConfig, JournalStatistics
-from actors.journal.store import (
+from actors.journal.base import FencedWriteError, StoreBase
+from actors.journal.records import (
     BotRecord,
     FillRecord,
-    JournalStore,
     OrderIntent,
     OrderRecord,
-    WriterLock,
 )
+from actors.journal.store import JournalStore, WriterLock
 
 __all__ = [
     "BotRecord",
+    "FencedWriteError",
     "FillRecord",
     "Journal",
     "JournalConfig",
@@ -19,5 +20,6 @@ __all__ = [
     "JournalStore",
     "OrderIntent",
     "OrderRecord",
+    "StoreBase",
     "WriterLock",
 ]

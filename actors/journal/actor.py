@@ -1,6 +1,6 @@
-"""The journal actor: the single writer of the SQLite journal (orders, fills, bot state).
+"""The journal actor: this process's one writer of its journal (orders, fills, bot state).
 
-Callers never touch SQLite. They send commands to the journal's bounded inbox; each request
+Callers never touch the database. They send commands to the journal's bounded inbox; each request
 carries a one-slot reply channel and the caller awaits the answer, which is sent only after the
 transaction holding its write has committed. That is what makes "intent before send" and "fill
 before position change" true: when ``await journal.record_intent(...)`` returns, the intent is on
@@ -8,7 +8,12 @@ disk.
 
 Decisions:
 
-* **One connection, one writer, one thread at a time.** SQLite calls run in
+* **Two backends, one actor.** ``[journal] url`` unset: a SQLite file (``store.py``), guarded
+  by a writer lock; set: PostgreSQL (``postgres.py``), shared by a cluster's nodes, each bot
+  fenced by its owner's epoch (``base.py``). Both are blocking stores driven the same way.
+* **Every write carries the writer's owner epoch** (keyword ``owner_epoch``, 0 by default: the
+  single-process daemon). A write the store fences off answers ``FencedWriteError``.
+* **One connection, one writer, one thread at a time.** Database calls run in
   ``trio.to_thread.run_sync`` under a ``CapacityLimiter(1)`` so the event loop never blocks on
   disk and the connection is never used by two threads at once.
 * **Group commit.** The actor takes one command, then drains whatever else is already queued (up
@@ -52,18 +57,19 @@ import outcome
 import trio
 from loguru import logger
 
-from actors.errors import JournalError
-from actors.journal.store import (
+from actors.errors import FieldValueError, JournalError
+from actors.journal.base import StoreBase
+from actors.journal.records import (
     WRITE_OPS,
     BotRecord,
     FillRecord,
-    JournalStore,
     Op,
     OrderIntent,
     OrderRecord,
     RefusalRecord,
-    WriterLock,
 )
+from actors.journal.store import JournalStore, WriterLock
+from actors.schema import env_var_name
 
 INBOX_SIZE = 256
 MAX_BATCH = 512
@@ -95,10 +101,41 @@ class _SwitchInterval:
                 sys.setswitchinterval(cls.previous)
 
 
+def _postgres_url(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """A PostgreSQL URL without a password (the value is not echoed: it may hold one)."""
+    if value is None:
+        return
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise FieldValueError("must be a URL starting with postgresql:// (value not shown)")
+    from actors.journal.postgres import url_password
+
+    try:
+        has_password = url_password(value)
+    except ValueError as exc:
+        raise FieldValueError(f"{exc} (value not shown)") from None
+    if has_password:
+        raise FieldValueError(
+            "must not contain a password: name the variable holding it in password_env"
+            " (value not shown)"
+        )
+
+
 @attrs.frozen
 class JournalConfig:
     path: str = "data/journal.sqlite3"
     fsync: bool = True  # PRAGMA synchronous=FULL: a fill survives power loss, not only kill -9
+    # PostgreSQL instead of the SQLite file at ``path`` (no password here: see password_env)
+    url: str | None = attrs.field(default=None, validator=_postgres_url)
+    password_env: str | None = attrs.field(default=None, validator=env_var_name)
+
+    @property
+    def where(self) -> str:
+        """The journal as logs and messages name it (never a password)."""
+        if self.url is None:
+            return self.path
+        from actors.journal.postgres import describe_url
+
+        return describe_url(self.url)
 
 
 @attrs.frozen(slots=True)
@@ -131,6 +168,9 @@ class Journal:
     """
 
     config: JournalConfig
+    # PostgreSQL's password, resolved by the caller from ``config.password_env`` (None: libpq's
+    # PGPASSWORD or ~/.pgpass, or no password)
+    password: str | None = attrs.field(default=None, kw_only=True, repr=False)
     log: Any = attrs.field(init=False)
     _inbox_send: trio.MemorySendChannel[_Request] = attrs.field(init=False)
     _inbox: trio.MemoryReceiveChannel[_Request] = attrs.field(init=False)
@@ -147,7 +187,7 @@ class Journal:
     _last_batch: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.log = logger.bind(actor="journal", path=self.config.path)
+        self.log = logger.bind(actor="journal", path=self.config.where)
         self._inbox_send, self._inbox = trio.open_memory_channel[_Request](INBOX_SIZE)
         self._limiter = trio.CapacityLimiter(1)
 
@@ -158,12 +198,12 @@ class Journal:
     ) -> None:
         if self._running:
             raise RuntimeError("this Journal is already running")
-        store = JournalStore(self.config.path, fsync=self.config.fsync)
+        store = self._make_store()
         lock = WriterLock(self.config.path)
         batch: list[_Request] = []
         _SwitchInterval.shorten()
         try:
-            if self.config.path != ":memory:":
+            if self.config.url is None and self.config.path != ":memory:":
                 await self._in_thread(lock.acquire)
             await self._in_thread(store.open)
             self._running = True
@@ -194,7 +234,16 @@ class Journal:
             finally:
                 _SwitchInterval.restore()
 
-    async def _drain_on_stop(self, store: JournalStore) -> None:
+    def _make_store(self) -> StoreBase:
+        if self.config.url is None:
+            return JournalStore(self.config.path, fsync=self.config.fsync)
+        from actors.journal.postgres import PostgresJournalStore
+
+        return PostgresJournalStore(
+            self.config.url, fsync=self.config.fsync, password=self.password
+        )
+
+    async def _drain_on_stop(self, store: StoreBase) -> None:
         """Commit what is already queued (fire-and-forget state writes included) before closing:
         a clean shutdown flushes the journal."""
         if store.db_open:
@@ -202,7 +251,7 @@ class Journal:
             if pending:
                 await self._run_batch(store, pending)
 
-    async def _run_batch(self, store: JournalStore, batch: Sequence[_Request]) -> None:
+    async def _run_batch(self, store: StoreBase, batch: Sequence[_Request]) -> None:
         ops: list[Op] = [(request.op, request.args) for request in batch]
         started_at = trio.current_time()
         # Shielded: the thread finishes the transaction anyway (never abandoned), so let the
@@ -265,44 +314,71 @@ class Journal:
                 raise JournalError(f"the journal stopped before confirming {op}") from None
         return result.unwrap()
 
-    async def load_bot(self, bot_id: str, *, initial_quote: Decimal, now_ts: float) -> BotRecord:
-        """Register the bot (first start fixes its starting balance) and read back its history."""
-        return cast(BotRecord, await self._request("load_bot", bot_id, initial_quote, now_ts))
+    # Every write takes the writer's ``owner_epoch`` (see the module docstring); a write the
+    # store fences off raises ``FencedWriteError`` (a JournalError).
 
-    async def record_intent(self, intent: OrderIntent) -> None:
+    async def load_bot(
+        self, bot_id: str, *, initial_quote: Decimal, now_ts: float, owner_epoch: int = 0
+    ) -> BotRecord:
+        """Register the bot (first start fixes its starting balance), claim it at
+        ``owner_epoch`` and read back its history."""
+        return cast(
+            BotRecord,
+            await self._request("load_bot", bot_id, initial_quote, now_ts, owner_epoch),
+        )
+
+    async def claim(self, bot_id: str, *, owner_epoch: int) -> None:
+        """Fence off every owner older than ``owner_epoch`` from the commit on."""
+        await self._request("claim", bot_id, owner_epoch)
+
+    async def owner_epoch(self, bot_id: str) -> int | None:
+        """The highest epoch that wrote or claimed the bot (None: never written)."""
+        return cast("int | None", await self._request("owner_epoch", bot_id))
+
+    async def record_intent(self, intent: OrderIntent, *, owner_epoch: int = 0) -> None:
         """Durable before it returns; a duplicate client order id raises JournalError."""
-        await self._request("record_intent", intent)
+        await self._request("record_intent", intent, owner_epoch)
 
-    async def record_fill(self, fill: FillRecord, *, order_status: str = "filled") -> None:
-        await self._request("record_fill", fill, order_status)
+    async def record_fill(
+        self, fill: FillRecord, *, order_status: str = "filled", owner_epoch: int = 0
+    ) -> None:
+        await self._request("record_fill", fill, order_status, owner_epoch)
 
     async def record_status(
-        self, client_id: str, status: str, *, reason: str, now_ts: float
+        self, client_id: str, status: str, *, reason: str, now_ts: float, owner_epoch: int = 0
     ) -> None:
-        await self._request("record_status", client_id, status, reason, now_ts)
+        await self._request("record_status", client_id, status, reason, now_ts, owner_epoch)
 
-    async def save_state(self, bot_id: str, key: str, value: str | None, *, now_ts: float) -> None:
+    async def save_state(
+        self, bot_id: str, key: str, value: str | None, *, now_ts: float, owner_epoch: int = 0
+    ) -> None:
         """``value=None`` deletes the key."""
-        await self._request("save_state", bot_id, key, value, now_ts)
+        await self._request("save_state", bot_id, key, value, now_ts, owner_epoch)
 
-    def save_state_nowait(self, bot_id: str, key: str, value: str | None, *, now_ts: float) -> None:
+    def save_state_nowait(
+        self, bot_id: str, key: str, value: str | None, *, now_ts: float, owner_epoch: int = 0
+    ) -> None:
         """Queue a state write without waiting for it; raises ``trio.WouldBlock`` when the inbox
         is full (keep the value and retry later) and JournalError when the journal is gone."""
-        try:
-            self._inbox_send.send_nowait(_Request("save_state", (bot_id, key, value, now_ts), None))
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise JournalError("the journal is not running") from exc
+        self._send_nowait("save_state", (bot_id, key, value, now_ts, owner_epoch))
 
-    def record_refusals_nowait(self, refusals: Sequence[RefusalRecord]) -> None:
+    def record_refusals_nowait(
+        self, refusals: Sequence[RefusalRecord], *, owner_epoch: int = 0
+    ) -> None:
         """Queue counted refusals without waiting, like ``save_state_nowait``: raises
         ``trio.WouldBlock`` when the inbox is full (keep them and retry later)."""
+        self._send_nowait("record_refusals", (tuple(refusals), owner_epoch))
+
+    def _send_nowait(self, op: str, args: tuple[Any, ...]) -> None:
         try:
-            self._inbox_send.send_nowait(_Request("record_refusals", (tuple(refusals),), None))
+            self._inbox_send.send_nowait(_Request(op, args, None))
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise JournalError("the journal is not running") from exc
 
-    async def record_refusals(self, refusals: Sequence[RefusalRecord]) -> None:
-        await self._request("record_refusals", tuple(refusals))
+    async def record_refusals(
+        self, refusals: Sequence[RefusalRecord], *, owner_epoch: int = 0
+    ) -> None:
+        await self._request("record_refusals", tuple(refusals), owner_epoch)
 
     async def refusals(self, bot_id: str) -> list[RefusalRecord]:
         return cast(list[RefusalRecord], await self._request("refusals", bot_id))

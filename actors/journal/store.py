@@ -1,8 +1,9 @@
-"""The journal's SQLite store: schema, migrations, and synchronous reads and writes.
+"""The journal's SQLite backend: schema, migrations, and the connection.
 
 This module is plain blocking code with no Trio in it. The journal actor (``actor.py``)
 owns the one connection and calls it from a worker thread, one batch at a time; tests and the
-crash test's subprocess can also call it directly.
+crash test's subprocess can also call it directly. The operations and their guarantees (group
+commit, fencing, the write rules) are ``base.StoreBase``'s, shared with PostgreSQL.
 
 Decisions:
 
@@ -13,9 +14,8 @@ Decisions:
 * **WAL** journal mode (readers never block the writer; a commit is one append) and
   ``synchronous=FULL`` when ``fsync`` is on (a commit survives power loss), else ``NORMAL`` (a
   commit survives a killed process, kill -9, but maybe not a power cut).
-* **Group commit.** ``run_batch`` runs many operations in one transaction, each inside its own
-  SAVEPOINT so one failing operation (a duplicate client order id) is rolled back alone and
-  reported to its own caller, while the others commit together with one fsync.
+* **Group commit** (``StoreBase.run_batch``): one ``BEGIN IMMEDIATE`` transaction per batch, a
+  SAVEPOINT per operation, one fsync per batch.
 * **Client order ids are the orders table's primary key**, so an id can never be journaled, and
   therefore never be sent, twice.
 * **A fill is only accepted for an order that is not terminal**, and it moves the order's status
@@ -25,25 +25,48 @@ Decisions:
   restarted bot holds. The schema is described in docs/architecture.md ("The journal").
 * **Refusals are counted, not listed**: ``RefusalRecord`` (one row per bot, reason and tag per
   window) keeps a bot refused on every tick from writing on every tick.
+* **Owner epochs** (migration 4; see ``base.py``): rows written before it have epoch 0, the
+  single-process daemon's epoch, so an upgraded journal keeps working unchanged.
 """
 
 from __future__ import annotations
 
 import fcntl
-import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal, cast
-
-import attrs
-import outcome
+from typing import IO, Any
 
 from actors.errors import JournalError
+from actors.journal.base import Cursor, FencedWriteError, StoreBase
+from actors.journal.records import (
+    CLIENT_ID_RE,
+    TERMINAL_STATUSES,
+    WRITE_OPS,
+    BotRecord,
+    FillRecord,
+    Op,
+    OrderIntent,
+    OrderRecord,
+    RefusalRecord,
+)
 
-TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "cancelled", "rejected"})
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+__all__ = [
+    "CLIENT_ID_RE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATUSES",
+    "WRITE_OPS",
+    "BotRecord",
+    "FencedWriteError",
+    "FillRecord",
+    "JournalStore",
+    "Op",
+    "OrderIntent",
+    "OrderRecord",
+    "RefusalRecord",
+    "WriterLock",
+]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: orders, fills, per-bot state
@@ -115,97 +138,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT""",
         "CREATE INDEX refusals_by_bot ON refusals (bot_id, refusal_id)",
     ),
+    # 4: owner fencing (see base.py): the highest epoch that wrote or claimed each bot, and the
+    # epoch of every write, so the journal shows that two owners never wrote one bot at once
+    (
+        """CREATE TABLE owner_epochs (
+            bot_id TEXT PRIMARY KEY,
+            epoch INTEGER NOT NULL CHECK (epoch >= 0)
+        ) STRICT""",
+        "ALTER TABLE orders ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN updated_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE fills ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE bot_state ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE refusals ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-# --- records ------------------------------------------------------------------------------------
-
-
-@attrs.frozen(slots=True)
-class OrderIntent:
-    """An order as decided, journaled before it is sent. ``position_id`` names the lot an exit
-    closes (None: a buy, or a strategy sell that closes lots oldest first)."""
-
-    client_id: str
-    bot_id: str
-    seq: int
-    symbol: str
-    side: Literal["buy", "sell"]
-    order_type: Literal["market", "limit"]
-    size: Decimal
-    price: Decimal | None
-    tag: str
-    position_id: str | None
-    created_ts: float
-
-    def __attrs_post_init__(self) -> None:
-        if not CLIENT_ID_RE.match(self.client_id):
-            raise ValueError(
-                f"client order id must match [A-Za-z0-9_-]{{1,36}}, got {self.client_id!r}"
-            )
-
-
-@attrs.frozen(slots=True)
-class OrderRecord:
-    intent: OrderIntent
-    status: str
-    status_reason: str
-    filled_size: Decimal
-
-
-@attrs.frozen(slots=True)
-class FillRecord:
-    client_id: str
-    bot_id: str
-    side: Literal["buy", "sell"]
-    price: Decimal
-    size: Decimal
-    fee: Decimal  # in the quote currency
-    position_id: str | None  # buy: None (the lot is named by client_id); sell: the lot closed
-    ts: float
-    venue_fill_id: str | None = None  # live: "<native symbol>:<trade id>"; paper: None
-    # What booking this fill realized (zero for a buy); None: journaled before migration 3, or
-    # a fill the book could not apply
-    realized_pnl: Decimal | None = None
-
-
-@attrs.frozen(slots=True)
-class RefusalRecord:
-    """``count`` orders of one bot that risk refused for ``reason`` (and the venue's
-    ``venue_rejected``), all tagged ``tag``, between ``first_ts`` and ``last_ts``. A bot can be
-    refused on every tick (``rate_limit``, ``stale_price``), so it writes one of these per
-    reason and tag per window instead of one row per refusal."""
-
-    bot_id: str
-    reason: str
-    tag: str
-    first_ts: float
-    last_ts: float
-    count: int
-
-
-@attrs.frozen(slots=True)
-class BotRecord:
-    """Everything a bot needs to rebuild itself, read in one transaction."""
-
-    bot_id: str
-    initial_quote: Decimal
-    fills: tuple[FillRecord, ...]
-    open_orders: tuple[OrderRecord, ...]  # status "open": resting at the venue
-    unresolved: tuple[OrderRecord, ...]  # status "intent": journaled, outcome unknown
-    state: Mapping[str, str]
-    next_seq: int
-    orders_count: int
-
-
-# --- the store ------------------------------------------------------------------------------------
-
-
-Op = tuple[str, tuple[Any, ...]]
-WRITE_OPS = frozenset(
-    {"record_intent", "record_fill", "record_status", "save_state", "load_bot", "record_refusals"}
-)
+# --- the store ---------------------------------------------------------------------------------
 
 
 class WriterLock:
@@ -241,9 +191,14 @@ class WriterLock:
             self._file = None
 
 
-class JournalStore:
+class JournalStore(StoreBase):
     """One SQLite connection. Not thread-safe by itself: exactly one caller at a time (the
     journal actor serializes its thread calls), which is why ``check_same_thread`` is off."""
+
+    db_errors = (sqlite3.Error,)
+    integrity_errors = (sqlite3.IntegrityError,)
+    concat_sizes = "group_concat(f.size, ' ')"
+    lock_clause = ""  # BEGIN IMMEDIATE: the one writer already holds the whole database
 
     def __init__(self, path: str | Path, *, fsync: bool = True):
         self.path = Path(path)
@@ -287,6 +242,10 @@ class JournalStore:
         return self._db is not None
 
     @property
+    def label(self) -> str:
+        return repr(str(self.path))
+
+    @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             raise JournalError("journal store is not open")
@@ -313,289 +272,18 @@ class JournalStore:
                 self.db.execute("ROLLBACK")
                 raise
 
-    # batches
+    # the driver's part of StoreBase
 
-    def run_batch(self, ops: Sequence[Op]) -> list[outcome.Outcome[Any]]:
-        """Run operations in one transaction; each op's result or error goes to its own outcome.
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.db.execute(sql, params)
 
-        If the COMMIT itself fails (disk full, I/O error) nothing was written and every
-        operation's outcome is that error.
-        """
-        db = self.db
-        results: list[outcome.Outcome[Any]] = []
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            error = JournalError(f"journal: cannot begin a transaction: {exc}")
-            return [outcome.Error(error) for _ in ops]
-        try:
-            for name, args in ops:
-                fn: Callable[..., Any] = getattr(self, "_op_" + name)
-                db.execute("SAVEPOINT op")
-                try:
-                    value = fn(*args)
-                except (sqlite3.Error, JournalError, ValueError) as exc:
-                    db.execute("ROLLBACK TO op")
-                    db.execute("RELEASE op")
-                    results.append(outcome.Error(_journal_error(name, exc)))
-                else:
-                    db.execute("RELEASE op")
-                    results.append(outcome.Value(value))
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            error = JournalError(f"journal: commit failed: {exc}")
-            return [outcome.Error(error) for _ in ops]
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return results
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
 
-    def _one(self, name: str, *args: Any) -> Any:
-        return self.run_batch([(name, args)])[0].unwrap()
+    def _statements(self, *sql: str) -> None:
+        for statement in sql:
+            # BEGIN IMMEDIATE: take the write lock now, not at the first write
+            self.db.execute("BEGIN IMMEDIATE" if statement == "BEGIN" else statement)
 
-    # public sync API (one transaction each)
-
-    def register_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> Decimal:
-        return cast(Decimal, self._one("register_bot", bot_id, initial_quote, now_ts))
-
-    def record_intent(self, intent: OrderIntent) -> None:
-        self._one("record_intent", intent)
-
-    def record_fill(self, fill: FillRecord, order_status: str = "filled") -> None:
-        self._one("record_fill", fill, order_status)
-
-    def record_status(self, client_id: str, status: str, reason: str, now_ts: float) -> None:
-        self._one("record_status", client_id, status, reason, now_ts)
-
-    def save_state(self, bot_id: str, key: str, value: str | None, now_ts: float) -> None:
-        self._one("save_state", bot_id, key, value, now_ts)
-
-    def load_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> BotRecord:
-        return cast(BotRecord, self._one("load_bot", bot_id, initial_quote, now_ts))
-
-    def record_refusals(self, refusals: Sequence[RefusalRecord]) -> None:
-        self._one("record_refusals", tuple(refusals))
-
-    def refusals(self, bot_id: str) -> list[RefusalRecord]:
-        return cast(list[RefusalRecord], self._one("refusals", bot_id))
-
-    def orders(self, bot_id: str) -> list[OrderRecord]:
-        return cast(list[OrderRecord], self._one("orders", bot_id))
-
-    def fills(self, bot_id: str) -> list[FillRecord]:
-        return cast(list[FillRecord], self._one("fills", bot_id))
-
-    def state(self, bot_id: str) -> dict[str, str]:
-        return cast(dict[str, str], self._one("state", bot_id))
-
-    # operations (run inside run_batch's transaction)
-
-    def _op_barrier(self) -> None:
-        """Nothing: answering it proves everything queued before it has committed."""
-
-    def _op_register_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> Decimal:
-        """The first start fixes the bot's starting balance; later starts read it back, so the
-        balance stays derived from the journal even if the config's quote_balance changes."""
-        self.db.execute(
-            "INSERT OR IGNORE INTO bots (bot_id, initial_quote, created_ts) VALUES (?, ?, ?)",
-            (bot_id, str(initial_quote), now_ts),
-        )
-        row = self.db.execute(
-            "SELECT initial_quote FROM bots WHERE bot_id = ?", (bot_id,)
-        ).fetchone()
-        return Decimal(row[0])
-
-    def _op_record_intent(self, intent: OrderIntent) -> None:
-        try:
-            self.db.execute(
-                """INSERT INTO orders (client_id, bot_id, seq, symbol, side, order_type, size,
-                    price, tag, position_id, status, created_ts, updated_ts)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)""",
-                (
-                    intent.client_id,
-                    intent.bot_id,
-                    intent.seq,
-                    intent.symbol,
-                    intent.side,
-                    intent.order_type,
-                    str(intent.size),
-                    None if intent.price is None else str(intent.price),
-                    intent.tag,
-                    intent.position_id,
-                    intent.created_ts,
-                    intent.created_ts,
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise JournalError(
-                f"order intent {intent.client_id!r} refused (duplicate client order id or "
-                f"sequence, or unknown bot): {exc}"
-            ) from exc
-
-    def _op_record_fill(self, fill: FillRecord, order_status: str) -> None:
-        row = self.db.execute(
-            "SELECT status, size, side FROM orders WHERE client_id = ?", (fill.client_id,)
-        ).fetchone()
-        if row is None:
-            raise JournalError(f"fill for unknown order {fill.client_id!r}")
-        status, size, side = row
-        if status in TERMINAL_STATUSES:
-            raise JournalError(f"fill for order {fill.client_id!r} which is already {status}")
-        if side != fill.side:
-            raise JournalError(
-                f"fill side {fill.side!r} differs from order {fill.client_id!r} side {side!r}"
-            )
-        filled = self._filled_size(fill.client_id) + fill.size
-        if filled > Decimal(size):
-            raise JournalError(f"fills for order {fill.client_id!r} exceed its size {size}")
-        self.db.execute(
-            """INSERT INTO fills (client_id, bot_id, side, price, size, fee, position_id, ts,
-                  venue_fill_id, realized_pnl)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                fill.client_id,
-                fill.bot_id,
-                fill.side,
-                str(fill.price),
-                str(fill.size),
-                str(fill.fee),
-                fill.position_id,
-                fill.ts,
-                fill.venue_fill_id,
-                None if fill.realized_pnl is None else str(fill.realized_pnl),
-            ),
-        )
-        self._set_status(fill.client_id, order_status, "", fill.ts)
-
-    def _op_record_status(self, client_id: str, status: str, reason: str, now_ts: float) -> None:
-        row = self.db.execute(
-            "SELECT status FROM orders WHERE client_id = ?", (client_id,)
-        ).fetchone()
-        if row is None:
-            raise JournalError(f"status for unknown order {client_id!r}")
-        if row[0] in TERMINAL_STATUSES:
-            raise JournalError(f"order {client_id!r} is already {row[0]}; cannot become {status}")
-        self._set_status(client_id, status, reason, now_ts)
-
-    def _set_status(self, client_id: str, status: str, reason: str, now_ts: float) -> None:
-        self.db.execute(
-            "UPDATE orders SET status = ?, status_reason = ?, updated_ts = ? WHERE client_id = ?",
-            (status, reason, now_ts, client_id),
-        )
-
-    def _op_record_refusals(self, refusals: tuple[RefusalRecord, ...]) -> None:
-        self.db.executemany(
-            """INSERT INTO refusals (bot_id, reason, tag, first_ts, last_ts, count)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            [(r.bot_id, r.reason, r.tag, r.first_ts, r.last_ts, r.count) for r in refusals],
-        )
-
-    def _op_refusals(self, bot_id: str) -> list[RefusalRecord]:
-        rows = self.db.execute(
-            """SELECT bot_id, reason, tag, first_ts, last_ts, count FROM refusals
-               WHERE bot_id = ? ORDER BY refusal_id""",
-            (bot_id,),
-        ).fetchall()
-        return [RefusalRecord(*row) for row in rows]
-
-    def _op_save_state(self, bot_id: str, key: str, value: str | None, now_ts: float) -> None:
-        if value is None:
-            self.db.execute("DELETE FROM bot_state WHERE bot_id = ? AND key = ?", (bot_id, key))
-        else:
-            self.db.execute(
-                """INSERT INTO bot_state (bot_id, key, value, updated_ts) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (bot_id, key) DO UPDATE SET value = excluded.value,
-                   updated_ts = excluded.updated_ts""",
-                (bot_id, key, value, now_ts),
-            )
-
-    def _op_load_bot(self, bot_id: str, initial_quote: Decimal, now_ts: float) -> BotRecord:
-        stored_quote = self._op_register_bot(bot_id, initial_quote, now_ts)
-        orders = self._op_orders(bot_id)
-        state = self._op_state(bot_id)
-        max_seq = max((o.intent.seq for o in orders), default=0)
-        return BotRecord(
-            bot_id=bot_id,
-            initial_quote=stored_quote,
-            fills=tuple(self._op_fills(bot_id)),
-            open_orders=tuple(o for o in orders if o.status == "open"),
-            unresolved=tuple(o for o in orders if o.status == "intent"),
-            state=state,
-            next_seq=max_seq + 1,
-            orders_count=len(orders),
-        )
-
-    def _op_state(self, bot_id: str) -> dict[str, str]:
-        rows = self.db.execute("SELECT key, value FROM bot_state WHERE bot_id = ?", (bot_id,))
-        return dict(rows.fetchall())
-
-    def _op_orders(self, bot_id: str) -> list[OrderRecord]:
-        rows = self.db.execute(
-            """SELECT o.client_id, o.bot_id, o.seq, o.symbol, o.side, o.order_type, o.size, o.price,
-                      o.tag, o.position_id, o.created_ts, o.status, o.status_reason,
-                      (SELECT group_concat(f.size, ' ') FROM fills f
-                       WHERE f.client_id = o.client_id)
-               FROM orders o WHERE o.bot_id = ? ORDER BY o.seq""",
-            (bot_id,),
-        ).fetchall()
-        return [
-            OrderRecord(
-                intent=OrderIntent(
-                    client_id=r[0],
-                    bot_id=r[1],
-                    seq=r[2],
-                    symbol=r[3],
-                    side=r[4],
-                    order_type=r[5],
-                    size=Decimal(r[6]),
-                    price=None if r[7] is None else Decimal(r[7]),
-                    tag=r[8],
-                    position_id=r[9],
-                    created_ts=r[10],
-                ),
-                status=r[11],
-                status_reason=r[12],
-                filled_size=sum((Decimal(s) for s in (r[13] or "").split()), Decimal(0)),
-            )
-            for r in rows
-        ]
-
-    def _op_fills(self, bot_id: str) -> list[FillRecord]:
-        rows = self.db.execute(
-            """SELECT client_id, bot_id, side, price, size, fee, position_id, ts, venue_fill_id,
-                      realized_pnl
-               FROM fills WHERE bot_id = ? ORDER BY fill_id""",
-            (bot_id,),
-        ).fetchall()
-        return [
-            FillRecord(
-                client_id=r[0],
-                bot_id=r[1],
-                side=r[2],
-                price=Decimal(r[3]),
-                size=Decimal(r[4]),
-                fee=Decimal(r[5]),
-                position_id=r[6],
-                ts=r[7],
-                venue_fill_id=r[8],
-                realized_pnl=None if r[9] is None else Decimal(r[9]),
-            )
-            for r in rows
-        ]
-
-    def _filled_size(self, client_id: str) -> Decimal:
-        rows = self.db.execute(
-            "SELECT size FROM fills WHERE client_id = ?", (client_id,)
-        ).fetchall()
-        return sum((Decimal(r[0]) for r in rows), Decimal(0))
-
-
-def _journal_error(op: str, exc: Exception) -> JournalError:
-    if isinstance(exc, JournalError):
-        return exc
-    error = JournalError(f"journal {op} failed: {exc}")
-    error.__cause__ = exc
-    return error
+    def _in_transaction(self) -> bool:
+        return self.db.in_transaction

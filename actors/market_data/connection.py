@@ -313,6 +313,12 @@ class Connection:
     min_session_s: float = 1.0
     idle_linger_s: float = 2.0
     on_change: Callable[[], None] = lambda: None  # state changed (the pool re-derives its own)
+    # Called with each socket read's decoded events and its wall receipt time, after they were
+    # published (a cluster leader forwards them); None, the default, costs one test per read.
+    on_batch: Callable[[list[Any], float], None] | None = None
+    # Called with each socket read's raw frames and its wall receipt time, before decoding
+    # (``[record] raw_frames``); None, the default, costs one test per read.
+    on_frames: Callable[[list[str | bytes], float], None] | None = None
 
     state: ConnectionState = attrs.field(default="idle", init=False)
     connect_attempts: int = attrs.field(default=0, init=False)
@@ -475,6 +481,8 @@ class Connection:
         observe = self.latency.observe
         clock = trio.current_time
         wall = time.time
+        on_batch = self.on_batch
+        on_frames = self.on_frames
         self._check_restored()  # nothing to restore: streaming at once
         while True:
             with trio.move_on_at(self._next_check_at()) as self._watch_scope:
@@ -487,6 +495,8 @@ class Connection:
                     self.messages_received += len(frames)
                     size = sum(map(len, frames))
                     self.bytes_received += size
+                    if on_frames is not None:
+                        on_frames(frames, received_ts)
                     events, failures, conflated = decode_batch(frames, received_ts)
                     if failures:
                         for frame, exc in failures:
@@ -511,6 +521,8 @@ class Connection:
                         exchange_ts = event.exchange_ts
                         if exchange_ts is not None:
                             observe(received_ts - exchange_ts)
+                    if on_batch is not None and published:
+                        on_batch(events, received_ts)
                     if published and size < SUBSCRIBERS_FIRST_BELOW:
                         # Subscribers first: two scheduler rounds, so every task this batch
                         # woke has run (whatever order Trio gives a round) before the reader

@@ -35,6 +35,11 @@ Decisions:
 * **Ready** (for the supervisor) means every connection that has streams is streaming, or
   there is nothing to carry (idle). A half-open trial therefore has to connect *and* restore
   every subscription before it can count as a success.
+* **A cluster seam, inert by default.** A node of a cluster that does not hold the
+  exchange's wire connection feeds the same subscriptions from elsewhere (``streams()``,
+  ``Subscription.publish``) and says so with ``set_remote``; the node that holds it forwards
+  each socket read (``set_batch_hook``); ``on_wanted`` hears streams come and go, so the
+  cluster can tell the leader what this node wants. None of it is set outside a cluster.
 * **State** of the exchange, derived, never stored twice: ``idle`` (no stream wanted),
   ``connecting``, ``streaming``, ``backoff``, ``circuit_open``, ``fallback`` (REST polling
   serves tickers; shown while the breaker is not closed unless the WebSocket streams again),
@@ -44,8 +49,9 @@ Decisions:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -99,7 +105,9 @@ class PoolTuning:
     ``unsubscribe_linger_s`` is how long a stream stays on the wire after its last subscriber
     left; ``idle_linger_s`` how long a socket stays open after its last stream left;
     ``connector``, when set, replaces the configured ``transport`` (engine options, an
-    in-memory transport for benchmarks).
+    in-memory transport for benchmarks). ``on_frames``, when set, is called with every socket
+    read's raw frames as ``on_frames(exchange, connection index, frames, received_ts)`` (a
+    recorder of raw frames); unset, it costs one test per read.
     """
 
     max_streams_per_connection: int | None = None
@@ -111,6 +119,7 @@ class PoolTuning:
     rest_timeout_s: float = 5.0
     shutdown_grace_s: float = 5.0
     connector: Connector | None = None
+    on_frames: Callable[[str, int, list[str | bytes], float], None] | None = None
 
 
 @attrs.frozen
@@ -203,6 +212,12 @@ class ExchangePool:
     _poller: RestPoller | None = attrs.field(default=None, init=False)
     _fallback_wanted: trio.Event = attrs.field(factory=trio.Event, init=False)
     _fallback_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
+    # The cluster seam (see the module docstring); all None outside a cluster.
+    on_wanted: Callable[[Subscription, bool], None] | None = attrs.field(default=None, init=False)
+    _batch_hook: Callable[[list[object], float], None] | None = attrs.field(
+        default=None, init=False
+    )
+    _remote: bool | None = attrs.field(default=None, init=False)  # fed from elsewhere: live?
     log: Logger = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -371,7 +386,28 @@ class ExchangePool:
             self._nursery.start_soon(sub.run)
         self.log.debug("stream wanted", kind=stream.kind, symbol=stream.symbol)
         self._update_state()
+        if self.on_wanted is not None:
+            self.on_wanted(sub, True)
         return sub
+
+    # --- the cluster seam ------------------------------------------------------------------------
+
+    def streams(self) -> Mapping[Stream, Subscription]:
+        """The streams wanted here, for a feed that does not come from this pool's sockets."""
+        return self._subs
+
+    def set_batch_hook(self, hook: Callable[[list[object], float], None] | None) -> None:
+        """Hand every socket read's events to ``hook`` (a cluster leader), from the next
+        session of each connection on."""
+        self._batch_hook = hook
+        for connection in self._connections:
+            connection.on_batch = hook
+
+    def set_remote(self, streaming: bool | None) -> None:
+        """None: this pool's sockets feed it (the default). True/False: another node's feed
+        does, and is (not) flowing; the exchange state follows that instead of the sockets."""
+        self._remote = streaming
+        self._update_state()
 
     def _quiet(self, sub: Subscription) -> None:
         self._connections[sub.connection].repair(sub)
@@ -387,6 +423,8 @@ class ExchangePool:
         self._shards[sub.connection].remove(sub)
         self.log.debug("stream released", kind=sub.stream.kind, symbol=sub.stream.symbol)
         self._update_state()
+        if self.on_wanted is not None:
+            self.on_wanted(sub, False)
 
     def _shard_with_room(self) -> Shard:
         for shard in self._shards:
@@ -406,6 +444,12 @@ class ExchangePool:
                 min_session_s=self.tuning.min_session_s,
                 idle_linger_s=self.tuning.idle_linger_s,
                 on_change=self._update_state,
+                on_batch=self._batch_hook,
+                on_frames=(
+                    None
+                    if self.tuning.on_frames is None
+                    else partial(self.tuning.on_frames, self.name, shard.index)
+                ),
             )
         )
         if shard.index > 0:
@@ -429,6 +473,10 @@ class ExchangePool:
             return "circuit_open"
         if session in ("stopped", "failed"):
             return "stopped"
+        if self._remote is not None:
+            if not self._subs:
+                return "idle"
+            return "streaming" if self._remote else "connecting"
         active = [c for c in self._connections if c.shard.streams or c.state != "idle"]
         if not active:
             return "idle"

@@ -30,7 +30,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from http import HTTPStatus
@@ -396,6 +396,18 @@ class ExchangeServer:
             muted += 1
         self.log.info("fault: mute", stream=f"{stream.kind}:{stream.symbol}", connections=muted)
         return muted
+
+    async def replay_frames(self, frames: Iterable[str | bytes]) -> int:
+        """Send ``frames`` in order to every open connection, as this server's own data would
+        go (recorded raw frames, ``actors.recording.raw.market_frames``), so a client's codec
+        and connection run on recorded traffic. Start the server with ``rate_hz=0`` so the
+        market model adds nothing. Returns the frames sent (summed over connections)."""
+        sent = 0
+        for frame in frames:
+            for conn in list(self._connections.values()):
+                await conn.send(frame)
+                sent += 1
+        return sent
 
     def send_server_shutdown(self) -> int:
         """Binance only: send the ``serverShutdown`` event to every open connection."""

@@ -67,7 +67,8 @@ async def test_the_strategy_is_handed_the_newest_ticker_even_while_the_journal_s
             journal_scope, journal_done = trio.CancelScope(), trio.Event()
             await nursery.start(run_scoped, journal.run, journal_scope, journal_done)
             bot = Bot(config, subscribe, journal)
-            await nursery.start(bot.run)
+            bot_scope, bot_done = trio.CancelScope(), trio.Event()
+            await nursery.start(run_scoped, bot.run, bot_scope, bot_done)
             await bot.wait_processed(100)
             assert bot.statistics().orders >= 90  # it trades on (nearly) every tick
 
@@ -102,4 +103,9 @@ async def test_the_strategy_is_handed_the_newest_ticker_even_while_the_journal_s
             assert all(pending == 0 for _, pending in EveryTick.seen)
             sequences = [t.sequence for t, _ in EveryTick.seen]
             assert sequences == sorted(set(sequences))
+            # Stop as the daemon does, the bot before its journal: cancelling both at once
+            # could close the journal under an order the bot is journaling, and the bot would
+            # then wait out its whole outcome grace (10 s) before it stops.
+            bot_scope.cancel()
+            await bot_done.wait()
             nursery.cancel_scope.cancel()

@@ -17,9 +17,15 @@ Trade = tuple[Literal["buy", "sell"], str, str, str]  # side, size, price, fee
 
 
 def write_bot(
-    store: JournalStore, bot_id: str, symbol: str, trades: list[Trade], quote: str = "10000"
+    store: JournalStore,
+    bot_id: str,
+    symbol: str,
+    trades: list[Trade],
+    quote: str = "10000",
+    times: list[float] | None = None,
 ) -> None:
-    """Journal ``trades`` as the bot would: each fill carries the PnL its booking realizes."""
+    """Journal ``trades`` as the bot would: each fill carries the PnL its booking realizes;
+    the n-th at ``times[n - 1]`` (default: ``T0 + n``)."""
     store.register_bot(bot_id, Decimal(quote), T0)
     book = Book(quote=Decimal(quote))
     for seq, (side, size, price, fee) in enumerate(trades, start=1):
@@ -30,7 +36,14 @@ def write_bot(
             )
         )
         fill = FillRecord(
-            client_id, bot_id, side, Decimal(price), Decimal(size), Decimal(fee), None, T0 + seq
+            client_id,
+            bot_id,
+            side,
+            Decimal(price),
+            Decimal(size),
+            Decimal(fee),
+            None,
+            T0 + seq if times is None else times[seq - 1],
         )
         realized = book.apply_fill(fill)
         store.record_fill(attrs.evolve(fill, realized_pnl=realized))

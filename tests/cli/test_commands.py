@@ -54,7 +54,8 @@ def test_check_is_run_py_check_config(case: str, tmp_path: Path) -> None:
 def test_run_has_the_options_of_run_py() -> None:
     ours, theirs = botcriptofy("run", "--help"), run_py("--help")
     assert ours.returncode == theirs.returncode == 0
-    assert ours.stdout.replace("botcriptofy run", "run.py") == theirs.stdout
+    # the same words; the usage lines wrap at other places, the program names differing
+    assert ours.stdout.replace("botcriptofy run", "run.py").split() == theirs.stdout.split()
     assert "--check-config FILE" in ours.stdout
 
 
@@ -66,7 +67,8 @@ def test_run_has_the_options_of_run_py() -> None:
 def test_run_refuses_bad_arguments_as_run_py_does(args: list[str]) -> None:
     ours, theirs = botcriptofy("run", *args), run_py(*args)
     assert ours.returncode == theirs.returncode == 2
-    assert ours.stderr.replace("botcriptofy run", "run.py") == theirs.stderr
+    # the same words (the usage lines wrap at other places, the program names differing)
+    assert ours.stderr.replace("botcriptofy run", "run.py").split() == theirs.stderr.split()
 
 
 def test_simulator_help_is_the_simulators() -> None:

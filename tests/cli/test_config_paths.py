@@ -69,4 +69,4 @@ def test_a_daemon_started_elsewhere_uses_the_files_beside_its_config(tmp_path: P
     assert list(elsewhere.iterdir()) == []
     report = botcriptofy("report", "--config", "../conf/bot.toml", cwd=elsewhere)
     assert report.returncode == 0, report.stderr
-    assert f"journal {conf}/state/journal.sqlite3  schema 3  bots 1  fills 0" in report.stdout
+    assert f"journal {conf}/state/journal.sqlite3  schema 4  bots 1  fills 0" in report.stdout

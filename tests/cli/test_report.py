@@ -9,20 +9,30 @@ from decimal import Decimal
 from pathlib import Path
 
 import attrs
+import pytest
 
 from actors.journal.store import FillRecord, JournalStore, WriterLock
+from supervisor import cli
 from supervisor.report import JournalContents, format_report, read_journal, summarize
-from tests.cli.helpers import botcriptofy
+from tests.cli.helpers import botcriptofy, run_py
 from tests.cli.journals import T0, two_bots, version_2_journal, write_bot
 
 TWO_BOTS = """\
-journal j.sqlite3  schema 3  bots 3  fills 5
+journal j.sqlite3  schema 4  bots 3  fills 5
 bot      symbol    fills  realized PnL       fees  position    win rate  refusals
 btc-sma  BTC/USDT      3    +9.79 USDT  0.21 USDT   0.5 BTC  100% (1/1)         9
 eth-rsi  ETH/USDT      2   -10.00 USDT  0.00 USDT     0 ETH    0% (0/1)         0
 idle     -             0         +0.00       0.00         0           -         1
 total                  5    -0.21 USDT  0.21 USDT             50% (1/2)        10
 realized PnL is net of fees; open positions are at cost (no prices in a journal)
+
+bot      trades    win rate  max drawdown  max DD %  exposure  Sharpe  Sortino  returns every
+btc-sma       1  100% (1/1)     0.10 USDT    0.001%    50.00%     n/a      n/a            n/a
+eth-rsi       1    0% (0/1)    10.00 USDT     0.10%   100.00%     n/a      n/a            n/a
+total         2   50% (1/2)     0.21 USDT    0.001%    50.00%     n/a      n/a            n/a
+idle          0           -          0.00     0.00%       n/a     n/a      n/a            n/a
+equity at fill prices only (no prices: known at fills, flat between them)
+Sharpe, Sortino: risk-free 0, annualised over 365 days; n/a: not computable
 
 refusals by reason
 bot      reason       count
@@ -40,6 +50,31 @@ def test_the_report_per_bot_and_in_total(tmp_path: Path) -> None:
     result = botcriptofy("report", "--journal", "j.sqlite3", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == TWO_BOTS
+    result = run_py("report", "--journal", "j.sqlite3", cwd=tmp_path)  # a checkout, no install
+    assert (result.returncode, result.stdout, result.stderr) == (0, TWO_BOTS, "")
+
+
+def test_out_writes_the_html_and_the_png_and_prints_the_same_table(tmp_path: Path) -> None:
+    two_bots(tmp_path / "j.sqlite3")
+    result = botcriptofy("report", "--journal", "j.sqlite3", "--out", "rep", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == TWO_BOTS + "\nwrote rep/report.html and rep/report.png\n"
+    page = (tmp_path / "rep/report.html").read_text("utf-8")
+    assert "equity is known at fills only" in page  # a journal alone has no prices
+    assert (tmp_path / "rep/report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_out_that_cannot_be_written_is_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_bots(tmp_path / "j.sqlite3")
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "rep"
+    assert cli.main(["report", "--journal", str(tmp_path / "j.sqlite3"), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"--out {out}: cannot write the report: ")
+    assert captured.err.count("\n") == 1
 
 
 def test_the_report_reads_beside_the_running_writer_and_writes_nothing(tmp_path: Path) -> None:

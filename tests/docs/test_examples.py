@@ -22,7 +22,9 @@ LIVE = "binance_testnet.toml"
 
 
 def test_every_exchange_protocol_has_an_example() -> None:
-    assert {path.name for path in CONFIGS} == {*PUBLIC, "local.toml", LIVE}
+    backtest = "backtest.toml"  # a paper config for `run.py backtest` (docs/user-guide.md)
+    cluster = "cluster.toml"  # three nodes on one machine (docs/user-guide.md, "Run a cluster")
+    assert {path.name for path in CONFIGS} == {*PUBLIC, "local.toml", LIVE, backtest, cluster}
     protocols = {
         exchange.protocol_name
         for name in PUBLIC

@@ -148,6 +148,37 @@ def test_metric_families_are_the_real_ones() -> None:
         uptime_s=lambda: 1.0,
         alerts=lambda: {"sent": 0, "suppressed": 0, "failed": 0, "dropped": 0},
         runtime=lambda: {"tasks_living": 10, "tasks_runnable": 0},
+        recording=lambda: {
+            "rows_received": 1,
+            "rows_written": 1,
+            "frames_received": 0,
+            "frames_written": 0,
+            "parts_written": 0,
+            "skipped_tickers": 0,
+            "lagged_trades": 0,
+            "dropped_rows": 0,
+            "flushes": 1,
+            "buffered_rows": 0,
+            "open_segments": 1,
+            "last_flush_ts": 1.0,
+        },
+        cluster=lambda: {
+            "binance": {
+                "node": "n1",
+                "role": "leader",
+                "leader": "n1",
+                "epoch": 1,
+                "redis_up": True,
+                "redis_rtt_s": 0.001,
+                "entries_written": 1,
+                "entries_read": 0,
+                "stale_epoch_dropped": 0,
+                "takeovers": 1,
+                "lag_bucket_bounds_s": [0.001],
+                "lag_bucket_counts": [0, 0],
+                "lag_sum_s": 0.0,
+            }
+        },
     )
     registry = new_registry(collector, process=True)  # as the daemon's (metrics_registry)
     exposed = set(re.findall(r"^# TYPE (\S+)", generate_latest(registry).decode(), re.M))

@@ -85,12 +85,17 @@ class Daemon:
             self._stderr_closed.set()
             self._notify()
 
+    def _on_stdout_line(self, line: str) -> None:
+        self.stdout.append(line)
+        self._notify()
+
     async def _read_stdout(self) -> None:
         assert self.process.stdout is not None
         try:
-            await _read_lines(self.process.stdout, self.stdout.append)
+            await _read_lines(self.process.stdout, self._on_stdout_line)
         finally:
             self._stdout_closed.set()
+            self._notify()
 
     async def wait_log(self, predicate: Predicate, *, after: int = 0) -> Record:
         """The first record from index ``after`` on that matches; fails if the daemon's stderr
@@ -117,6 +122,21 @@ class Daemon:
                 raise AssertionError(
                     f"daemon exited (code {self.process.returncode}) before the expected log "
                     f"line; last lines:\n{self.tail()}"
+                )
+            await self._changed.wait()
+
+    async def wait_stdout(self, predicate: Callable[[str], bool]) -> str:
+        """The first stdout line that matches; fails if stdout ends first."""
+        index = 0
+        while True:
+            while index < len(self.stdout):
+                if predicate(self.stdout[index]):
+                    return self.stdout[index]
+                index += 1
+            if self._stdout_closed.is_set():
+                raise AssertionError(
+                    f"daemon stdout ended (code {self.process.returncode}) before the expected"
+                    f" line; stdout:\n{chr(10).join(self.stdout[-30:])}"
                 )
             await self._changed.wait()
 

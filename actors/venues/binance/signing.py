@@ -49,12 +49,13 @@ import hmac
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import quote
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
     "API_KEY_HEADER",
@@ -159,6 +160,11 @@ class Ed25519Signer:
     def from_pem(
         cls, api_key: str, private_key_pem: str | bytes, password: str | bytes | None = None
     ) -> Ed25519Signer:
+        # Imported here: every daemon imports this module (its config does), few sign with
+        # Ed25519, and cryptography costs a daemon start some 30 ms.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
         data = private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem
         secret = password.encode() if isinstance(password, str) else password
         try:

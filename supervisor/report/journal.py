@@ -1,7 +1,5 @@
-"""``botcriptofy report``: how each bot did, read from its journal.
-
-``read_journal`` is the only I/O (SQLite, read-only); ``summarize`` and ``format_report`` are
-pure, so the numbers are tested without a terminal and the table without a database.
+"""A journal as the report reads it: ``read_journal`` (the only I/O: SQLite, read-only) and
+``summarize`` (pure: the counts and sums per bot).
 
 Decisions:
 
@@ -14,17 +12,13 @@ Decisions:
   the bot itself would rebuild, not a second implementation of the same arithmetic.
 * **Win rate counts closing orders**: a sell order is a win when its fills together realized
   more than zero (partial fills of one order are one trade, not several).
-* **Money is never summed across quote currencies.** Amounts carry their currency; with bots
-  in several quotes the total line shows the counts and one line per currency follows.
-* **No mark to market**: the journal holds no prices, so open positions are shown in the
-  base currency and their unrealized PnL is left to the daemon's status and ``/health``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,9 +27,9 @@ import attrs
 from actors.bots.money import ZERO
 from actors.bots.positions import Book
 from actors.errors import BookError, JournalError
-from actors.journal.store import SCHEMA_VERSION, FillRecord
+from actors.journal.store import FillRecord
 
-__all__ = ["BotSummary", "JournalContents", "format_report", "read_journal", "summarize"]
+__all__ = ["BotSummary", "JournalContents", "read_journal", "summarize"]
 
 
 @attrs.frozen
@@ -183,122 +177,3 @@ def _summarize_bot(journal: JournalContents, bot_id: str) -> BotSummary:
         closes=len(realized_by_close),
         refusals=refusals,
     )
-
-
-# --- the table ----------------------------------------------------------------------------------
-
-_COLUMNS = ("bot", "symbol", "fills", "realized PnL", "fees", "position", "win rate", "refusals")
-_LEFT = {"bot", "symbol"}
-
-
-def format_report(journal: JournalContents, summaries: Sequence[BotSummary]) -> str:
-    fill_count = sum(s.fills for s in summaries)
-    lines = [
-        f"journal {journal.path}  schema {journal.schema_version}  bots {len(summaries)}"
-        f"  fills {fill_count}"
-    ]
-    if journal.schema_version > SCHEMA_VERSION:
-        lines.append(
-            f"(written by a newer version: schema {journal.schema_version}, this program knows"
-            f" {SCHEMA_VERSION}; showing what it knows)"
-        )
-    rows = [_bot_row(s) for s in summaries]
-    rows += _total_rows(summaries)
-    lines += _table(_COLUMNS, rows)
-    lines.append("realized PnL is net of fees; open positions are at cost (no prices in a journal)")
-    lines += _refusal_lines(summaries)
-    return "\n".join(lines) + "\n"
-
-
-def _bot_row(s: BotSummary) -> list[str]:
-    return [
-        s.bot_id,
-        s.symbol or "-",
-        str(s.fills),
-        _money(s.realized, s.quote, signed=True),
-        _money(s.fees, s.quote),
-        f"{s.position.normalize():f}" + (f" {s.base}" if s.base else ""),  # as held: exact
-        _win_rate(s.wins, s.closes),
-        "-" if s.refusals is None else str(sum(s.refusals.values())),
-    ]
-
-
-def _total_rows(summaries: Sequence[BotSummary]) -> list[list[str]]:
-    if len(summaries) < 2:
-        return []
-    quotes = sorted({s.quote for s in summaries if s.quote is not None and s.fills})
-    single = quotes[0] if len(quotes) == 1 else None
-    rows = [_group_row("total", summaries, single, money=len(quotes) <= 1)]
-    if len(quotes) > 1:
-        for quote in quotes:
-            group = [s for s in summaries if s.quote == quote]
-            rows.append(_group_row(f"  in {quote}", group, quote, money=True))
-    return rows
-
-
-def _group_row(
-    label: str, group: Sequence[BotSummary], quote: str | None, *, money: bool
-) -> list[str]:
-    known = [s.refusals for s in group if s.refusals is not None]
-    return [
-        label,
-        "",
-        str(sum(s.fills for s in group)),
-        _money(sum((s.realized for s in group), ZERO), quote, signed=True) if money else "-",
-        _money(sum((s.fees for s in group), ZERO), quote) if money else "-",
-        "",
-        _win_rate(sum(s.wins for s in group), sum(s.closes for s in group)),
-        str(sum(sum(r.values()) for r in known)) if known else "-",
-    ]
-
-
-def _refusal_lines(summaries: Sequence[BotSummary]) -> list[str]:
-    if all(s.refusals is None for s in summaries):
-        return ["refusals: not journaled (a journal from before schema 3)"]
-    rows = [
-        [s.bot_id, reason, str(count)]
-        for s in summaries
-        for reason, count in sorted((s.refusals or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
-    if not rows:
-        return ["refusals: none"]
-    if len({row[0] for row in rows}) > 1:
-        totals: Counter[str] = Counter()
-        for s in summaries:
-            totals.update(s.refusals or {})
-        rows += [["total", reason, str(count)] for reason, count in totals.most_common()]
-    return ["", "refusals by reason", *_table(("bot", "reason", "count"), rows)]
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    rows = [list(header), *rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    left = {i for i, name in enumerate(header) if name in _LEFT or name == "reason"}
-    return [
-        "  ".join(
-            cell.ljust(widths[i]) if i in left else cell.rjust(widths[i])
-            for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
-
-
-def _amount(value: Decimal) -> str:
-    """Two decimals as money usually has; below 1, four significant digits (at most 8
-    decimals), so a small amount (a BTC-quoted PnL) never reads as zero."""
-    if value == 0 or abs(value) >= 1:
-        return f"{value:,.2f}"
-    places = min(8, 3 - value.adjusted())
-    text = f"{value:.{places}f}".rstrip("0")
-    return text if len(text.partition(".")[2]) >= 2 else f"{value:.2f}"
-
-
-def _money(value: Decimal, quote: str | None, *, signed: bool = False) -> str:
-    text = _amount(value)
-    if signed and value >= 0:
-        text = "+" + text
-    return f"{text} {quote}" if quote else text
-
-
-def _win_rate(wins: int, closes: int) -> str:
-    return f"{wins / closes:.0%} ({wins}/{closes})" if closes else "-"

@@ -1,0 +1,1 @@
+"""Recording market data to Parquet, reading it back, importing public exchange history."""
