@@ -349,6 +349,11 @@ MEANINGS: dict[str, str] = {
         "Deadline of each Redis call; a node whose calls miss it tells its streams `down` and"
         " tries again."
     ),
+    "ClusterConfig.bot_placement": (
+        "`cluster`: the bots (configured, or spawned on any node) run on the `bots` nodes, one"
+        " node per bot, balanced by count, moved when a node dies (needs `[journal] url`);"
+        " `per_node`: every `bots` node runs the configured bots itself."
+    ),
     # [journal]
     "JournalConfig.path": "SQLite file (its directory is created if missing).",
     "JournalConfig.fsync": (

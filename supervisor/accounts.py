@@ -4,7 +4,12 @@ Each account is one child of the root, ``account:NAME``, started after the journ
 the bots: it becomes ready only once the account actor is up (clock synced, rules read, user
 data stream subscribed) **and** ``reconcile_account`` has dealt with the venue's orders the
 journal lacks and checked balances. So no bot can trade on an account that has not been
-reconciled. The account object outlives restarts of its child; its orders in flight with it.
+reconciled. The account object outlives restarts of its child; its orders in flight with it,
+and its rate-limit hold (a 429's ``Retry-After``, a 418 ban): a restarted child waits it out
+before its first request. The hold is also saved in the journal's state of the account
+(``account:NAME``, key ``rate_limit_hold``, wall-clock epoch seconds) whenever the venue's
+limits start holding orders, and restored at the child's start, so a restarted daemon does not
+send into a ban either (which would make the ban longer).
 
 Keys are resolved here, once, from the environment or the secrets file, and go straight
 into a signer; nothing else holds them.
@@ -12,10 +17,14 @@ into a signer; nothing else holds them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
+import orjson
 import trio
+from loguru import logger
 
 from actors.bots.config import BotConfig
 from actors.bots.live import (
@@ -25,7 +34,7 @@ from actors.bots.live import (
     describe,
     reconcile_account,
 )
-from actors.errors import ConfigError
+from actors.errors import ConfigError, JournalError
 from actors.journal import Journal
 from actors.venues.binance.account import BinanceAccount
 from actors.venues.binance.config import AccountConfig
@@ -38,6 +47,8 @@ from supervisor.config_loader import resolve_secret
 __all__ = ["Accounts", "account_child_name", "live_report", "make_signer"]
 
 HALTED_KEY = "halted"
+RATE_LIMIT_KEY = "rate_limit_hold"
+HOLD_MARGIN_S = 1.0  # added to a restored hold: the wall clock may have stepped meanwhile
 
 
 def account_child_name(name: str) -> str:
@@ -69,6 +80,7 @@ class Accounts:
     bots: dict[str, tuple[BotConfig, ...]]  # account name -> its configured live bots
     executors: Executors
     reconciliations: dict[str, AccountReconciliation] = attrs.Factory(dict)
+    wall_clock: Callable[[], float] = time.time  # epoch seconds: saved holds are wall times
 
     @classmethod
     def build(
@@ -98,8 +110,12 @@ class Accounts:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         account = self.accounts[name]
+        saved = (await journal.load_state(account_state_key(name))).get(RATE_LIMIT_KEY)
+        if saved is not None:
+            restore_hold(account, saved, now_ts=self.wall_clock())
 
         def blocked(wait_s: float) -> None:
+            save_hold(account, journal, now_ts=self.wall_clock())
             alerts.emit(
                 Alert(
                     "venue_rate_limited",
@@ -175,6 +191,51 @@ class Accounts:
                 info["reconciliation"] = describe(found)
             out[name] = info
         return out
+
+
+def save_hold(account: BinanceAccount, journal: Journal, *, now_ts: float) -> None:
+    """Queue the account's rate-limit hold into the journal, as wall-clock times (best
+    effort: the hold is obeyed in this process either way)."""
+    now = trio.current_time()
+    requests, orders, reason = account.hold_until()
+
+    def wall(until: float) -> float | None:
+        return now_ts + (until - now) if math.isfinite(until) and until > now else None
+
+    value = orjson.dumps(
+        {"requests_until_ts": wall(requests), "orders_until_ts": wall(orders), "reason": reason}
+    ).decode()
+    try:
+        journal.save_state_nowait(
+            account_state_key(account.config.name), RATE_LIMIT_KEY, value, now_ts=now_ts
+        )
+    except (trio.WouldBlock, JournalError) as exc:
+        logger.bind(account=account.config.name).warning(
+            "rate-limit hold not saved; a daemon restart may not know it", error=str(exc)
+        )
+
+
+def restore_hold(account: BinanceAccount, saved: str, *, now_ts: float) -> None:
+    """Install a hold saved by ``save_hold`` (what is left of it, on this process's Trio
+    clock); an unreadable value is logged and ignored."""
+    try:
+        data = orjson.loads(saved)
+        requests, orders = data["requests_until_ts"], data["orders_until_ts"]
+        reason = str(data["reason"])
+        for value in (requests, orders):
+            if value is not None and not isinstance(value, int | float):
+                raise TypeError(f"not a time: {value!r}")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        logger.bind(account=account.config.name).warning(
+            "saved rate-limit hold unreadable; ignored", error=str(exc)
+        )
+        return
+    now = trio.current_time()
+
+    def local(until_ts: float | None) -> float:
+        return -math.inf if until_ts is None else now + (until_ts - now_ts) + HOLD_MARGIN_S
+
+    account.hold(requests_until=local(requests), orders_until=local(orders), reason=reason)
 
 
 def live_report(config: Config, *, environ: Mapping[str, str] | None = None) -> list[str]:

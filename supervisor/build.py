@@ -39,20 +39,22 @@ child's own error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from actors.bots import Bot, BotEvent, Subscribe
 from actors.bots.executor import ExecutorFactory, make_executor
-from actors.errors import JournalError
+from actors.errors import ConfigError, JournalError
 from actors.journal import Journal
 from actors.journal.actor import CLOSE_GRACE_S
+from actors.journal.base import FencedWriteError
 from actors.market_data.pool import PoolTuning
 from actors.recording.config import record_streams
-from actors.recording.recorder import STOP_GRACE_S, Recorder
 from supervisor.accounts import Accounts, account_child_name
 from supervisor.alerts import Alerts, forward_bot_events, supervision_alerts
 from supervisor.config import BotConfig, Config
@@ -61,6 +63,9 @@ from supervisor.feeds import MarketData, build_feeds, connections_child
 from supervisor.otp.backoff import BackoffPolicy
 from supervisor.otp.events import Observer
 from supervisor.otp.spec import DEFAULT_FAULTS, ChildSpec, RestartLimit, SupervisorSpec
+
+if TYPE_CHECKING:
+    from actors.recording.recorder import Recorder
 
 __all__ = ["BOTS", "BotSlot", "Bots", "Tree", "bot_child_name", "build_tree"]
 
@@ -81,6 +86,11 @@ class BotSlot:
     ticks_before: int = 0  # ticks of earlier runs, so /metrics counters stay monotonic
     quarantined_before: int = 0
     rejections_before: dict[str, int] = attrs.field(factory=dict)
+    # A cluster's bot (supervisor.cluster.bot_node): its lease epoch, written with every
+    # journal write, and the instant its lease stops covering it (the run is cancelled then).
+    owner_epoch: int = 0
+    deadline: float = math.inf
+    scope: trio.CancelScope | None = None
 
 
 @attrs.define(eq=False)
@@ -98,11 +108,14 @@ class Bots:
     executor_factory: ExecutorFactory = make_executor
     slots: dict[str, BotSlot] = attrs.field(factory=dict)
 
-    def add(self, config: BotConfig) -> ChildSpec:
-        """Reserve the slot for ``config.id`` (``ValueError`` if taken); returns its child."""
+    def add(
+        self, config: BotConfig, *, owner_epoch: int = 0, deadline: float = math.inf
+    ) -> ChildSpec:
+        """Reserve the slot for ``config.id`` (``ValueError`` if taken); returns its child.
+        ``owner_epoch`` and ``deadline``: a cluster's bot (see ``BotSlot``)."""
         if config.id in self.slots:
             raise ValueError(f"a bot with id {config.id!r} is already running")
-        slot = self.slots[config.id] = BotSlot(config)
+        slot = self.slots[config.id] = BotSlot(config, owner_epoch=owner_epoch, deadline=deadline)
         return ChildSpec(
             name=bot_child_name(config.id),
             run=partial(self._run, slot),
@@ -114,6 +127,15 @@ class Bots:
 
     def remove(self, bot_id: str) -> None:
         del self.slots[bot_id]
+
+    def set_deadline(self, bot_id: str, deadline: float) -> None:
+        """Move a cluster bot's deadline (its lease was renewed, or lost: ``-inf``)."""
+        slot = self.slots.get(bot_id)
+        if slot is None:
+            return
+        slot.deadline = deadline
+        if slot.scope is not None:
+            slot.scope.deadline = deadline
 
     async def _run(
         self, slot: BotSlot, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -131,9 +153,20 @@ class Bots:
             self.journal,
             events=events,
             executor_factory=self.executor_factory,
+            owner_epoch=slot.owner_epoch,
         )
-        with events:
-            await slot.bot.run(task_status=task_status)
+        with events, trio.CancelScope(deadline=slot.deadline) as scope:
+            slot.scope = scope
+            try:
+                await slot.bot.run(task_status=task_status)
+            except* FencedWriteError:
+                if not slot.owner_epoch:
+                    raise
+                # A newer owner took the bot over: this run is deposed, not crashed.
+                slot.bot.log.warning("bot taken over by a newer owner", epoch=slot.owner_epoch)
+                slot.deadline = -math.inf
+            finally:
+                slot.scope = None
 
 
 @attrs.frozen
@@ -181,6 +214,22 @@ def build_tree(
             redis_url = resolve_secret(cluster.redis_url_env, config.secrets)
         if "bots" not in cluster.roles:
             configured_bots = False  # a feed-only node runs no bots
+        if cluster.bot_placement == "cluster":
+            configured_bots = False  # placed by the cluster (supervisor.cluster.bot_node)
+            problems = []
+            if journal_config.url is None and "bots" in cluster.roles:
+                problems.append(
+                    "journal.url: bots placed across a cluster need the shared PostgreSQL"
+                    ' journal (or set cluster.bot_placement = "per_node")'
+                )
+            problems += [
+                f"bots[{i}].mode: live bots are not placed across a cluster yet"
+                ' (set cluster.bot_placement = "per_node")'
+                for i, bot in enumerate(config.bots)
+                if bot.mode == "live"
+            ]
+            if problems:
+                raise ConfigError(problems)
     # The recorder taps the connections' raw frames, but is built after the feeds it reads.
     raw_sink: list[Recorder] = []
     tuning = None
@@ -214,6 +263,9 @@ def build_tree(
     bot_children = [bots.add(bot) for bot in config.bots] if configured_bots else []
     recorder = None
     if config.record is not None:
+        # Imported only when recording: it brings pyarrow (~0.1 s on every daemon start).
+        from actors.recording.recorder import STOP_GRACE_S, Recorder
+
         streams = record_streams(config.record, ((b.exchange, b.symbol) for b in config.bots))
         recorder = Recorder(config.record, feeds.market_data.subscribe, streams)
         raw_sink.append(recorder)

@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:
         from actors.simulator.__main__ import main as simulator_main
 
-        return simulator_main(argv[1:])
+        return simulator_main(argv[1:], prog=f"{PROG} simulator")
     args = parser().parse_args(argv)
     if args.command == "check":
         return check_config(args.file)

@@ -150,6 +150,10 @@ class ClusterConfig:
     lease_ttl_s: float = attrs.field(default=3.0, validator=positive)
     stream_maxlen: int = attrs.field(default=10_000, validator=at_least_one)
     redis_timeout_s: float = attrs.field(default=1.0, validator=positive)
+    # "cluster": the bots (configured or spawned on any node) are placed on the nodes with the
+    # "bots" role, one owner per bot (supervisor.cluster.bot_node; needs [journal] url);
+    # "per_node": every "bots" node runs the configured bots itself, as one daemon would.
+    bot_placement: Literal["cluster", "per_node"] = "per_node"
 
     @redis_url_env.validator
     def _one_source(self, attribute: attrs.Attribute[str | None], value: str | None) -> None:

@@ -110,6 +110,8 @@ SCHEMAS: dict[str, Schema] = {
             "restarts": INTEGER,
             "last_error": _nullable(STRING),
             "blocked": _nullable(STRING),
+            "node": _nullable(STRING),
+            "epoch": _nullable(INTEGER),
             "feed": _nullable(STRING),
             "price_status": _nullable(
                 {"type": "string", "enum": ["confirming", "trusted", "quarantined"]}

@@ -189,6 +189,8 @@ def bot_json(view: BotView) -> dict[str, Any]:
         "restarts": health.get("restarts", 0),
         "last_error": health.get("last_error"),
         "blocked": health.get("blocked"),
+        "node": health.get("node"),  # a cluster's bot: the node running it, and its epoch
+        "epoch": health.get("epoch"),
         "feed": None if s is None else s.feed_state,
         "price_status": None if s is None else s.price_status,
         "last_price": None if s is None else s.last_price,

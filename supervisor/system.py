@@ -19,11 +19,13 @@ beyond ``[supervisor] max_restarts`` within ``period_s`` stops the system: the e
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -37,12 +39,16 @@ from actors.market_data.mailbox import Mailbox
 from supervisor.alerts import Alert, Alerts
 from supervisor.build import BOTS, Bots, Tree, bot_child_name, build_tree
 from supervisor.config import BotConfig, Config
-from supervisor.config_loader import parse_bot_spec, spawn_refusals
+from supervisor.config_loader import parse_bot_spec, resolve_secret, spawn_refusals
 from supervisor.feeds import FEEDS, MarketData, connections_child, exchange_supervisor
 from supervisor.otp.events import Observer
 from supervisor.otp.keeper import ChildStatistics
+from supervisor.otp.spec import ChildSpec, RestartLimit
 from supervisor.otp.tree import Supervisor, open_supervisor_tree
 from supervisor.read_api import BotView
+
+if TYPE_CHECKING:
+    from supervisor.cluster.bot_node import ClusterBots
 
 __all__ = ["System", "open_supervisor"]
 
@@ -60,6 +66,9 @@ class System:
     _pending: tuple[BotConfig, ...] = ()  # configured bots left for ``start``
     _started_at: float = attrs.field(factory=trio.current_time)
     started: bool = False
+    # With [cluster] bot_placement = "cluster": the cluster places the bots (``start`` runs
+    # it); commands and reads for bots running on other nodes go through it.
+    cluster_bots: ClusterBots | None = None
 
     @property
     def journal(self) -> Journal:
@@ -86,9 +95,28 @@ class System:
         if self.started:
             return
         self.started = True
-        for bot in self._pending:
-            await self.spawn_bot(bot)
+        if self.cluster_bots is None:
+            # At once: a bot's start waits for its recovery (an order in doubt can take the
+            # venue's deadline to resolve), which must not hold back the other bots. Bots are
+            # independent children of the bots subtree (listed in config order, stopped in any).
+            configs = [self._checked(bot) for bot in self._pending]
+            children = [(c.id, self._bots.add(c)) for c in configs]
+            await _start_all([partial(self._start_bot_child, *pair) for pair in children])
+        else:
+            for bot in self._pending:
+                await self.spawn_bot(bot)
         self._pending = ()
+        if self.cluster_bots is not None:
+            sup = self.config.supervisor
+            await self.root.start_child(
+                ChildSpec(
+                    "cluster_bots",
+                    self.cluster_bots.run,
+                    backoff=self.config.backoff,
+                    shutdown_grace_s=2 * sup.shutdown_grace_s,
+                    restart_limit=RestartLimit(sup.max_restarts, sup.period_s),
+                )
+            )
         self.alerts.emit(
             Alert(
                 "daemon_started",
@@ -114,6 +142,14 @@ class System:
         A mapping (the control API's body) may name a built-in strategy or a plugin module the
         config allows (``config_loader.allowed_plugins``), nothing else: it is refused before
         any import. A ``BotConfig`` comes from the caller's own code, which is trusted."""
+        config = self._checked(spec)
+        if self.cluster_bots is not None:
+            await self.cluster_bots.add(config)  # the scheduler places it
+            return config.id
+        return await self._spawn_local(config)
+
+    def _checked(self, spec: BotConfig | Mapping[str, Any]) -> BotConfig:
+        """``spawn_bot``'s checks: the config to start, or ``ConfigError``."""
         if isinstance(spec, BotConfig):
             config = spec
             declared = config in self.config.bots  # ``start`` spawns the configured ones
@@ -126,26 +162,73 @@ class System:
             config = parse_bot_spec(spec, config=self.config, running=self.bot_ids)
         if config.exchange not in self.market_data.exchanges:
             raise ConfigError([f"bot.exchange: unknown exchange {config.exchange!r}"])
-        child = self._bots.add(config)
+        return config
+
+    async def _spawn_local(
+        self, config: BotConfig, *, owner_epoch: int = 0, deadline: float = math.inf
+    ) -> str:
+        child = self._bots.add(config, owner_epoch=owner_epoch, deadline=deadline)
+        return await self._start_bot_child(config.id, child)
+
+    async def _start_bot_child(self, bot_id: str, child: ChildSpec) -> str:
         try:
             await self._bots_tree.start_child(child)
         except BaseException:
-            self._bots.remove(config.id)
+            self._bots.remove(bot_id)
             raise
-        return config.id
+        return bot_id
 
     async def stop_bot(self, bot_id: str) -> None:
-        """Stop a bot (its state stays in the journal; spawning it again resumes it)."""
+        """Stop a bot (its state stays in the journal; spawning it again resumes it). In a
+        cluster, wherever it runs: it leaves the cluster."""
+        if self.cluster_bots is not None:
+            await self.cluster_bots.command(bot_id, "stop")
+            return
+        await self._stop_local(bot_id)
+
+    async def _stop_local(self, bot_id: str) -> None:
         if bot_id not in self._bots.slots:
             raise KeyError(bot_id)
         await self._bots_tree.stop_child(bot_child_name(bot_id))
         self._bots.remove(bot_id)
 
     async def pause_bot(self, bot_id: str) -> None:
+        if self.cluster_bots is not None:
+            await self.cluster_bots.command(bot_id, "pause")
+            return
         await self._running_bot(bot_id).pause()
 
     async def resume_bot(self, bot_id: str) -> None:
+        if self.cluster_bots is not None:
+            await self.cluster_bots.command(bot_id, "resume")
+            return
         await self._running_bot(bot_id).resume()
+
+    # --- the node's side of a cluster's bots (supervisor.cluster.bot_node.BotHost) ----------
+
+    async def run_owned_bot(self, config: BotConfig, *, owner_epoch: int, deadline: float) -> None:
+        await self._spawn_local(config, owner_epoch=owner_epoch, deadline=deadline)
+
+    async def stop_owned_bot(self, bot_id: str) -> None:
+        await self._stop_local(bot_id)
+
+    def set_bot_deadline(self, bot_id: str, deadline: float) -> None:
+        self._bots.set_deadline(bot_id, deadline)
+
+    async def command_owned_bot(self, bot_id: str, action: str) -> None:
+        bot = self._running_bot(bot_id)
+        if action == "pause":
+            await bot.pause()
+        elif action == "resume":
+            await bot.resume()
+        elif action == "halt":
+            await bot.halt()
+        else:
+            raise ValueError(f"unknown command {action!r}")
+
+    def owned_bot_health(self, bot_id: str) -> dict[str, Any] | None:
+        entry = self._local_bot_health().get(bot_id)
+        return None if entry is None else dict(entry)
 
     async def halt(self, reason: str = "halted by the operator") -> dict[str, Any]:
         """Stop trading everywhere: first every live account refuses new orders (until
@@ -162,6 +245,8 @@ class System:
             except BotCriptoFyError:
                 continue  # it stopped meanwhile: nothing of it can trade
             halted.append(bot_id)
+        if self.cluster_bots is not None:  # and every bot the other nodes run
+            halted += await self._halt_elsewhere(self.cluster_bots)
         self.alerts.emit(
             Alert(
                 "bot_halted",
@@ -172,6 +257,25 @@ class System:
             )
         )
         return {"action": "halted", "reason": reason, "bots": halted, "accounts": cancels}
+
+    async def _halt_elsewhere(self, cluster: ClusterBots) -> list[str]:
+        """Halt every cluster bot another node runs (each through its owner, at once); the
+        ids of those halted. A bot between owners is not reached: its journaled state is
+        what it resumes with, so halt again once it runs."""
+        halted: list[str] = []
+
+        async def halt_one(bot_id: str) -> None:
+            try:
+                await cluster.command(bot_id, "halt")
+            except (BotCriptoFyError, KeyError):
+                return
+            halted.append(bot_id)
+
+        async with trio.open_nursery() as nursery:
+            for bot_id in sorted(cluster.view.assigned):
+                if bot_id not in self._bots.slots:
+                    nursery.start_soon(halt_one, bot_id)
+        return sorted(halted)
 
     async def resume_trading(self) -> dict[str, Any]:
         """Lift the accounts' halt; bots stay paused until each is resumed."""
@@ -213,20 +317,31 @@ class System:
             running = slot.bot is not None and child is not None and child.state == "running"
             stats = slot.bot.statistics() if running and slot.bot is not None else None
             views[bot_id] = BotView(slot.config, health[bot_id], stats)
+        if self.cluster_bots is not None:  # the bots other nodes run, as last reported
+            for bot_id, config in self.cluster_bots.view.configs.items():
+                if bot_id not in views:
+                    views[bot_id] = BotView(config, health[bot_id], None)
         return views
 
     async def bot_orders(self, bot_id: str) -> list[OrderRecord]:
         """The bot's journaled orders, oldest first; ``KeyError`` for a bot not run here (so
         the read API answers 404 for an id ``GET /bots`` does not list)."""
-        if bot_id not in self._bots.slots:
-            raise KeyError(bot_id)
+        self._known_bot(bot_id)
         return await self.journal.orders(bot_id)
 
     async def bot_fills(self, bot_id: str) -> list[FillRecord]:
         """The bot's journaled fills, oldest first; ``KeyError`` as ``bot_orders``."""
-        if bot_id not in self._bots.slots:
-            raise KeyError(bot_id)
+        self._known_bot(bot_id)
         return await self.journal.fills(bot_id)
+
+    def _known_bot(self, bot_id: str) -> None:
+        """``KeyError`` unless the bot runs here or (a cluster's, in the shared journal)
+        anywhere in the cluster."""
+        if bot_id in self._bots.slots:
+            return
+        if self.cluster_bots is not None and bot_id in self.cluster_bots.view.configs:
+            return
+        raise KeyError(bot_id)
 
     # --- health and metrics ----------------------------------------------------------------
 
@@ -273,6 +388,45 @@ class System:
             exchanges[name]["cluster"] = cluster
             if not view.redis_up:  # its streams are down: its bots see nothing
                 exchanges[name]["healthy"] = False
+        bots = self._local_bot_health()
+        out: dict[str, Any] = {"exchanges": exchanges, "bots": bots}
+        if self.cluster_bots is not None:
+            out["cluster_bots"] = self._cluster_bots_health(bots)
+        accounts = self.tree.accounts.health()
+        if accounts:
+            out["accounts"] = accounts
+        out["uptime_s"] = round(self.uptime_s, 3)
+        return out
+
+    def _cluster_bots_health(self, bots: dict[str, Any]) -> dict[str, Any]:
+        """Adds every cluster bot to ``bots`` (where it runs, its epoch); returns the node's
+        view of the cluster's placement."""
+        cluster = self.cluster_bots
+        assert cluster is not None
+        view = cluster.view
+        for bot_id, entry in bots.items():
+            held = cluster.held.get(bot_id)
+            entry.update(node=cluster.node, epoch=held.acquired.epoch if held else None)
+        for bot_id in view.configs:
+            if bot_id in bots:
+                continue
+            reported = view.status.get(bot_id)
+            assigned = view.assigned.get(bot_id)
+            entry = dict(reported) if reported else {"healthy": False, "state": "unassigned"}
+            if reported is None or reported.get("node") != assigned:
+                entry.update(healthy=False, state="moving" if assigned else "unassigned")
+            entry["assigned"] = assigned
+            bots[bot_id] = entry
+        return {
+            "node": cluster.node,
+            "redis_up": cluster.redis_up,
+            "scheduler": view.scheduler,
+            "nodes": sorted(n for n, info in view.nodes.items() if "bots" in info.get("roles", ())),
+            "running_here": sorted(b for b, h in cluster.held.items() if h.started),
+            "takeovers": cluster.takeovers,
+        }
+
+    def _local_bot_health(self) -> dict[str, Any]:
         bots = {}
         children = {c.name: c for c in self._bots_tree.children()}
         for bot_id, slot in self._bots.slots.items():
@@ -302,12 +456,7 @@ class System:
             if blocked is not None:
                 entry.update(healthy=False, blocked=blocked)
             bots[bot_id] = entry
-        out: dict[str, Any] = {"exchanges": exchanges, "bots": bots}
-        accounts = self.tree.accounts.health()
-        if accounts:
-            out["accounts"] = accounts
-        out["uptime_s"] = round(self.uptime_s, 3)
-        return out
+        return bots
 
     def bot_snapshots(self) -> dict[str, dict[str, Any]]:
         """Per-bot counters for ``/metrics`` (monotonic across restarts of a bot, except the
@@ -365,6 +514,24 @@ class System:
         return children
 
 
+async def _start_all(starts: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run every start concurrently; once all have settled, the first error is raised as
+    itself (not in a group), as a serial start would have raised it."""
+    errors: list[Exception] = []
+
+    async def one(start: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await start()
+        except Exception as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for start in starts:
+            nursery.start_soon(one, start)
+    if errors:
+        raise errors[0]
+
+
 @asynccontextmanager
 async def open_supervisor(
     config: Config,
@@ -385,6 +552,16 @@ async def open_supervisor(
         runs_bots = config.cluster is None or "bots" in config.cluster.roles
         pending = () if start or not runs_bots else config.bots
         system = System(config, tree, root, pending=pending)
+        cluster = config.cluster
+        if cluster is not None and cluster.bot_placement == "cluster":
+            from supervisor.cluster.bot_node import ClusterBots
+
+            redis_url = cluster.redis_url
+            if redis_url is None:
+                assert cluster.redis_url_env is not None
+                redis_url = resolve_secret(cluster.redis_url_env, config.secrets)
+            system.cluster_bots = ClusterBots(system, cluster, redis_url, config.bots)
+            system._pending = ()
         if start:
             await system.start()
         try:

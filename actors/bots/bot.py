@@ -130,6 +130,9 @@ class Bot:
     wall_clock: Callable[[], float] = time.time
     config_path: str | None = None  # "bots[3]": prefix of strategy config errors
     executor_factory: ExecutorFactory = make_executor  # where the orders go (see executor.py)
+    # Every journal write carries it: 0 for one daemon, the bot's lease epoch in a cluster
+    # (a newer owner's claim fences this run's writes off: ``FencedWriteError``).
+    owner_epoch: int = 0
 
     log: Any = attrs.field(init=False)
     _commands_send: trio.MemorySendChannel[_Command] = attrs.field(init=False)
@@ -223,7 +226,10 @@ class Bot:
             self._executor = self.executor_factory(cfg, self._on_report, wall_clock=self.wall_clock)
             now = self._now()
             record = await self.journal.load_bot(
-                cfg.id, initial_quote=cfg.paper.quote_balance, now_ts=now.ts
+                cfg.id,
+                initial_quote=cfg.paper.quote_balance,
+                now_ts=now.ts,
+                owner_epoch=self.owner_epoch,
             )
             self._executor.restore(record)
             pricing = Pricing(cfg.paper, cfg.market)
@@ -384,21 +390,34 @@ class Bot:
         match action:
             case RecordIntent(intent=intent):
                 async with self._order_shield(intent.client_id):
-                    await journal.record_intent(intent)  # durable before the venue sees it
+                    # durable before the venue sees it
+                    await journal.record_intent(intent, owner_epoch=self.owner_epoch)
                     await self._follow(IntentRecorded(intent))
             case Submit(intent=intent):
                 await executor.submit(intent)
                 await self._hand_reports()
             case RecordFill(fill=fill, final=final):
                 async with self._order_shield(fill.client_id):
-                    await journal.record_fill(fill, order_status="filled" if final else "open")
+                    await journal.record_fill(
+                        fill,
+                        order_status="filled" if final else "open",
+                        owner_epoch=self.owner_epoch,
+                    )
                     await self._follow(FillRecorded(fill, final))  # durable before the book
             case RecordStatus(client_id=client_id, status=status, reason=reason, ts=ts):
                 async with self._order_shield(client_id):
-                    await journal.record_status(client_id, status, reason=reason, now_ts=ts)
+                    await journal.record_status(
+                        client_id, status, reason=reason, now_ts=ts, owner_epoch=self.owner_epoch
+                    )
             case SaveState(key=key, value=value):
                 self._pending_state.pop(key, None)
-                await journal.save_state(self.config.id, key, value, now_ts=self.wall_clock())
+                await journal.save_state(
+                    self.config.id,
+                    key,
+                    value,
+                    now_ts=self.wall_clock(),
+                    owner_epoch=self.owner_epoch,
+                )
             case Cancel(intent=intent):
                 await executor.cancel(intent)
                 await self._hand_reports()
@@ -449,7 +468,9 @@ class Bot:
     def _flush_state_nowait(self) -> None:
         if self._pending_refusals:
             try:
-                self.journal.record_refusals_nowait(self._pending_refusals)
+                self.journal.record_refusals_nowait(
+                    self._pending_refusals, owner_epoch=self.owner_epoch
+                )
                 self._pending_refusals.clear()
             except trio.WouldBlock:
                 pass  # journal busy: retry after the next event
@@ -458,7 +479,9 @@ class Bot:
         now_ts = self.wall_clock()
         for key, value in list(self._pending_state.items()):
             try:
-                self.journal.save_state_nowait(self.config.id, key, value, now_ts=now_ts)
+                self.journal.save_state_nowait(
+                    self.config.id, key, value, now_ts=now_ts, owner_epoch=self.owner_epoch
+                )
             except trio.WouldBlock:
                 return  # journal busy: keep the rest pending, retry after the next event
             del self._pending_state[key]
@@ -470,11 +493,15 @@ class Bot:
             return
         with trio.CancelScope(shield=True), trio.move_on_after(STOP_FLUSH_GRACE_S) as scope:
             if self._pending_refusals:
-                await self.journal.record_refusals(self._pending_refusals)
+                await self.journal.record_refusals(
+                    self._pending_refusals, owner_epoch=self.owner_epoch
+                )
                 self._pending_refusals.clear()
             now_ts = self.wall_clock()
             for key, value in list(self._pending_state.items()):
-                await self.journal.save_state(self.config.id, key, value, now_ts=now_ts)
+                await self.journal.save_state(
+                    self.config.id, key, value, now_ts=now_ts, owner_epoch=self.owner_epoch
+                )
                 del self._pending_state[key]
         if scope.cancelled_caught:
             self.log.warning("bot state not fully saved at stop", pending=len(self._pending_state))

@@ -38,8 +38,11 @@ Decisions:
 * **A cluster seam, inert by default.** A node of a cluster that does not hold the
   exchange's wire connection feeds the same subscriptions from elsewhere (``streams()``,
   ``Subscription.publish``) and says so with ``set_remote``; the node that holds it forwards
-  each socket read (``set_batch_hook``); ``on_wanted`` hears streams come and go, so the
-  cluster can tell the leader what this node wants. None of it is set outside a cluster.
+  each socket read, each REST-polled ticker and each ``down`` told to a stream
+  (``set_batch_hook``); ``on_wanted`` hears streams come and go, so the cluster can tell the
+  leader what this node wants. None of it is set outside a cluster. While the pool is fed from
+  elsewhere its own breaker does not touch its subscribers (no ``down``, no REST polling: the
+  node that leads polls for the cluster), and its exchange state is the remote feed's.
 * **State** of the exchange, derived, never stored twice: ``idle`` (no stream wanted),
   ``connecting``, ``streaming``, ``backoff``, ``circuit_open``, ``fallback`` (REST polling
   serves tickers; shown while the breaker is not closed unless the WebSocket streams again),
@@ -48,6 +51,7 @@ Decisions:
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -70,9 +74,9 @@ from actors.market_data.connection import (
 )
 from actors.market_data.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
 from actors.market_data.rest_fallback import RestPoller, RestPollerStatistics
-from actors.market_data.subscription import StreamStatistics, Subscription
+from actors.market_data.subscription import StreamStatistics, Subscription, SubscriptionState
 from actors.market_data.transport import Connector, connector_for
-from actors.messages import STREAM_KINDS, Stream
+from actors.messages import STREAM_KINDS, FeedState, Stream, Ticker
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -238,6 +242,7 @@ class ExchangePool:
                 interval_s=cfg.rest_poll_interval_s,
                 targets=self._ticker_subscriptions,
                 timeout_s=self.tuning.rest_timeout_s,
+                on_published=self._rest_published,
             )
 
     @property
@@ -326,20 +331,30 @@ class ExchangePool:
             return
         self._breaker_state = state
         self._breaker_transitions += 1
-        if state == "open":
+        if state == "open" and self._remote is None:
             for sub in list(self._subs.values()):
                 sub.down("circuit open")
-            if self._poller is not None:
-                for sub in self._ticker_subscriptions():
-                    sub.use_source("rest")
-                self._fallback_wanted.set()
+            self._start_fallback()
         elif state == "closed":
-            for sub in self._ticker_subscriptions():
-                sub.use_source("ws")
-            self._fallback_wanted = trio.Event()
-            if self._fallback_scope is not None:
-                self._fallback_scope.cancel(reason="circuit closed")
+            self._stop_fallback("circuit closed")
         self._update_state()
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        return self._breaker_state
+
+    def _start_fallback(self) -> None:
+        if self._poller is not None:
+            for sub in self._ticker_subscriptions():
+                sub.use_source("rest")
+            self._fallback_wanted.set()
+
+    def _stop_fallback(self, reason: str) -> None:
+        for sub in self._ticker_subscriptions():
+            sub.use_source("ws")
+        self._fallback_wanted = trio.Event()
+        if self._fallback_scope is not None:
+            self._fallback_scope.cancel(reason=reason)
 
     # --- subscriptions --------------------------------------------------------------------------
 
@@ -365,7 +380,7 @@ class ExchangePool:
         if sub is not None:
             return sub
         shard = self._shard_with_room()
-        circuit_open = self._breaker_state != "closed"
+        circuit_open = self._breaker_state != "closed" and self._remote is None
         rest = circuit_open and self._poller is not None and stream.kind == "ticker"
         sub = Subscription(
             self.name,
@@ -377,6 +392,7 @@ class ExchangePool:
             source="rest" if rest else "ws",
             on_retire=self._retired,
             on_quiet=self._quiet,
+            on_state=self._told,
         )
         if circuit_open:
             sub.down("circuit open")
@@ -398,16 +414,35 @@ class ExchangePool:
 
     def set_batch_hook(self, hook: Callable[[list[object], float], None] | None) -> None:
         """Hand every socket read's events to ``hook`` (a cluster leader), from the next
-        session of each connection on."""
+        session of each connection on; and each REST-polled ticker and each ``down`` told
+        to a stream (as a ``FeedState``), at once."""
         self._batch_hook = hook
         for connection in self._connections:
             connection.on_batch = hook
 
     def set_remote(self, streaming: bool | None) -> None:
         """None: this pool's sockets feed it (the default). True/False: another node's feed
-        does, and is (not) flowing; the exchange state follows that instead of the sockets."""
+        does, and is (not) flowing; the exchange state follows that instead of the sockets.
+        Fed from elsewhere, the pool does not poll REST; back to its own sockets while its
+        breaker is not closed, it polls again (the node leads in fallback)."""
+        was_local = self._remote is None
         self._remote = streaming
+        if self._breaker_state != "closed":
+            if streaming is None and not was_local:
+                self._start_fallback()
+            elif streaming is not None and was_local:
+                self._stop_fallback("fed from elsewhere")
         self._update_state()
+
+    def _rest_published(self, ticker: Ticker) -> None:
+        hook = self._batch_hook
+        if hook is not None:
+            hook([ticker], ticker.received_ts)
+
+    def _told(self, sub: Subscription, state: SubscriptionState, reason: str) -> None:
+        hook = self._batch_hook
+        if hook is not None and state == "down":
+            hook([FeedState(self.name, sub.stream, state, reason)], time.time())
 
     def _quiet(self, sub: Subscription) -> None:
         self._connections[sub.connection].repair(sub)
@@ -467,16 +502,16 @@ class ExchangePool:
 
     def _base_state(self) -> ExchangeState:
         session = self._session_state
+        if session in ("stopped", "failed"):
+            return "stopped"
+        if self._remote is not None:  # a follower in backoff is fed all the same
+            if not self._subs:
+                return "idle"
+            return "streaming" if self._remote else "connecting"
         if session == "backoff":
             return "backoff"
         if session == "circuit_open":
             return "circuit_open"
-        if session in ("stopped", "failed"):
-            return "stopped"
-        if self._remote is not None:
-            if not self._subs:
-                return "idle"
-            return "streaming" if self._remote else "connecting"
         active = [c for c in self._connections if c.shard.streams or c.state != "idle"]
         if not active:
             return "idle"

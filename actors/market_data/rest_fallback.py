@@ -11,7 +11,8 @@ Decisions:
   ``interval_s`` after the previous one started. Sequential requests keep us far below every
   exchange's public REST limit (Kraken: ~1 request/s).
 * Published tickers carry ``source="rest"`` (the codec sets it) and their subscribers are told
-  ``FeedState("fallback")`` first (``Subscription.publish_rest``).
+  ``FeedState("fallback")`` first (``Subscription.publish_rest``). ``on_published`` hears each
+  one after its subscribers (a cluster's leader relays them to the other nodes).
 * **REST errors are counted, never raised**: transport errors, HTTP errors (the status and the
   start of the body are logged), and bodies the codec rejects. Each is logged at most once per
   ``LogThrottle`` interval. An unexpected exception (a bug) is counted and logged with its
@@ -34,6 +35,7 @@ from actors.errors import DecodeError
 from actors.exchanges import Codec
 from actors.market_data.connection import LogThrottle
 from actors.market_data.subscription import Subscription
+from actors.messages import Ticker
 
 __all__ = ["RestPoller", "RestPollerStatistics"]
 
@@ -56,6 +58,7 @@ class RestPoller:
     interval_s: float
     targets: Callable[[], Iterable[Subscription]]
     timeout_s: float = 5.0
+    on_published: Callable[[Ticker], None] | None = None
 
     active: bool = attrs.field(default=False, init=False)
     rounds: int = attrs.field(default=0, init=False)
@@ -109,6 +112,8 @@ class RestPoller:
         if sub.wants_rest:
             self.tickers += 1
             sub.publish_rest(ticker)
+            if self.on_published is not None:
+                self.on_published(ticker)
 
     def _failed(self, symbol: str, error: str, bug: Exception | None = None) -> None:
         self.errors += 1

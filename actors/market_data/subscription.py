@@ -43,7 +43,11 @@ Decisions:
   breaker is not closed (with ``fallback = "rest"``) and back to ``ws`` when it closes. A stream
   the WebSocket brings back during the half-open trial is fed by the WebSocket again at once
   (its first data switches it), so REST prices never contradict a live stream. Only a
-  WebSocket-fed stream can go stale: REST has its own pace.
+  WebSocket-fed stream can go stale: REST has its own pace. A REST ticker another node polled
+  and relayed (a cluster's reader, ``publish_rest(ticker, now)``) keeps the stale clock
+  running instead: the relaying node may fall silent, and its silence must show.
+* **Told states are heard** (``on_state``): the pool forwards a leader's ``down`` states to
+  the other nodes of a cluster; outside a cluster nobody listens.
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class Subscription:
         "_left_skipped",
         "_on_quiet",
         "_on_retire",
+        "_on_state",
         "_quiet_told",
         "_requested",
         "_retired",
@@ -167,6 +172,7 @@ class Subscription:
         source: Source = "ws",
         on_retire: Callable[[Subscription], None] = _never_retired,
         on_quiet: Callable[[Subscription], None] = _never_retired,
+        on_state: Callable[[Subscription, SubscriptionState, str], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.stream = stream
@@ -187,6 +193,7 @@ class Subscription:
         )
         self._on_retire = on_retire
         self._on_quiet = on_quiet
+        self._on_state = on_state
         self._delivered = False  # data came on the current socket
         self._quiet_told = False  # the quiet since ``last_data_at`` was handled
         self.repairs = 0  # resubscribes since the stream last brought data (the connection's)
@@ -358,8 +365,17 @@ class Subscription:
     def wants_rest(self) -> bool:
         return self.source == "rest" and not self.feed.closed
 
-    def publish_rest(self, ticker: Ticker) -> None:
-        """A REST-polled ticker: published under the ``fallback`` state, never ``live``."""
+    def publish_rest(self, ticker: Ticker, now: float | None = None) -> None:
+        """A REST-polled ticker: published under the ``fallback`` state, never ``live``.
+        ``now`` is given for a ticker another node polled and relayed: the stale clock then
+        runs on it as on WebSocket data."""
+        if now is not None:
+            self.last_data_at = now
+            if not self._watched or self._quiet_told:
+                self._requested = True
+                self._watched = True
+                self._quiet_told = False
+                self._post(Watched())
         if self.state != "fallback":
             self.tell("fallback", "circuit open: REST polling")
         self.feed.publish(ticker)  # type: ignore[arg-type]
@@ -373,6 +389,8 @@ class Subscription:
             return False
         self.state = state
         self.feed.post_state(FeedState(self.exchange, self.stream, state, reason))
+        if self._on_state is not None:
+            self._on_state(self, state, reason)
         return True
 
     # --- statistics -----------------------------------------------------------------------------

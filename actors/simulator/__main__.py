@@ -22,10 +22,8 @@ from actors.exchanges import PROTOCOLS
 from actors.simulator.server import ExchangeServer, run_exchange_server
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m actors.simulator", description=__doc__.partition("\n")[0]
-    )
+def _parser(prog: str = "python -m actors.simulator") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.partition("\n")[0])
     parser.add_argument("protocol", choices=PROTOCOLS)
     parser.add_argument("--symbols", default="", help="comma-separated, e.g. BTC/USDT,ETH/USDT")
     parser.add_argument("--ws-port", type=int, default=0, help="WebSocket port (0: any free)")
@@ -36,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m actors.simulator") -> int:
+    """``prog``: the usage line's command (``botcriptofy simulator`` from the CLI)."""
+    args = _parser(prog).parse_args(argv)
     logger.remove()  # a standalone tool: its own plain stderr sink
     logger.add(
         sys.stderr,

@@ -19,6 +19,10 @@ Decisions (where the docs leave room, or where the venue is stricter than "accep
 * Weights are Binance's: time/ping 1, exchangeInfo 20, bookTicker 2 (4 without a symbol),
   order POST/DELETE 1, order GET 4, openOrders 6 per symbol or 80, allOrders 20, account 20,
   myTrades 20 (5 with ``orderId``), DELETE openOrders 1.
+* ``myTrades`` pages as Binance documents it: at most ``limit`` trades (default 500, at most
+  1000), oldest first; from ``fromId`` on when given (trade id >= ``fromId``), else the most
+  recent ones. So a client that reads one page of an order with more trades than ``limit``
+  misses the oldest, as it would on Binance.
 """
 
 from __future__ import annotations
@@ -597,7 +601,9 @@ async def get_my_trades(venue: BinanceVenue, call: Call) -> HttpResponse:
         and (from_id is None or t.trade_id >= from_id)
         and start <= t.time_ms <= end
     ]
-    return ok([t.trade_json() for t in trades[: limit_param(call.params)]])
+    limit = limit_param(call.params)
+    page = trades[:limit] if from_id is not None else trades[-limit:]
+    return ok([t.trade_json() for t in page])
 
 
 def _weight(value: int) -> Callable[[Mapping[str, str]], int]:

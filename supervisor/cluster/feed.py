@@ -16,7 +16,13 @@ Decisions:
   ``BLOCK`` up to ``BLOCK_S`` at a time, and publish every event into the same
   ``Subscription``s a local connection would (``sub.publish``): conflation, the stale timer,
   feed states and the bots' jump guard see no difference. An entry whose epoch is below the
-  highest seen comes from a deposed leader and is dropped (counted).
+  highest seen comes from a deposed leader and is dropped (counted). A relayed ``down`` is
+  told as such; a relayed REST ticker is published as ``fallback`` with the stale clock
+  running (``Subscription.publish_rest(ticker, now)``: a relaying leader that dies shows as
+  ``stale``); data after another state restarts the stale clock (``watch``), as a wire
+  subscribe does.
+* **A leader that gives up** (its exchange connection failed) ``finish``es its writer first:
+  the ``down`` states its streams were just told reach the readers before the lease goes.
 * Lag is measured from the leader's receipt (``t``, wall clock) to the reader's publish: on
   one machine it is exact; across machines it includes their clock offset (NTP).
 """
@@ -31,8 +37,9 @@ from loguru import logger
 
 from actors.market_data.connection import LatencyHistogram
 from actors.market_data.pool import ExchangePool
+from actors.messages import FeedState, Ticker
 from supervisor.cluster.redis import RedisClient, run_script
-from supervisor.cluster.wire import conflate, decode_entry, encode_entry
+from supervisor.cluster.wire import Batch, conflate, decode_entry, encode_entry
 
 __all__ = ["BLOCK_S", "FENCED_XADD", "FeedReader", "FeedWriter", "LeaseLost"]
 
@@ -70,11 +77,17 @@ class FeedWriter:
     _pending: list[object] = attrs.field(factory=list, init=False)
     _received_ts: float = attrs.field(default=0.0, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _finishing: bool = attrs.field(default=False, init=False)
 
     def hook(self, events: list[object], received_ts: float) -> None:
         """A socket read's events (``Connection.on_batch``): kept for the next write."""
         self._pending.extend(events)
         self._received_ts = received_ts
+        self._wake.set()
+
+    def finish(self) -> None:
+        """Write what piled up, then let ``run`` return."""
+        self._finishing = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -83,8 +96,13 @@ class FeedWriter:
             self._wake = trio.Event()
             pending, self._pending = self._pending, []
             batch = conflate(pending)
-            if not batch:
-                continue
+            if batch:
+                await self._write(batch)
+            if self._finishing and not self._pending:
+                return
+
+    async def _write(self, batch: Batch) -> None:
+        if True:
             fields = encode_entry(self.epoch, self.node, self._received_ts, batch)
             with trio.fail_after(self.timeout_s):
                 written = await run_script(
@@ -168,7 +186,17 @@ class FeedReader:
         streams = self.pool.streams()
         for event in events:
             sub = streams.get(event.stream)
-            if sub is not None and not sub.closed:
-                sub.publish(event, now)
-                self.events_read += 1
+            if sub is None or sub.closed:
+                continue
+            if isinstance(event, FeedState):
+                if event.state == "down":
+                    sub.down(event.reason)
+                continue
+            self.events_read += 1
+            if type(event) is Ticker and event.source == "rest":
+                sub.publish_rest(event, now)  # type: ignore[arg-type]
+                continue
+            if not sub.live:
+                sub.watch(now)  # data after another state: the stale clock runs from here
+            sub.publish(event, now)
         self.lag.observe(time.time() - received_ts)

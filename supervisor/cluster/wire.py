@@ -10,6 +10,13 @@ Decisions:
   read since its last write, keeps only the newest ticker per symbol (a reader would skip the
   others anyway) and every trade in order. Redis' cost is per entry, not per byte, at these
   sizes, and batching is what makes one leader carry 16 readers.
+* **States travel too**: a ``down`` told to a stream on the leader (its connection failed,
+  the exchange refused the stream, the circuit opened) is an item of its own, in order with
+  the data, so a reader tells its subscribers the same reason at once instead of going
+  ``stale`` later. A state item ends the conflation of its stream's tickers: a ticker before
+  it and one after it both travel, so the reader ends in the leader's order. REST-polled
+  tickers (``source="rest"``) travel like the others; the reader publishes them as
+  ``fallback``.
 * Short positional arrays rather than objects: the payload is written once and read by every
   node, and the field names would be most of it.
 """
@@ -22,16 +29,18 @@ from typing import Any
 
 import orjson
 
-from actors.messages import Ticker, Trade
+from actors.messages import STREAM_KINDS, FeedState, Stream, Ticker, Trade
 
 __all__ = ["Batch", "Entry", "conflate", "decode_entry", "encode_entry"]
 
 Entry = Mapping[bytes, bytes]
-Batch = list[Ticker | Trade]
+STATES = ("live", "stale", "down", "fallback")
+Batch = list[Ticker | Trade | FeedState]
 
 
 def conflate(events: Iterable[object]) -> Batch:
-    """Market events only, the newest ticker per symbol, trades in order."""
+    """Market events and stream states only: the newest ticker per symbol between two states
+    of its stream, trades and states in order."""
     out: Batch = []
     ticker_at: dict[str, int] = {}
     for event in events:
@@ -47,6 +56,11 @@ def conflate(events: Iterable[object]) -> Batch:
         elif cls is Trade:
             assert isinstance(event, Trade)
             out.append(event)
+        elif cls is FeedState:
+            assert isinstance(event, FeedState)
+            if event.stream.kind == "ticker":
+                ticker_at.pop(event.stream.symbol, None)
+            out.append(event)
     return out
 
 
@@ -54,7 +68,10 @@ def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _encode(event: Ticker | Trade) -> list[Any]:
+def _encode(event: Ticker | Trade | FeedState) -> list[Any]:
+    if type(event) is FeedState:
+        assert isinstance(event, FeedState)
+        return ["s", event.stream.kind, event.stream.symbol, event.state, event.reason]
     if type(event) is Ticker:
         assert isinstance(event, Ticker)
         return [
@@ -93,6 +110,11 @@ def decode_entry(exchange: str, fields: Entry) -> tuple[int, str, float, Batch]:
                 _opt(ask_size), ets, rts, source, seq,
             )  # fmt: skip
             events.append(ticker)
+        elif item[0] == "s":
+            _, kind, symbol, state, reason = item
+            if kind not in STREAM_KINDS or state not in STATES:
+                raise ValueError(f"bad state item {item!r}")
+            events.append(FeedState(exchange, Stream(kind, symbol), state, reason))
         else:
             _, symbol, price, size, side, trade_id, ets, rts, seq = item
             price_, size_ = Decimal(price), Decimal(size)

@@ -74,6 +74,7 @@ def test_run_refuses_bad_arguments_as_run_py_does(args: list[str]) -> None:
 def test_simulator_help_is_the_simulators() -> None:
     result = botcriptofy("simulator", "--help")
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: botcriptofy simulator ")  # not python -m ...
     assert "{binance," in result.stdout
     assert "--ws-port" in result.stdout
 

@@ -21,14 +21,14 @@ from supervisor.otp.tree import open_supervisor_tree
 from tests.cluster.conftest import redis_url
 from tests.market_data.helpers import BACKOFF, BREAKER
 
-TTL_S = 0.5
+TTL_S = 1.0  # with redis_timeout_s 0.3: a loaded machine (GC, a busy core) is not a partition
 
 
 def cluster_config(
     key_prefix: str, node: str, roles: Sequence[ClusterRole], **kwargs: Any
 ) -> ClusterConfig:
     kwargs.setdefault("lease_ttl_s", TTL_S)
-    kwargs.setdefault("redis_timeout_s", 0.2)
+    kwargs.setdefault("redis_timeout_s", 0.3)
     return ClusterConfig(
         redis_url=redis_url(), node=node, roles=tuple(roles), namespace=key_prefix, **kwargs
     )

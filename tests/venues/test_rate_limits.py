@@ -188,3 +188,57 @@ def test_blocks_only_ever_extend(events: list[tuple[float, int, str | None]]):
         last_requests, last_orders = s.requests_blocked_until, s.orders_blocked_until
         if status in (418, 429) and retry is not None:
             assert not s.requests_allowed(now + int(retry) - 0.001) or int(retry) == 0
+
+
+def weight(count: int, limit: int = 6000, **changes: object) -> dict[str, object]:
+    item: dict[str, object] = {
+        "rateLimitType": "REQUEST_WEIGHT",
+        "interval": "MINUTE",
+        "intervalNum": 1,
+        "limit": limit,
+        "count": count,
+    }
+    item.update(changes)
+    return item
+
+
+def test_websocket_api_rate_limits_count_on_the_same_meters():
+    limits = RateLimitState()  # no exchangeInfo rules: the answer's own limit is used
+    limits.observe_ws(0.0, {"id": 1, "status": 200, "rateLimits": [weight(70)]})
+    assert limits.used_weight == {"1M": 70}
+    assert limits.requests_allowed(0.0)
+    orders = {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 5}
+    limits.observe_ws(1.0, {"status": 200, "rateLimits": [weight(6000), {**orders, "count": 5}]})
+    assert limits.request_wait_s(1.0) == 60
+    assert limits.order_wait_s(1.0) == 60
+    assert limits.order_count == {"10S": 5}
+
+
+def test_websocket_api_refusals_hold_for_their_retry_after():
+    limits = RateLimitState()
+    data = {"serverTime": 1_000_000, "retryAfter": 1_030_000}
+    limits.observe_ws(5.0, {"status": 429, "error": {"code": -1003, "data": data}})
+    assert limits.request_wait_s(5.0) == 30
+    banned = {"status": 418, "error": {"code": -1003, "msg": "IP banned"}}  # no data
+    limits.observe_ws(5.0, banned)
+    assert limits.request_wait_s(5.0) == DEFAULT_BAN_S
+    assert "418" in limits.reason
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "not a dict",
+        weight(10, interval="FORTNIGHT"),
+        weight(10, intervalNum=0),
+        weight(10, limit="6000"),
+        weight(True),
+        weight(10, limit=0),
+    ],
+)
+def test_malformed_websocket_rate_limits_are_skipped(item: object):
+    limits = RateLimitState()
+    limits.observe_ws(0.0, {"status": 200, "rateLimits": [item, weight(6000)]})
+    assert limits.used_weight == {"1M": 6000}  # the good item still counts
+    limits.observe_ws(0.0, {"status": 200, "rateLimits": "nonsense"})
+    assert limits.request_wait_s(0.0) == 60

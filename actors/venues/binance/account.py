@@ -18,16 +18,18 @@ Decisions:
   allows (after the venue's own deadline, several times in a row).
 * **The stream is not trusted alone.** Every working order is also looked up every
   ``order_poll_s``. A lookup that shows more executed than the fills we hold fetches the
-  order's trades (``myTrades`` by order id) and books the missing ones. A fill found that way
+  order's trades (``myTrades`` by order id, page by page: ``trades_page_size``, the venue's
+  maximum unless a test lowers it) and books the missing ones. A fill found that way
   is then given until ``order_poll_s`` after it happened (venue clock) to show up on the
   stream too; if it does not, although the subscription was up since before the fill, the
   stream missed it (it can go silent while its pings continue): counted (``stream_misses``)
   and resubscribed. (Judged at that time, not when found: a poll finds a fill at most one
   period after it, so "older than the period when found" would almost never hold.) After every
   (re)subscription every working order is looked up once, for what happened while it was down.
-  No (re)subscription is attempted while the REST rate limits hold requests back: a WebSocket
+  No (re)subscription is attempted while the rate limits hold requests back: a WebSocket
   connection counts against the same address's weight, and one during a 429's ``Retry-After``
-  gets the IP banned.
+  gets the IP banned. The WebSocket API's answers (their ``rateLimits``, a 429/418) feed the
+  same ``RateLimitState`` as REST's.
 * **An answer lost after the stream spoke** is no doubt: when the user stream already
   reported the order (it exists on the venue), a lost or late answer to its send changes
   nothing, and the order goes on like any other.
@@ -46,6 +48,12 @@ Decisions:
   it fails at start: the user stream's subscription refused, say); the supervisor restarts it
   with backoff. The orders in flight live on this object, not in ``run``, so a restart loses
   none of them: the first subscription of the new run looks each of them up.
+* **A rate-limit hold outlives a restart.** The ``RateLimitState`` (a 429's ``Retry-After``,
+  a 418 ban) lives on this object too and every run's REST client shares it: a new run waits
+  out what is left of the hold before its first request (the clock sync), because a client
+  that keeps sending during a ban makes the ban longer (2 minutes up to 3 days). Orders
+  submitted meanwhile are refused here, unsent. Across a daemon restart the supervisor saves
+  and restores the hold (``supervisor/accounts.py``) through ``hold_until``.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ from loguru import logger
 from actors.errors import ExecutionError
 from actors.venues.binance.config import AccountConfig
 from actors.venues.binance.filters import FilterRejection, SymbolRules
+from actors.venues.binance.rate_limits import RateLimitState
 from actors.venues.binance.resolution import UnknownOrderResolution, Verdict
 from actors.venues.binance.responses import (
     Accepted,
@@ -72,7 +81,7 @@ from actors.venues.binance.responses import (
     Refused,
     Unknown,
 )
-from actors.venues.binance.rest import AssetBalance, BinanceRest
+from actors.venues.binance.rest import MAX_TRADES_LIMIT, AssetBalance, BinanceRest
 from actors.venues.binance.signing import Signer
 from actors.venues.binance.tracker import (
     OrderInDoubt,
@@ -110,6 +119,8 @@ class BinanceAccount:
     signer: Signer
     symbols: tuple[str, ...]  # unified symbols the account's bots trade
     rest: BinanceRest = attrs.field(init=False)
+    limits: RateLimitState = attrs.field(factory=RateLimitState, init=False)  # every run's
+    trades_page_size: int = attrs.field(default=MAX_TRADES_LIMIT, init=False)  # myTrades limit
     rules: dict[str, SymbolRules] = attrs.field(factory=dict, init=False)  # by unified symbol
     orders: dict[str, TrackedOrder] = attrs.field(factory=dict, init=False)  # working, by id
     sinks: dict[str, VenueSink] = attrs.field(factory=dict, init=False)
@@ -151,6 +162,7 @@ class BinanceAccount:
             self.signer,
             recv_window_ms=cfg.recv_window_ms,
             timeout_s=cfg.request_timeout_s,
+            limits=self.limits,
         )
 
     @property
@@ -167,6 +179,14 @@ class BinanceAccount:
         self.rest = self._new_rest()
         try:
             async with self.rest, trio.open_nursery() as nursery:
+                held = self.limits.request_wait_s(trio.current_time())
+                if held > 0:  # a hold the last run (or process) was given: nothing before
+                    self.log.warning(
+                        "account start waits for the rate limit",
+                        wait_s=round(held, 3),
+                        reason=self.limits.reason,
+                    )
+                    await trio.sleep(held)
                 await self.rest.sync_time()
                 await self._load_rules()
                 await nursery.start(self._user_stream)
@@ -246,6 +266,7 @@ class BinanceAccount:
                         self._on_event,
                         recv_window_ms=self.config.recv_window_ms,
                         connect_timeout_s=self.config.request_timeout_s,
+                        limits=self.limits,
                         task_status=_OnStarted(subscribed),
                     )
                 except ExecutionError as exc:
@@ -539,7 +560,9 @@ class BinanceAccount:
             return
         self._fetching.add(tracker.client_order_id)
         try:
-            trades = await self.rest.my_trades(needed.symbol, order_id=str(needed.order_id))
+            trades = await self.rest.order_trades(
+                needed.symbol, needed.order_id, page_size=self.trades_page_size
+            )
         except ExecutionError as exc:
             self.log.warning(
                 "trades lookup failed; the next lookup retries",
@@ -618,6 +641,17 @@ class BinanceAccount:
             self.on_blocked(wait)
         if wait > 0:
             self._blocked_until = max(self._blocked_until, now + wait)
+
+    def hold_until(self) -> tuple[float, float, str]:
+        """Until when (local Trio time) requests and new orders are held, and why: what a
+        supervisor saves to restore with ``hold``."""
+        limits = self.limits
+        return limits.requests_blocked_until, limits.orders_blocked_until, limits.reason
+
+    def hold(self, *, requests_until: float, orders_until: float, reason: str) -> None:
+        """Obey a hold the venue gave before (a previous process): local Trio times."""
+        self.limits.hold(requests_until=requests_until, orders_until=orders_until, reason=reason)
+        self._blocked_until = max(self._blocked_until, requests_until, orders_until)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._nursery is not None:

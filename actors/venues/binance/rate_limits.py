@@ -1,7 +1,8 @@
 """Binance Spot rate limits as a pure state: until when requests and new orders must wait.
 
-Feed ``RateLimitState.observe`` every response (status and headers) with the local time it
-arrived; ask ``orders_allowed``/``requests_allowed`` before sending. Times are local seconds on
+Feed ``RateLimitState.observe`` every REST response (status and headers) and ``observe_ws``
+every WebSocket API answer with the local time it arrived; ask
+``orders_allowed``/``requests_allowed`` before sending. Times are local seconds on
 one clock the caller chooses (monotonic is best: nothing here compares them with the venue).
 
 Decisions:
@@ -23,7 +24,15 @@ Decisions:
   requests wait one full interval from now. The venue's windows may end sooner (their
   alignment is not documented), so this can wait longer than needed, never shorter: a refused
   order is harmless, but ignoring 429s leads to an IP ban.
+* **The WebSocket API counts on the same meters.** Its answers carry ``rateLimits``
+  (``[{"rateLimitType", "interval", "intervalNum", "limit", "count"}]``: the same per-IP weight
+  and per-account order counters as REST's headers, with the limit beside each count), and a
+  429/418 answer's ``error.data`` says ``retryAfter`` (epoch ms) next to ``serverTime``: both
+  feed the same state as REST answers, so one hold covers both transports.
 * A block only ever extends (``max``): a later, shorter ``Retry-After`` never shortens a ban.
+* **A hold outlives its client.** ``hold`` installs a block known from elsewhere (the same
+  account's previous REST client, a hold saved before a daemon restart), so what the venue
+  said is obeyed by whoever sends next.
 """
 
 from __future__ import annotations
@@ -147,6 +156,38 @@ class RateLimitState:
         """One response (any endpoint), received at local time ``now``."""
         weights = _counters(headers, _WEIGHT_HEADER)
         orders = _counters(headers, _ORDER_HEADER)
+        self._counted(now, weights, orders)
+        if status in (418, 429):
+            self._refused(now, status, parse_retry_after(_header(headers, "retry-after")))
+
+    def observe_ws(self, now: float, answer: Mapping[str, Any]) -> None:
+        """One WebSocket API answer (``{"id", "status", ..., "rateLimits"}``), received at
+        local time ``now``. Malformed items are skipped: limits are advice here, and REST
+        answers keep the state honest."""
+        weights: dict[str, int] = {}
+        orders: dict[str, int] = {}
+        items = answer.get("rateLimits")
+        for item in items if isinstance(items, list) else ():
+            counted = _ws_counter(item)
+            if counted is None:
+                continue
+            limit_type, interval, limit, count = counted
+            if limit_type == "REQUEST_WEIGHT":
+                weights[interval] = count
+                if count >= limit:
+                    reason = f"weight {count}/{limit} per {interval}"
+                    self._block_requests(now + interval_seconds(interval), reason)
+            elif limit_type == "ORDERS":
+                orders[interval] = count
+                if count >= limit:
+                    reason = f"orders {count}/{limit} per {interval}"
+                    self._block_orders(now + interval_seconds(interval), reason)
+        self._counted(now, weights, orders)
+        status = answer.get("status")
+        if status in (418, 429):
+            self._refused(now, int(status), _ws_retry_after(answer.get("error")))
+
+    def _counted(self, now: float, weights: dict[str, int], orders: dict[str, int]) -> None:
         self.used_weight.update(weights)
         self.order_count.update(orders)
         # Only counters this response carries: a count remembered from before is stale.
@@ -160,9 +201,8 @@ class RateLimitState:
             if count is not None and count >= rule.limit:
                 reason = f"orders {count}/{rule.limit} per {rule.interval}"
                 self._block_orders(now + rule.seconds, reason)
-        if status not in (418, 429):
-            return
-        retry_after = parse_retry_after(_header(headers, "retry-after"))
+
+    def _refused(self, now: float, status: int, retry_after: float | None) -> None:
         if status == 418:
             wait = DEFAULT_BAN_S if retry_after is None else retry_after
             self._block_requests(now + wait, f"IP banned (418) for {wait:g} s")
@@ -183,6 +223,11 @@ class RateLimitState:
             return float(min(r.seconds for r in order_rules))
         return DEFAULT_ORDER_BLOCK_S
 
+    def hold(self, *, requests_until: float, orders_until: float, reason: str) -> None:
+        """Hold requests and new orders until the given local times (only ever extends)."""
+        self._block_requests(requests_until, reason)
+        self._block_orders(orders_until, reason)
+
     def requests_allowed(self, now: float) -> bool:
         return now >= self.requests_blocked_until
 
@@ -195,6 +240,31 @@ class RateLimitState:
 
     def request_wait_s(self, now: float) -> float:
         return max(0.0, self.requests_blocked_until - now)
+
+
+def _ws_counter(item: object) -> tuple[str, str, int, int] | None:
+    """(type, interval key such as ``"1M"``, limit, count) of a ``rateLimits`` item."""
+    if not isinstance(item, dict):
+        return None
+    unit = _INTERVAL_UNITS.get(item.get("interval"))  # type: ignore[arg-type]
+    number, limit, count = item.get("intervalNum"), item.get("limit"), item.get("count")
+    if unit is None or type(number) is not int or number <= 0:
+        return None
+    if type(limit) is not int or type(count) is not int or limit <= 0:
+        return None
+    return str(item.get("rateLimitType")), f"{number}{unit}", limit, count
+
+
+def _ws_retry_after(error: object) -> float | None:
+    """Seconds from a WebSocket API refusal's ``data`` (``retryAfter`` minus ``serverTime``,
+    both venue ms, so no clock of ours is involved)."""
+    data = error.get("data") if isinstance(error, dict) else None
+    if not isinstance(data, dict):
+        return None
+    retry_at, server_ms = data.get("retryAfter"), data.get("serverTime")
+    if type(retry_at) is not int or type(server_ms) is not int:
+        return None
+    return max(0.0, (retry_at - server_ms) / 1000)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

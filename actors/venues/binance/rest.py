@@ -53,6 +53,10 @@ Decisions:
 * ``myTrades`` does not carry client order ids: its fills get the ``client_order_id`` the
   caller passes (it knows whose ``order_id`` it asked for), else ``""``; the fill's key
   (symbol, trade id) is what deduplicates.
+* **An order's trades are paged** (``order_trades``): one ``myTrades`` answer holds at most
+  ``limit`` trades (1000 at most) and, without ``fromId``, the *most recent* ones, so an order
+  filled in more trades is read with ``fromId`` from 0, then from the last id + 1, until a
+  page comes back short.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ from actors.venues.binance.signing import (
 from actors.venues.fills import VenueFill
 
 __all__ = [
+    "MAX_TRADES_LIMIT",
     "AssetBalance",
     "BinanceRest",
     "CancelOutcome",
@@ -430,6 +435,36 @@ class BinanceRest:
             return [_trade(item, client_order_id) for item in expect_list(data, "myTrades")]
         except FOREIGN_ERRORS as exc:
             raise VenueRequestError(endpoint, f"unreadable response: {exc}") from None
+
+    async def order_trades(
+        self,
+        symbol: str,
+        order_id: str | int,
+        *,
+        client_order_id: str = "",
+        page_size: int = MAX_TRADES_LIMIT,
+    ) -> list[VenueFill]:
+        """Every trade of one order, oldest first, read ``page_size`` at a time (module
+        docstring); ``VenueRequestError`` when a page fails or the pages do not advance."""
+        out: list[VenueFill] = []
+        from_id = 0
+        while True:
+            page = await self.my_trades(
+                symbol,
+                order_id=order_id,
+                from_id=from_id,
+                limit=page_size,
+                client_order_id=client_order_id,
+            )
+            out += page
+            if len(page) < page_size:
+                return out
+            last = max(int(t.trade_id) for t in page)
+            if last < from_id:
+                raise VenueRequestError(
+                    "GET /api/v3/myTrades", f"trade pages do not advance past id {from_id}"
+                )
+            from_id = last + 1
 
     async def account(self) -> dict[str, AssetBalance]:
         """``GET /api/v3/account``: every asset's free and locked balance."""

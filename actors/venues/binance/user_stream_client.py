@@ -37,6 +37,10 @@ Decisions:
   read; whatever it raises ends the stream and propagates as is (a bug, not a stream
   failure). Balance and order-list events and stray answers are ignored
   (``parse_user_stream_frame`` returns None for them).
+* **Rate limits.** Every answer's ``rateLimits`` (and a 429/418's ``retryAfter``) goes to
+  ``limits``, the caller's ``RateLimitState``, the one its REST client feeds: the venue counts
+  both transports on the same per-IP meter. So does a handshake refused with 429/418 (its
+  ``Retry-After`` header).
 * The subscription request carries the API key: it is never logged, and no error text
   contains the request.
 """
@@ -60,6 +64,7 @@ from trio_websocket import (
 from wsproto.utilities import LocalProtocolError
 
 from actors.errors import DecodeError, ExecutionError
+from actors.venues.binance.rate_limits import RateLimitState
 from actors.venues.binance.responses import INVALID_TIMESTAMP
 from actors.venues.binance.signing import DEFAULT_RECV_WINDOW_MS, ServerClock, Signer
 from actors.venues.binance.user_stream import (
@@ -113,6 +118,7 @@ async def run_user_stream(
     recv_window_ms: int = DEFAULT_RECV_WINDOW_MS,
     connect_timeout_s: float = 10.0,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    limits: RateLimitState | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Subscribe on ``url`` (``wss://.../ws-api/v3``) and deliver executionReports until the
@@ -132,7 +138,7 @@ async def run_user_stream(
                 connect_timeout=connect_timeout_s,
                 disconnect_timeout=DISCONNECT_TIMEOUT_S,
             ) as ws:
-                subscription_id = await _subscribe(ws, signer, clock, recv_window_ms)
+                subscription_id = await _subscribe(ws, signer, clock, recv_window_ms, limits)
                 setup.deadline = math.inf
                 log.info("user data stream subscribed", subscription_id=subscription_id)
                 task_status.started()
@@ -144,6 +150,9 @@ async def run_user_stream(
     except (UserStreamEnded, UserStreamError):
         raise
     except ConnectionRejected as exc:
+        if limits is not None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
+            limits.observe(trio.current_time(), exc.status_code, headers)
         raise UserStreamError(f"handshake refused with HTTP {exc.status_code}") from exc
     except (HandshakeError, ConnectionClosed, LocalProtocolError, OSError) as exc:
         if ended is not None:  # closing after the end failed too: the end is the news
@@ -162,9 +171,11 @@ def _closed(exc: ConnectionClosed) -> str:
     return f"{text} {reason.reason}" if reason.reason else text
 
 
-async def _request(ws: WebSocketConnection, request: Mapping[str, Any]) -> dict[str, Any]:
+async def _request(
+    ws: WebSocketConnection, request: Mapping[str, Any], limits: RateLimitState | None
+) -> dict[str, Any]:
     """Send one request and read frames up to its answer (nothing else is expected before
-    the subscription; anything else is skipped)."""
+    the subscription; anything else is skipped); the answer's rate limits go to ``limits``."""
     await ws.send_message(orjson.dumps(request).decode())
     while True:
         raw = await ws.get_message()
@@ -173,6 +184,8 @@ async def _request(ws: WebSocketConnection, request: Mapping[str, Any]) -> dict[
         except orjson.JSONDecodeError:
             raise UserStreamError("answer is not JSON") from None
         if isinstance(frame, dict) and frame.get("id") == request["id"]:
+            if limits is not None:
+                limits.observe_ws(trio.current_time(), frame)
             return frame
 
 
@@ -186,9 +199,11 @@ def _refusal(method: str, answer: Mapping[str, Any]) -> UserStreamError:
     )
 
 
-async def _sync_clock(ws: WebSocketConnection, clock: ServerClock) -> None:
+async def _sync_clock(
+    ws: WebSocketConnection, clock: ServerClock, limits: RateLimitState | None
+) -> None:
     sent_at = trio.current_time()
-    answer = await _request(ws, {"id": _TIME_REQUEST_ID, "method": "time"})
+    answer = await _request(ws, {"id": _TIME_REQUEST_ID, "method": "time"}, limits)
     received_at = trio.current_time()
     result = answer.get("result")
     server_ms = result.get("serverTime") if isinstance(result, dict) else None
@@ -198,12 +213,16 @@ async def _sync_clock(ws: WebSocketConnection, clock: ServerClock) -> None:
 
 
 async def _subscribe(
-    ws: WebSocketConnection, signer: Signer, clock: ServerClock, recv_window_ms: int
+    ws: WebSocketConnection,
+    signer: Signer,
+    clock: ServerClock,
+    recv_window_ms: int,
+    limits: RateLimitState | None,
 ) -> int | None:
     now = trio.current_time()
     best = clock.best
     if best is None or now - best.received_s > clock.max_sample_age_s:
-        await _sync_clock(ws, clock)
+        await _sync_clock(ws, clock, limits)
         now = trio.current_time()
     request = subscribe_request(
         signer,
@@ -211,7 +230,7 @@ async def _subscribe(
         timestamp_ms=clock.server_ms(now),
         recv_window_ms=recv_window_ms,
     )
-    answer = await _request(ws, request)
+    answer = await _request(ws, request, limits)
     if answer.get("status") != 200:
         refused = _refusal(SUBSCRIBE_METHOD, answer)
         if refused.code == INVALID_TIMESTAMP:
