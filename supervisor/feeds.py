@@ -14,6 +14,7 @@ The tree (names are what ``/metrics`` and the alerts show)::
     feeds                       max_restarts=0: an exchange that gives up stops the plane
     └─ exchange:<name>          one per exchange, its own restart budget (restart_limits)
        ├─ streams:<name>        ExchangePool.run: subscription actors, REST fallback loop
+       ├─ (cluster:<name>)      with [cluster] only: ExchangeMember.run (Redis side)
        └─ connections:<name>    ExchangePool.run_connections: backoff + circuit breaker
 
 Decisions:
@@ -35,11 +36,12 @@ Decisions:
 * ``open_market_data`` returns once every exchange's first attempt has settled (streaming,
   idle with nothing subscribed yet, or backing off): an exchange that is down at boot does not
   block the others, or the program.
-* **A cluster changes one child.** With a ``[cluster]`` section, ``connections:<name>`` runs
-  the node's ``ExchangeMember`` (``supervisor.cluster.member``: follow the feed through
-  Redis, or lead and run the pool's connections) instead of the pool's connections alone;
-  everything else, subscribers included, is the same. The cluster package (and coredis) is
-  imported only then.
+* **A cluster adds one child.** With a ``[cluster]`` section, ``cluster:<name>`` (between
+  the two) runs the node's ``ExchangeMember`` (``supervisor.cluster.member``: follow the feed
+  through Redis, challenge for the lease, lead), and ``connections:<name>`` runs the pool's
+  connections only while this node leads, with the same backoff and breaker; everything
+  else, subscribers included, is the same. The cluster package (and coredis) is imported
+  only then.
 * ``subscribe`` checks its arguments before anything else: an unknown exchange, an unknown
   kind or a malformed symbol is a ``ValueError`` saying which, raised by ``subscribe()``
   itself rather than on entering the context.
@@ -77,6 +79,7 @@ __all__ = [
     "MarketData",
     "MarketDataStatistics",
     "build_feeds",
+    "cluster_child",
     "connections_child",
     "exchange_supervisor",
     "open_market_data",
@@ -93,6 +96,11 @@ def exchange_supervisor(exchange: str) -> str:
 
 def streams_child(exchange: str) -> str:
     return f"streams:{exchange}"
+
+
+def cluster_child(exchange: str) -> str:
+    """With ``[cluster]``: the node's Redis side of the exchange (``ExchangeMember.run``)."""
+    return f"cluster:{exchange}"
 
 
 def connections_child(exchange: str) -> str:
@@ -204,14 +212,24 @@ def build_feeds(
     for ex in exchanges:
         pool = pools[ex.name] = ExchangePool(ex, tuning)
         run_connections = pool.run_connections
-        if cluster is not None:
-            assert redis_url is not None
-            member = members[ex.name] = ExchangeMember(pool, cluster, redis_url)
-            run_connections = member.run
         supervisor = exchange_supervisor(ex.name)
         connections = connections_child(ex.name)
         routes[supervisor, connections] = pool
         ex_backoff = ex.backoff or backoff
+        cluster_children: tuple[ChildSpec, ...] = ()
+        if cluster is not None:
+            assert redis_url is not None
+            member = members[ex.name] = ExchangeMember(pool, cluster, redis_url)
+            run_connections = member.run_connections
+            cluster_children = (
+                ChildSpec(
+                    name=cluster_child(ex.name),
+                    run=member.run,
+                    restart="permanent",
+                    backoff=ex_backoff,
+                    shutdown_grace_s=tuning.shutdown_grace_s,
+                ),
+            )
         subtrees.append(
             SupervisorSpec(
                 name=supervisor,
@@ -225,6 +243,7 @@ def build_feeds(
                         backoff=ex_backoff,
                         shutdown_grace_s=tuning.shutdown_grace_s,
                     ),
+                    *cluster_children,
                     ChildSpec(
                         name=connections,
                         run=run_connections,

@@ -226,9 +226,8 @@ class System:
         else:
             raise ValueError(f"unknown command {action!r}")
 
-    def owned_bot_health(self, bot_id: str) -> dict[str, Any] | None:
-        entry = self._local_bot_health().get(bot_id)
-        return None if entry is None else dict(entry)
+    def owned_bots_health(self) -> dict[str, Any]:
+        return self._local_bot_health()
 
     async def halt(self, reason: str = "halted by the operator") -> dict[str, Any]:
         """Stop trading everywhere: first every live account refuses new orders (until

@@ -330,7 +330,14 @@ class WsprotoTransport:
             self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
             await self._close_stream()
             return
-        await self._receive(bytes(data) if isinstance(data, bytearray) else data)
+        # ``_receive`` inline, for the read that is all plain frames (nearly every one): no
+        # coroutine is made on the way from the socket to the subscribers.
+        frames = self._frames
+        frames.feed(bytes(data) if isinstance(data, bytearray) else data)
+        if self._closed is None:  # (a failed send may have closed it meanwhile)
+            raw = frames.read(self._ready)
+            if raw:
+                await self._wsproto_frames(raw)
 
     async def _receive(self, data: bytes) -> None:
         """Messages the frame reader decodes go straight to the batch; the bytes it returns are
@@ -338,13 +345,24 @@ class WsprotoTransport:
         goes on, so that messages keep their order and nothing is read past a close."""
         frames = self._frames
         frames.feed(data)
+        if self._closed is None:
+            raw = frames.read(self._ready)
+            if raw:
+                await self._wsproto_frames(raw)
+
+    async def _wsproto_frames(self, raw: bytes) -> None:
+        """``raw`` (from the frame reader) through wsproto, then the reader again, until every
+        byte held is handled or the connection closed."""
+        frames = self._frames
         ready = self._ready
-        while self._closed is None:
+        while True:
+            self._ws.receive_data(raw)
+            await self._handle(self._ws.events())
+            if self._closed is not None:
+                return
             raw = frames.read(ready)
             if not raw:
                 return
-            self._ws.receive_data(raw)
-            await self._handle(self._ws.events())
 
     async def _handle(self, events: Iterable[Event]) -> None:
         """Messages to the batch, pongs and the close reply sent in order. A message over the

@@ -99,7 +99,8 @@ class BotHost(Protocol):
 
     async def command_owned_bot(self, bot_id: str, action: str) -> None: ...
 
-    def owned_bot_health(self, bot_id: str) -> dict[str, Any] | None: ...
+    def owned_bots_health(self) -> Mapping[str, Mapping[str, Any]]:
+        """The ``/health`` entries of the bots this node runs."""
 
 
 @attrs.define(eq=False)
@@ -141,6 +142,7 @@ class ClusterBots:
     _assigned: set[str] = attrs.field(factory=set, init=False)
     _ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     _scheduler_held: Acquired | None = attrs.field(default=None, init=False)
+    _payloads: dict[str, bytes] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.timing = LeaseTiming(self.cluster.lease_ttl_s)
@@ -167,31 +169,25 @@ class ClusterBots:
     # --- the task ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        started = False
-        try:
-            while True:
-                try:
-                    async with open_redis(
-                        self.redis_url, timeout_s=self.cluster.redis_timeout_s
-                    ) as client:
-                        self._client = client
-                        await self._session(client, task_status if not started else None)
-                except* REDIS_ERRORS as group:
-                    self._redis_failed("session", group.exceptions[0])
-                finally:
-                    self._client = None
-                    with trio.CancelScope(shield=True):
-                        await self._leave()
-                if not started:
-                    started = True
-                    task_status.started()
-                await trio.sleep(self.retry_s)
-        finally:
-            self._ready = trio.Event()
+        # Ready at once, like an idle exchange: bots come when Redis answers.
+        task_status.started()
+        while True:
+            try:
+                async with open_redis(
+                    self.redis_url, timeout_s=self.cluster.redis_timeout_s
+                ) as client:
+                    self._client = client
+                    await self._session(client)
+            except* REDIS_ERRORS as group:
+                self._redis_failed("session", group.exceptions[0])
+            finally:
+                self._client = None
+                self._ready = trio.Event()
+                with trio.CancelScope(shield=True):
+                    await self._leave()
+            await trio.sleep(self.retry_s)
 
-    async def _session(
-        self, client: RedisClient, task_status: trio.TaskStatus[None] | None
-    ) -> None:
+    async def _session(self, client: RedisClient) -> None:
         timeout = self.cluster.redis_timeout_s
         with trio.fail_after(timeout):
             for config in self.configured:  # the same config file on every node: first wins
@@ -207,8 +203,6 @@ class ClusterBots:
                 nursery.start_soon(self._forever, "ownership", self._own, client, nursery)
                 nursery.start_soon(self._forever, "commands", self._commands, client)
             self._ready.set()
-            if task_status is not None:
-                task_status.started()
 
     async def _forever(self, what: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         while True:
@@ -510,7 +504,7 @@ class ClusterBots:
         answered within ``timeout_s`` (the bot is between owners: try again) or it refused."""
         if action not in COMMANDS:
             raise ValueError(f"unknown command {action!r}")
-        client = self._require_client()
+        client = await self._require_client()
         keys = self.keys
         with trio.fail_after(self.cluster.redis_timeout_s):
             if not await client.hexists(keys.catalogue, bot):
@@ -545,26 +539,38 @@ class ClusterBots:
 
     async def add(self, config: BotConfig) -> None:
         """Add a bot to the cluster (``ConfigError`` if its id is taken)."""
-        client = self._require_client()
+        client = await self._require_client()
         with trio.fail_after(self.cluster.redis_timeout_s):
             added = await client.hsetnx(self.keys.catalogue, config.id, encode_config(config))
         if not added:
             raise ConfigError([f"bot.id: a bot with id {config.id!r} is already running"])
 
-    def _require_client(self) -> RedisClient:
+    async def _require_client(self) -> RedisClient:
+        """The session's client; waits for one (a node just started) up to two Redis
+        timeouts."""
+        with trio.move_on_after(2 * self.cluster.redis_timeout_s):
+            await self._ready.wait()
         if self._client is None or not self._ready.is_set():
             raise BotCriptoFyError("the cluster's Redis is unreachable from this node")
         return self._client
 
     # --- status ---------------------------------------------------------------------------------
 
+    def _config(self, bot: str, payload: bytes) -> BotConfig:
+        """The catalogue's config, structured again only when its text changed."""
+        known = self.view.configs.get(bot)
+        if known is not None and self._payloads.get(bot) == payload:
+            return known
+        self._payloads[bot] = payload
+        return decode_config(payload)
+
     async def _status(self, client: RedisClient) -> None:
         keys, timeout = self.keys, self.cluster.redis_timeout_s
         while True:
             mine: dict[str, bytes] = {}
+            local = self.host.owned_bots_health()
             for bot, held in self.held.items():
-                entry = self.host.owned_bot_health(bot) if held.started else None
-                entry = dict(entry or {"healthy": False, "state": "starting"})
+                entry = dict(local.get(bot) or {"healthy": False, "state": "starting"})
                 entry.update(node=self.node, epoch=held.acquired.epoch)
                 mine[bot] = orjson.dumps(entry, default=str)
             with trio.fail_after(timeout):
@@ -576,12 +582,14 @@ class ClusterBots:
                 nodes = await live_nodes(client, keys)
                 scheduler = await client.get(keys.scheduler)
             self.view = ClusterBotsView(
-                configs={b: decode_config(p) for b, p in configs.items()},
+                configs={b: self._config(b, p) for b, p in configs.items()},
                 assigned={b: text(n) for b, n in assigned.items()},
                 status={b: _decode_status(s) for b, s in status.items() if b in configs},
                 nodes=nodes,
                 scheduler=None if scheduler is None else text(scheduler).rpartition(":")[0],
             )
+            for gone in set(self._payloads) - set(configs):
+                del self._payloads[gone]
             await trio.sleep(STATUS_EVERY_S)
 
 

@@ -78,6 +78,7 @@ class FeedWriter:
     _received_ts: float = attrs.field(default=0.0, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
     _finishing: bool = attrs.field(default=False, init=False)
+    done: trio.Event = attrs.field(factory=trio.Event, init=False)  # finished: all written
 
     def hook(self, events: list[object], received_ts: float) -> None:
         """A socket read's events (``Connection.on_batch``): kept for the next write."""
@@ -99,23 +100,23 @@ class FeedWriter:
             if batch:
                 await self._write(batch)
             if self._finishing and not self._pending:
+                self.done.set()
                 return
 
     async def _write(self, batch: Batch) -> None:
-        if True:
-            fields = encode_entry(self.epoch, self.node, self._received_ts, batch)
-            with trio.fail_after(self.timeout_s):
-                written = await run_script(
-                    self.client,
-                    FENCED_XADD,
-                    keys=[self.lease_key, self.stream_key],
-                    args=[self.token, self.maxlen, fields["e"], fields["n"], fields["t"],
-                          fields["d"]],
-                )  # fmt: skip
-            if written is None:
-                raise LeaseLost(f"write refused: the lease is no longer {self.token!r}")
-            self.entries_written += 1
-            self.events_written += len(batch)
+        fields = encode_entry(self.epoch, self.node, self._received_ts, batch)
+        with trio.fail_after(self.timeout_s):
+            written = await run_script(
+                self.client,
+                FENCED_XADD,
+                keys=[self.lease_key, self.stream_key],
+                args=[self.token, self.maxlen, fields["e"], fields["n"], fields["t"],
+                      fields["d"]],
+            )  # fmt: skip
+        if written is None:
+            raise LeaseLost(f"write refused: the lease is no longer {self.token!r}")
+        self.entries_written += 1
+        self.events_written += len(batch)
 
 
 @attrs.define(eq=False)
@@ -194,7 +195,7 @@ class FeedReader:
                 continue
             self.events_read += 1
             if type(event) is Ticker and event.source == "rest":
-                sub.publish_rest(event, now)  # type: ignore[arg-type]
+                sub.publish_rest(event, now)
                 continue
             if not sub.live:
                 sub.watch(now)  # data after another state: the stale clock runs from here

@@ -1,27 +1,42 @@
 """One exchange on one node of a cluster: follow the feed, challenge for the lease, lead.
 
-This replaces ``ExchangePool.run_connections`` as the ``connections:<exchange>`` child when
-the config has a ``[cluster]`` section; the ``streams:<exchange>`` child (the subscription
-actors) is unchanged, so subscribers, feed states and bots are the same on every node.
+With a ``[cluster]`` section an exchange's subtree has three children: ``streams:<exchange>``
+(the subscription actors, unchanged), ``cluster:<exchange>`` (``ExchangeMember.run``: Redis,
+the feed, the lease) and ``connections:<exchange>`` (``ExchangeMember.run_connections``: the
+pool's connections, run only while this node leads). Subscribers, feed states and bots are
+the same on every node.
 
-    node with role "feed":   follow + challenge ──won──> wait out ──> lead ──lapsed/lost──┐
-                             ^─────────────────────────────────────────────────────────────┘
+    node with role "feed":   follow + challenge ──won──> wait out ──> lead ──lapsed/lost/failed──┐
+                             ^────────────────────────────────────────────────────────────────────┘
     node without it:         follow
 
-* **Follow**: ``FeedReader`` feeds the pool's subscriptions from Redis. **Lead**: the pool's
-  own connections run (the one wire connection of the cluster), every socket read is written
-  to Redis by the fenced ``FeedWriter``, and every stream another node wants is held here by
-  a pin (a subscription without a reader: a ticker slot or a trade ring cursor costs nothing
-  while nobody reads).
-* **Leading is bounded by the lease**: the lead runs inside a cancel scope whose deadline is
-  ``LeaseTiming.valid_until`` of the last successful renew. A leader cut off from Redis
-  (renews time out) reaches that deadline, closes its exchange connection and stops writing
-  before its key can expire, i.e. before anyone else can win. A refused renew or write ends
-  it at once.
+* **Follow**: ``FeedReader`` feeds the pool's subscriptions from Redis. **Lead**: the
+  connections child runs the pool's own connections (the one wire connection of the
+  cluster), every socket read is written to Redis by the fenced ``FeedWriter``, and every
+  stream another node wants is held here by a pin (a subscription without a reader: a ticker
+  slot or a trade ring cursor costs nothing while nobody reads).
+* **Two children, so the exchange's failures keep their supervision and the feed keeps
+  flowing.** The connections child keeps its backoff, circuit breaker and restart budget: a
+  leader's connection that fails raises there as on a single daemon. The cluster child hears
+  it (``_Lead.failed``), writes what its streams were just told (``down`` with the reason),
+  releases the lease and follows at once, so while its connections back off the node reads
+  whichever node leads next instead of telling its subscribers ``down``. A node challenges
+  only while its connections child waits for a lead (not during its backoff), so a node
+  whose connection keeps failing stands aside.
+* **Fallback is relayed.** With ``fallback = "rest"``, a node whose circuit is open may still
+  lead (it challenges one ``ttl`` later than a node that can connect): its pool polls REST
+  for every stream any node wants, and each polled ticker (``source = "rest"``) and each
+  ``down`` goes into the fenced stream, so readers tell ``fallback`` with the same prices.
+  At its half-open trial the connections child connects under the lease it holds.
+* **Leading is bounded by the lease**: the lead (the cluster child's and the connections
+  child's cancel scopes) has the deadline ``LeaseTiming.valid_until`` of the last successful
+  renew. A leader cut off from Redis (renews time out) reaches that deadline, closes its
+  exchange connection and stops writing before its key can expire, i.e. before anyone else
+  can win. A refused renew or write ends it at once.
 * **Losing Redis is not a crash**: the node tells every stream ``down`` (bots do not trade on
-  a feed they cannot see) and tries again after ``retry_s``; the supervisor's restart budget
-  is kept for the exchange's own failures (a leader's ``run_connections`` raising), which go
-  up as before, after the lease was released so another node can take over.
+  a feed they cannot see) and tries again after ``retry_s``.
+* **A lease is never left behind**: the acquire is shielded (bounded by ``redis_timeout_s``),
+  so a lease won as the node stops is known, and released with the session.
 * Every node publishes its own demand (``demand.py``) whatever its role: after a takeover the
   new leader finds every node's wants already in Redis.
 """
@@ -50,6 +65,27 @@ if TYPE_CHECKING:
 __all__ = ["ClusterExchangeStatistics", "ExchangeMember", "Role"]
 
 Role = Literal["connecting", "follower", "waiting", "leader", "redis_down"]
+
+
+@attrs.define(eq=False)
+class _Lead:
+    """The lease as both children see it: lead until ``deadline`` (each renewal moves it) or
+    until revoked. ``failed`` is set when the connections end in an error, or are stopped."""
+
+    deadline: float
+    scopes: list[trio.CancelScope] = attrs.field(factory=list)
+    failed: trio.Event = attrs.field(factory=trio.Event)
+    revoked: bool = False
+
+    def extend(self, deadline: float) -> None:
+        self.deadline = deadline
+        for scope in self.scopes:
+            scope.deadline = deadline
+
+    def revoke(self) -> None:
+        self.revoked = True
+        for scope in self.scopes:
+            scope.cancel(reason="lead over")
 
 
 @attrs.frozen
@@ -93,6 +129,11 @@ class ExchangeMember:
     _pins: dict[Stream, trio.CancelScope] = attrs.field(factory=dict, init=False)
     _demand_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
     _role_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _held: Acquired | None = attrs.field(default=None, init=False)  # won, not yet released
+    _granted: _Lead | None = attrs.field(default=None, init=False)
+    _lead_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _connections_waiting: bool = attrs.field(default=False, init=False)
+    _challenge_wake: trio.Event = attrs.field(factory=trio.Event, init=False)
     timing: LeaseTiming = attrs.field(init=False)
     lease_key: str = attrs.field(init=False)
     stream_key: str = attrs.field(init=False)
@@ -129,19 +170,84 @@ class ExchangeMember:
     def retry_s(self) -> float:
         return min(1.0, self.timing.ttl_s / 2)
 
-    # --- the child ------------------------------------------------------------------------------
+    # --- the connections child ---------------------------------------------------------------
+
+    async def run_connections(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The pool's connections, under each lead this node gets; raises as
+        ``ExchangePool.run_connections`` does (the keeper's backoff and breaker)."""
+        task_status.started()  # like an idle exchange: it connects when this node leads
+        lead: _Lead | None = None
+        while True:
+            lead = await self._next_lead(lead)
+            over = False  # the lead ended (lapsed, lost, revoked), not the connections
+            scope = trio.CancelScope(deadline=lead.deadline)
+            lead.scopes.append(scope)
+            try:
+                with scope:
+                    if lead.revoked:
+                        scope.cancel()
+                    await self.pool.run_connections()
+                over = True
+            finally:
+                lead.scopes.remove(scope)
+                if not over:
+                    lead.failed.set()  # an error, or this child stops: the lease goes
+
+    async def _next_lead(self, previous: _Lead | None) -> _Lead:
+        self._connections_waiting = True
+        self._challenge_wake.set()
+        try:
+            while True:
+                lead = self._granted
+                if lead is not None and lead is not previous and not lead.failed.is_set():
+                    return lead
+                await self._lead_changed.wait()
+        finally:
+            self._connections_waiting = False
+
+    def _set_lead(self, lead: _Lead | None) -> None:
+        self._granted = lead
+        self._lead_changed.set()
+        self._lead_changed = trio.Event()
+
+    # --- the cluster child ---------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # like an idle exchange: streams come when the feed does
-        timeout = self.cluster.redis_timeout_s
         while True:
             try:
-                async with open_redis(self.redis_url, timeout_s=timeout) as client:
-                    await self._session(client)
+                await self._connected_session()
             except* REDIS_ERRORS as group:
                 error = _first(group)
                 self._redis_lost(error)
             await trio.sleep(self.retry_s * self.rng.uniform(0.5, 1.0))
+
+    async def _connected_session(self) -> None:
+        """A Redis client and the session on it. coredis runs its connections in tasks of the
+        client's context: cancelled with us, they would fail the session's shielded cleanup
+        (release the lease, drop the demand). So the client lives in a shielded scope, the
+        session in a scope of its own that our stop cancels, and the shield gets a deadline
+        then (the cleanup's calls are bounded by ``redis_timeout_s`` each)."""
+        timeout = self.cluster.redis_timeout_s
+        session = trio.CancelScope()
+        shield = trio.CancelScope(shield=True)
+
+        async def stop_with_us() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                session.cancel(reason="stopping")
+                shield.deadline = trio.current_time() + 3 * timeout
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_with_us)
+            with shield:
+                async with open_redis(self.redis_url, timeout_s=timeout) as client:
+                    with session:
+                        await self._session(client)
+            nursery.cancel_scope.cancel()
 
     def _redis_lost(self, error: BaseException) -> None:
         reason = f"redis unreachable: {type(error).__name__}: {error}"[:300]
@@ -155,23 +261,27 @@ class ExchangeMember:
             sub.down(reason)
 
     async def _session(self, client: RedisClient) -> None:
+        lease = Lease(client, self.lease_key, self.node, self.timing)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._publish_demand, client)
                 if "feed" not in self.cluster.roles:
                     await self._follow(client)
                     return
-                lease = Lease(client, self.lease_key, self.node, self.timing)
                 while True:
                     held, acquired_at = await self._follow_until_leader(client, lease)
                     await self._lead(client, lease, held, acquired_at)
         finally:
-            # A node that stops takes its demand with it now, not when the key expires.
+            # A lease won as the session ended goes now (not when it expires), and a node that
+            # stops takes its demand with it.
+            won, self._held = self._held, None
             with trio.CancelScope(shield=True), trio.move_on_after(self.cluster.redis_timeout_s):
                 try:
+                    if won is not None:
+                        await lease.release(won)
                     await client.delete([self.demand_keys.node(self.node)])
                 except REDIS_ERRORS:
-                    pass  # it expires on its own
+                    pass  # they expire on their own
 
     # --- follow -----------------------------------------------------------------------------------
 
@@ -185,6 +295,15 @@ class ExchangeMember:
         finally:
             self._reading = False
 
+    def _may_lead(self) -> Literal["connect", "fallback"] | None:
+        """Whether leading would serve: the connections child waits for a lead, or the
+        circuit is open and REST polling would feed the cluster."""
+        if self._connections_waiting:
+            return "connect"
+        if self.pool.breaker_state == "open" and self.pool.config.fallback == "rest":
+            return "fallback"
+        return None
+
     async def _follow_until_leader(
         self, client: RedisClient, lease: Lease
     ) -> tuple[Acquired, float]:
@@ -192,13 +311,25 @@ class ExchangeMember:
         async with trio.open_nursery() as nursery:
             await nursery.start(self._follow, client)
             while True:
-                sent_at = trio.current_time()
-                with trio.fail_after(timeout):
-                    held = await lease.acquire()
-                if held is not None:
-                    nursery.cancel_scope.cancel(reason="won the lease")
-                    return held, sent_at
-                await trio.sleep(self.timing.retry_in(self.rng))
+                wake = self._challenge_wake = trio.Event()
+                mode = self._may_lead()
+                if mode is not None:
+                    sent_at = trio.current_time()
+                    # Shielded: a lease won as the node stops is known, so it is released.
+                    with trio.CancelScope(shield=True), trio.fail_after(timeout):
+                        held = await lease.acquire()
+                    if held is not None:
+                        self._held = held
+                        nursery.cancel_scope.cancel(reason="won the lease")
+                        return held, sent_at
+                delay = self.timing.retry_in(self.rng)
+                if mode == "connect":
+                    await trio.sleep(delay)
+                    continue
+                if mode == "fallback":
+                    delay += self.timing.ttl_s  # a node that can connect goes first
+                with trio.move_on_after(delay):
+                    await wake.wait()  # the connections child came back from its backoff
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- lead -------------------------------------------------------------------------------------
@@ -209,18 +340,18 @@ class ExchangeMember:
         self.takeovers += 1
         self._epoch = held.epoch
         self._set_role("waiting")
-        self.log.info(
-            "lease won", epoch=held.epoch, wait_s=self.timing.wait_out(held.previous_released)
-        )
+        wait_s = self.timing.wait_out(held.previous_released)
+        self.log.info("lease won", epoch=held.epoch, wait_s=wait_s)
         self.pool.set_remote(False)
         for sub in list(self.pool.streams().values()):
             sub.down("feed leader changing")
+        lead = _Lead(self.timing.valid_until(acquired_at))
         try:
-            with trio.CancelScope(deadline=self.timing.valid_until(acquired_at)) as scope:
+            with trio.CancelScope(deadline=lead.deadline) as scope:
+                lead.scopes.append(scope)
                 try:
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._renew, lease, held, scope, acquired_at)
-                        wait_s = self.timing.wait_out(held.previous_released)
+                        nursery.start_soon(self._renew, lease, held, lead, acquired_at)
                         if wait_s:
                             await trio.sleep(wait_s)  # the old holder's lease runs out first
                         writer = self._writer = FeedWriter(
@@ -235,31 +366,38 @@ class ExchangeMember:
                         )
                         nursery.start_soon(writer.run)
                         nursery.start_soon(self._pin_demand, client)
-                        self.pool.set_remote(None)
                         self.pool.set_batch_hook(writer.hook)
+                        self.pool.set_remote(None)  # polls REST if the circuit is open
                         self._set_role("leader")
                         self.log.info("leading", epoch=held.epoch)
-                        await self.pool.run_connections()
+                        self._set_lead(lead)  # the connections child connects
+                        await lead.failed.wait()
+                        self.log.info("exchange connections ended: giving up the lease")
+                        writer.finish()  # the streams' down states reach the readers first
+                        with trio.move_on_after(self.cluster.redis_timeout_s):
+                            await writer.done.wait()
+                        nursery.cancel_scope.cancel(reason="exchange connection ended")
                 except* LeaseLost as group:
                     self.log.warning("lease lost", error=str(_first(group)))
-            if scope.cancelled_caught:
+            if scope.cancelled_caught and not lead.failed.is_set():
                 self.log.warning("stepped down: lease renewal overdue or refused", epoch=held.epoch)
         finally:
+            self._set_lead(None)
+            lead.revoke()  # the connections close (at the same deadline, if it lapsed)
             self.pool.set_batch_hook(None)
             if self._writer is not None:
                 self._written += self._writer.entries_written
                 self._writer = None
             self._pins.clear()
             self._set_role("follower")
+            self._held = None
             with trio.CancelScope(shield=True), trio.move_on_after(self.cluster.redis_timeout_s):
                 try:
                     await lease.release(held)
                 except REDIS_ERRORS:
                     pass  # it expires on its own
 
-    async def _renew(
-        self, lease: Lease, held: Acquired, scope: trio.CancelScope, sent_at: float
-    ) -> None:
+    async def _renew(self, lease: Lease, held: Acquired, lead: _Lead, sent_at: float) -> None:
         timing = self.timing
         next_at = sent_at + timing.renew_every_s
         while True:
@@ -275,7 +413,7 @@ class ExchangeMember:
             if not still_mine:
                 raise LeaseLost(f"renew refused: the lease is no longer {held.token!r}")
             self.redis_rtt_s = trio.current_time() - attempt_at
-            scope.deadline = timing.valid_until(attempt_at)
+            lead.extend(timing.valid_until(attempt_at))
             next_at = attempt_at + timing.renew_every_s
 
     async def _pin_demand(self, client: RedisClient) -> None:

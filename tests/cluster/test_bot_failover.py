@@ -123,6 +123,10 @@ async def test_a_killed_bot_node_s_bots_run_elsewhere_and_the_journal_proves_one
                     health = await wait_health(http, all_running(BOTS, not_on=victim))
                     for bot_id in moved:
                         assert health["bots"][bot_id]["epoch"] >= 2
+                    listed = (await http.get("/bots")).json()["bots"]  # a node running none
+                    assert {b["id"]: b["node"] for b in listed} == {
+                        b: e["node"] for b, e in health["bots"].items()
+                    }
 
                     # Let the moved bots trade under their new owners, then pause every bot
                     # through the feed node (which runs none): the commands reach the owners.

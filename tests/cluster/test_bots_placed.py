@@ -171,15 +171,18 @@ async def test_bots_are_placed_by_count_and_commands_reach_the_owner(
                 assert a.bot(bot_id).statistics().state == "paused"
 
 
-async def test_a_node_leaving_hands_its_bots_over_with_a_higher_epoch(
+async def test_a_node_joining_takes_its_share_and_leaving_hands_it_back_at_epoch_plus_1(
     key_prefix: str, redis: RedisClient, pg_url: str
 ) -> None:
     with trio.fail_after(20):
         async with open_exchange_server("binance", ("BTC/USDT",), seed=6, rate_hz=20.0) as server:
             config_b = node_config(server, key_prefix, pg_url, "b")
             async with open_supervisor(config_b) as b:
+                await eventually(lambda: len(running(b)) == 4)
+                first = dict(cluster(b).held)
                 async with open_supervisor(node_config(server, key_prefix, pg_url, "a")) as a:
-                    await placed(a, b, 4)
+                    await placed(a, b, 4)  # "a" joined: it took two, the other two stayed
+                    assert all(cluster(b).held[bot_id] is first[bot_id] for bot_id in running(b))
                     moved = running(a)
                     epochs = {bot_id: cluster(a).held[bot_id].acquired.epoch for bot_id in moved}
                     stayed = {bot_id: cluster(b).held[bot_id] for bot_id in running(b)}
