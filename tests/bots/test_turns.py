@@ -91,7 +91,9 @@ class InstantJournal:
     """Answers a bot's load after one checkpoint, so the hops of a spawn are countable (the
     real journal's worker thread takes wall time, during which rounds go on)."""
 
-    async def load_bot(self, bot_id: str, *, initial_quote: Decimal, now_ts: float) -> BotRecord:
+    async def load_bot(
+        self, bot_id: str, *, initial_quote: Decimal, now_ts: float, owner_epoch: int = 0
+    ) -> BotRecord:
         await trio.lowlevel.checkpoint()
         return BotRecord(bot_id, initial_quote, (), (), (), {}, 1, 0)
 
@@ -275,9 +277,9 @@ class GatedJournal(Journal):
         super().__init__(config)
         self.gate = trio.Event()
 
-    async def record_intent(self, intent: OrderIntent) -> None:
+    async def record_intent(self, intent: OrderIntent, *, owner_epoch: int = 0) -> None:
         await self.gate.wait()
-        await super().record_intent(intent)
+        await super().record_intent(intent, owner_epoch=owner_epoch)
 
 
 async def test_a_command_sent_while_a_round_awaits_the_journal_needs_no_other_wakeup(
