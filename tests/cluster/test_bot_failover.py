@@ -24,7 +24,7 @@ from tests.e2e.helpers import Daemon, log_is, open_daemon, wait_health, write_co
 from tests.postgres import fresh_schema, require_server
 
 TTL_S = 1.0
-BOTS = 30
+BOTS = 60
 TOKEN_ENV = "BCF_CLUSTER_TEST_TOKEN"
 TOKEN = "cluster-test-token"
 # docs/user-guide.md "Bots across the cluster": a dead node's bots run again within
