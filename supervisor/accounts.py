@@ -13,6 +13,12 @@ send into a ban either (which would make the ban longer).
 
 Keys are resolved here, once, from the environment or the secrets file, and go straight
 into a signer; nothing else holds them.
+
+In a cluster with ``bot_placement = "cluster"`` every node with the ``[[accounts]]`` entry
+runs the account (its live bots may be placed there) and reconciles it with ``shared`` set:
+other nodes' bots trade on it meanwhile (``actors.bots.live``). A halt reaches every node's
+accounts (``System.halt``); a node halted by another one cancels only the orders its account
+tracks (``halt(sweep=False)``): the halting node swept the venue for the rest.
 """
 
 from __future__ import annotations
@@ -80,6 +86,9 @@ class Accounts:
     bots: dict[str, tuple[BotConfig, ...]]  # account name -> its configured live bots
     executors: Executors
     reconciliations: dict[str, AccountReconciliation] = attrs.Factory(dict)
+    # A cluster's node: the journal is shared and other nodes' bots trade on the accounts
+    # while this node reconciles them (``reconcile_account``'s ``shared``).
+    shared: bool = False
     wall_clock: Callable[[], float] = time.time  # epoch seconds: saved holds are wall times
 
     @classmethod
@@ -129,7 +138,7 @@ class Accounts:
         account.on_blocked = blocked
         async with trio.open_nursery() as nursery:
             await nursery.start(account.run)
-            result = await reconcile_account(account, journal, self.bots[name])
+            result = await reconcile_account(account, journal, self.bots[name], shared=self.shared)
             self.reconciliations[name] = result
             self.executors.blocked.update(result.blocked)
             halted = (await journal.load_state(account_state_key(name))).get(HALTED_KEY)
@@ -150,14 +159,18 @@ class Accounts:
                 )
             task_status.started()
 
-    async def halt(self, reason: str, journal: Journal, *, now_ts: float) -> dict[str, int]:
+    async def halt(
+        self, reason: str, journal: Journal, *, now_ts: float, sweep: bool = True
+    ) -> dict[str, int]:
         """Every account refuses new orders (persisted: a restart stays halted) and cancels
-        every open order of ours on the venue, tracked or not; returns cancels per account."""
+        every open order of ours on the venue, tracked or not (``sweep=False``: only those it
+        tracks; a cluster's other nodes, which the halting node swept for); returns cancels
+        per account."""
         out: dict[str, int] = {}
         for name, account in self.accounts.items():
             await journal.save_state(account_state_key(name), HALTED_KEY, reason, now_ts=now_ts)
             sent = await account.halt(reason)
-            if account.ready:
+            if account.ready and sweep:
                 prefix = account.config.client_id_prefix
                 for snapshot in await account.open_orders():
                     ours = parse_client_order_id(snapshot.client_order_id, prefix) is not None

@@ -16,7 +16,8 @@ each one outlives everything that depends on it:
   (its last flush holds everything they delivered); contained like a bot: a failing disk is
   never a reason to stop trading.
 * ``account:NAME``: one per ``[[accounts]]`` entry (``supervisor.accounts``), ready only once
-  the account is reconciled, so no live bot trades before; restarted with ``[backoff]``.
+  the account is reconciled, so no live bot trades before; restarted with ``[backoff]``. On
+  every node of a cluster that has the entry (its live bots may be placed there).
 * ``bots``: the configured bots as ``transient`` children (restarted with ``[backoff]``
   after a crash, not after a clean stop); bots spawned later are added at the end. None on a
   ``[cluster]`` node whose roles leave out ``bots``; on a cluster node ``{node}`` in
@@ -216,20 +217,15 @@ def build_tree(
             configured_bots = False  # a feed-only node runs no bots
         if cluster.bot_placement == "cluster":
             configured_bots = False  # placed by the cluster (supervisor.cluster.bot_node)
-            problems = []
+            # Live bots too: placed only on nodes with their [[accounts]] entry (the config
+            # loader checks that each names one here), resolved by their new owner's start.
             if journal_config.url is None and "bots" in cluster.roles:
-                problems.append(
-                    "journal.url: bots placed across a cluster need the shared PostgreSQL"
-                    ' journal (or set cluster.bot_placement = "per_node")'
+                raise ConfigError(
+                    [
+                        "journal.url: bots placed across a cluster need the shared PostgreSQL"
+                        ' journal (or set cluster.bot_placement = "per_node")'
+                    ]
                 )
-            problems += [
-                f"bots[{i}].mode: live bots are not placed across a cluster yet"
-                ' (set cluster.bot_placement = "per_node")'
-                for i, bot in enumerate(config.bots)
-                if bot.mode == "live"
-            ]
-            if problems:
-                raise ConfigError(problems)
     # The recorder taps the connections' raw frames, but is built after the feeds it reads.
     raw_sink: list[Recorder] = []
     tuning = None
@@ -245,6 +241,7 @@ def build_tree(
         redis_url=redis_url,
     )
     accounts = Accounts.build(config.accounts, config.bots, config.secrets)
+    accounts.shared = cluster is not None and cluster.bot_placement == "cluster"
     journal_password = None  # [journal] url: PostgreSQL's password from env or secrets file
     if journal_config.password_env is not None:
         journal_password = resolve_secret(journal_config.password_env, config.secrets)

@@ -40,6 +40,13 @@ def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = No
     }
 
 
+CLUSTER_NODES: Schema = {
+    "type": "object",
+    "description": "Bots placed across a cluster: what each other node's accounts answered"
+    " (null: not reached in time; or an error when Redis was unreachable).",
+}
+
+
 def _json(description: str, schema: Schema, headers: dict[str, Any] | None = None) -> Schema:
     out: Schema = {"description": description, "content": {JSON: {"schema": schema}}}
     if headers:
@@ -242,13 +249,15 @@ SCHEMAS: dict[str, Schema] = {
                 "additionalProperties": INTEGER,
                 "description": "Orders cancelled on the venue, per live account.",
             },
-        }
+        },
+        {"nodes": CLUSTER_NODES},
     ),
     "TradingResumed": _object(
         {
             "action": {"type": "string", "const": "trading resumed"},
             "accounts": {"type": "array", "items": STRING, "description": "Live accounts."},
-        }
+        },
+        {"nodes": CLUSTER_NODES},
     ),
 }
 

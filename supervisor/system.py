@@ -207,6 +207,11 @@ class System:
     # --- the node's side of a cluster's bots (supervisor.cluster.bot_node.BotHost) ----------
 
     async def run_owned_bot(self, config: BotConfig, *, owner_epoch: int, deadline: float) -> None:
+        if config.mode == "live" and config.account not in self.tree.accounts.accounts:
+            # (the scheduler places live bots only where their account is: a config mismatch)
+            raise BotCriptoFyError(
+                f"bot {config.id!r}: account {config.account!r} is not configured on this node"
+            )
         await self._spawn_local(config, owner_epoch=owner_epoch, deadline=deadline)
 
     async def stop_owned_bot(self, bot_id: str) -> None:
@@ -229,11 +234,26 @@ class System:
     def owned_bots_health(self) -> dict[str, Any]:
         return self._local_bot_health()
 
+    async def account_command(self, action: str, reason: str) -> dict[str, Any]:
+        """Another node's halt or resume-trading, for this node's accounts. The sender swept
+        the venue for orders no account tracks; here each account cancels its own."""
+        accounts = self.tree.accounts
+        if action == "halt":
+            return await accounts.halt(reason, self.journal, now_ts=time.time(), sweep=False)
+        if action == "resume_trading":
+            return {"resumed": await accounts.resume_trading(self.journal, now_ts=time.time())}
+        raise ValueError(f"unknown accounts command {action!r}")
+
     async def halt(self, reason: str = "halted by the operator") -> dict[str, Any]:
         """Stop trading everywhere: first every live account refuses new orders (until
         ``resume_trading``, across restarts) and cancels every open order of ours on the
-        venue; then every bot is paused with its resting (paper) orders cancelled."""
+        venue; then every bot is paused with its resting (paper) orders cancelled. In a
+        cluster, every node's accounts too (``ClusterBots.broadcast``; ``nodes`` in the answer
+        says what each answered), and every bot wherever it runs."""
         cancels = await self.tree.accounts.halt(reason, self.journal, now_ts=time.time())
+        nodes: Mapping[str, Any] | None = None
+        if self.cluster_bots is not None:  # every node's accounts, then every node's bots
+            nodes = await self.cluster_bots.broadcast("halt", reason)
         halted: list[str] = []
         for bot_id, slot in list(self._bots.slots.items()):
             bot = slot.bot
@@ -255,7 +275,15 @@ class System:
                 {"bots": halted, "cancels": cancels},
             )
         )
-        return {"action": "halted", "reason": reason, "bots": halted, "accounts": cancels}
+        out: dict[str, Any] = {
+            "action": "halted",
+            "reason": reason,
+            "bots": halted,
+            "accounts": cancels,
+        }
+        if nodes is not None:
+            out["nodes"] = _node_answers(nodes)
+        return out
 
     async def _halt_elsewhere(self, cluster: ClusterBots) -> list[str]:
         """Halt every cluster bot another node runs (each through its owner, at once); the
@@ -279,7 +307,10 @@ class System:
     async def resume_trading(self) -> dict[str, Any]:
         """Lift the accounts' halt; bots stay paused until each is resumed."""
         accounts = await self.tree.accounts.resume_trading(self.journal, now_ts=time.time())
-        return {"action": "trading resumed", "accounts": accounts}
+        out: dict[str, Any] = {"action": "trading resumed", "accounts": accounts}
+        if self.cluster_bots is not None:  # and on every other node
+            out["nodes"] = _node_answers(await self.cluster_bots.broadcast("resume_trading"))
+        return out
 
     def bot(self, bot_id: str) -> Bot:
         """The bot's current actor, for ``statistics()`` and ``wait_processed``."""
@@ -513,6 +544,18 @@ class System:
         return children
 
 
+def _node_answers(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """What each other node answered an accounts command (``None``: not reached in time)."""
+    if "error" in sent:
+        return {"error": sent["error"]}
+    out: dict[str, Any] = {
+        node: answer.get("accounts") if answer.get("ok") else {"error": answer.get("error")}
+        for node, answer in sent["reached"].items()
+    }
+    out.update(dict.fromkeys(sent["unreached"]))
+    return out
+
+
 async def _start_all(starts: Sequence[Callable[[], Awaitable[object]]]) -> None:
     """Run every start concurrently; once all have settled, the first error is raised as
     itself (not in a group), as a serial start would have raised it."""
@@ -559,7 +602,13 @@ async def open_supervisor(
             if redis_url is None:
                 assert cluster.redis_url_env is not None
                 redis_url = resolve_secret(cluster.redis_url_env, config.secrets)
-            system.cluster_bots = ClusterBots(system, cluster, redis_url, config.bots)
+            system.cluster_bots = ClusterBots(
+                system,
+                cluster,
+                redis_url,
+                config.bots,
+                accounts=tuple(account.name for account in config.accounts),
+            )
             system._pending = ()
         if start:
             await system.start()

@@ -28,6 +28,20 @@ Decisions:
   ``balance_tolerance_pct`` blocks the bots trading that asset (every order refused with the
   reason, visible in ``/health``) until the operator looks, and alerts. Deposits and
   withdrawals show as differences: reset the baseline with ``reset_baseline`` after one.
+* **The venue is read before the journal.** Every order is journaled before it is sent and
+  every fill before the order is final, so what the venue shows is explained by the journal
+  read after it, even while bots trade meanwhile: a cluster's other nodes run the account's
+  bots while a node reconciles it (``shared``), and must not see their orders cancelled as
+  foreign.
+* **Shared accounts** (``shared``: a cluster, one journal, bots on several nodes). Foreign
+  orders are orders no journal row explains, whichever node's bot sent them; cancelling one
+  is safe from any node. Adopting one is a journal write for its bot at owner epoch 0: a bot a
+  node owns (a higher epoch) refuses it, and the order is reported instead (the owner's run
+  does not know it; a fenced write must not slip it in behind its back). Balances: a bot's
+  orders not final in the journal may be executing on the venue right now (another node's),
+  so a difference up to their size (limit: ``size x price``, plus 1 % for fees) is not a
+  discrepancy, an asset of a market order in flight (no price to bound it) is not compared
+  (``deferred``), and no baseline is recorded for either; the next start compares them.
 """
 
 from __future__ import annotations
@@ -56,11 +70,14 @@ from actors.bots.executor import (
 from actors.errors import ExecutionError
 from actors.exchanges.symbols import split_unified
 from actors.journal import Journal
+from actors.journal.base import FencedWriteError
+from actors.journal.records import TERMINAL_STATUSES
 from actors.journal.store import BotRecord, FillRecord, OrderIntent, OrderRecord
 from actors.messages import Ticker
 from actors.venues.binance.account import BinanceAccount, LiveOrder
 from actors.venues.binance.ids import bot_for, client_order_id, parse_client_order_id
 from actors.venues.binance.responses import OrderSnapshot
+from actors.venues.binance.rest import AssetBalance
 from actors.venues.binance.tracker import (
     NEVER_PLACED,
     REFUSED,
@@ -241,6 +258,7 @@ class AccountReconciliation:
     differences: Mapping[str, Decimal]  # asset -> venue minus expected
     blocked: Mapping[str, str]  # bot id -> why it may not trade
     baseline_recorded: bool
+    deferred: tuple[str, ...] = ()  # assets not compared: a market order in flight (shared)
 
 
 def account_state_key(name: str) -> str:
@@ -269,14 +287,19 @@ async def reconcile_account(
     bots: Sequence[BotConfig],
     *,
     now_ts: float | None = None,
+    shared: bool = False,
 ) -> AccountReconciliation:
-    """Before any of the account's bots trades: the venue's open orders of ours that the
-    journal lacks, then balances. Per-order recovery is each bot's own (``reconcile``)."""
+    """Before any of the account's bots trades (``shared``: before this node's do; other
+    nodes' may trade meanwhile): the venue's open orders of ours that the journal lacks, then
+    balances. Per-order recovery is each bot's own (``reconcile``)."""
     cfg = account.config
     now = time.time() if now_ts is None else now_ts
     log = logger.bind(account=cfg.name)
     bot_ids = [b.id for b in bots]
     by_id = {b.id: b for b in bots}
+    # The venue first (module docstring): what it shows, the journal read next explains.
+    snapshots = await account.open_orders()
+    balances = await account.balances()
     known: set[str] = set()
     records: dict[str, list[OrderRecord]] = {}
     fills: dict[str, list[FillRecord]] = {}
@@ -288,7 +311,7 @@ async def reconcile_account(
         )
     known.update(account.orders)  # in flight now (an account restarted while bots trade)
     foreign: list[str] = []
-    for snapshot in await account.open_orders():
+    for snapshot in snapshots:
         parsed = parse_client_order_id(snapshot.client_order_id, cfg.client_id_prefix)
         if parsed is None or snapshot.client_order_id in known:
             continue
@@ -303,15 +326,52 @@ async def reconcile_account(
         if cfg.foreign_orders == "cancel" or (cfg.foreign_orders == "adopt" and owner is None):
             await account.cancel_foreign(snapshot)
         elif cfg.foreign_orders == "adopt" and owner is not None:
-            await _adopt(journal, by_id[owner], snapshot, parsed.seq, now)
-    differences, blocked, recorded = await _check_balances(account, journal, bots, fills, now)
+            try:
+                await _adopt(journal, by_id[owner], snapshot, parsed.seq, now)
+            except FencedWriteError as exc:
+                log.warning(
+                    "order not adopted: a cluster node owns its bot; reported",
+                    client_order_id=snapshot.client_order_id,
+                    bot=owner,
+                    epoch=exc.current,
+                )
+    in_flight = _in_flight(bots, records) if shared else ({}, set())
+    differences, blocked, recorded = await _check_balances(
+        account, journal, bots, fills, balances, now, in_flight
+    )
     return AccountReconciliation(
         foreign=tuple(foreign),
         action=cfg.foreign_orders,
         differences=differences,
         blocked=blocked,
         baseline_recorded=recorded,
+        deferred=tuple(sorted(in_flight[1])),
     )
+
+
+FEE_ALLOWANCE = Decimal("1.01")  # an order in flight may also move its fee
+
+
+def _in_flight(
+    bots: Sequence[BotConfig], records: Mapping[str, Sequence[OrderRecord]]
+) -> tuple[dict[str, Decimal], set[str]]:
+    """What the bots' orders not final in the journal may still move on the venue: an
+    allowance per asset (limit orders), and the assets of market orders (no price: deferred)."""
+    allowance: dict[str, Decimal] = {}
+    deferred: set[str] = set()
+    for bot in bots:
+        base, quote = split_unified(bot.symbol)
+        for order in records[bot.id]:
+            if order.status in TERMINAL_STATUSES:
+                continue
+            left = order.intent.size - order.filled_size
+            price = order.intent.price
+            if price is None:
+                deferred.update((base, quote))
+                continue
+            allowance[base] = allowance.get(base, Decimal(0)) + left * FEE_ALLOWANCE
+            allowance[quote] = allowance.get(quote, Decimal(0)) + left * price * FEE_ALLOWANCE
+    return allowance, deferred
 
 
 async def _adopt(
@@ -343,14 +403,16 @@ async def _check_balances(
     journal: Journal,
     bots: Sequence[BotConfig],
     fills: Mapping[str, Sequence[FillRecord]],
+    balances: Mapping[str, AssetBalance],
     now: float,
+    in_flight: tuple[Mapping[str, Decimal], set[str]],
 ) -> tuple[dict[str, Decimal], dict[str, str], bool]:
     cfg = account.config
+    allowance, deferred = in_flight
     expected: dict[str, Decimal] = {}
     for bot in bots:
         for asset, delta in fill_deltas(bot, fills[bot.id]).items():
             expected[asset] = expected.get(asset, Decimal(0)) + delta
-    balances = await account.balances()
     totals = {
         asset: (balances[asset].free + balances[asset].locked) if asset in balances else Decimal(0)
         for asset in expected
@@ -364,7 +426,7 @@ async def _check_balances(
     }
     recorded = False
     for asset in expected:
-        if asset not in baseline:
+        if asset not in baseline and asset not in deferred and not allowance.get(asset):
             baseline[asset] = totals[asset] - expected[asset]
             await journal.save_state(key, BASELINE_KEY + asset, str(baseline[asset]), now_ts=now)
             recorded = True
@@ -372,19 +434,22 @@ async def _check_balances(
     blocked: dict[str, str] = {}
     log = logger.bind(account=cfg.name)
     for asset in expected:
+        if asset not in baseline or asset in deferred:
+            continue  # (shared: orders in flight elsewhere; the next start compares it)
         want = baseline[asset] + expected[asset]
         diff = totals[asset] - want
         differences[asset] = diff
         if diff == 0:
             continue
         tolerance = abs(want) * Decimal(str(cfg.balance_tolerance_pct)) / 100
-        over = abs(diff) > tolerance
+        over = abs(diff) > tolerance + allowance.get(asset, Decimal(0))
         log.warning(
             "venue balance differs from the journal",
             asset=asset,
             venue=str(totals[asset]),
             expected=str(want),
             difference=str(diff),
+            in_flight=str(allowance.get(asset, Decimal(0))),
             over_tolerance=over,
         )
         if over:
@@ -413,4 +478,5 @@ def describe(reconciliation: AccountReconciliation) -> dict[str, Any]:
         "balance_differences": {k: str(v) for k, v in reconciliation.differences.items()},
         "blocked_bots": dict(reconciliation.blocked),
         "baseline_recorded": reconciliation.baseline_recorded,
+        "deferred_assets": list(reconciliation.deferred),
     }

@@ -26,6 +26,16 @@ and scripts: ``bot_store.py``). Its tasks, in one nursery:
   (``COMMAND_TIMEOUT_S``) and a bot between owners answers nothing: the sender says so and
   the command can be sent again. Stop removes the bot from the catalogue first, so the
   scheduler unassigns it and no node takes it again.
+* **accounts commands**: ``halt`` and ``resume_trading`` of the live accounts go on the same
+  stream with ``scope = accounts`` (``broadcast``): every node but the sender applies them to
+  its own accounts (``BotHost.account_command``) and answers; the sender waits for the live
+  nodes' answers. The halt is journaled by each, so a node not reached reads it when its
+  accounts start. So the commands task runs on every node, ``bots`` role or not.
+* **live bots** run only on nodes whose config has their account: the heartbeat lists the
+  node's ``[[accounts]]`` and the scheduler gives ``placement.plan`` each live bot's eligible
+  nodes. Their start (journal claim at the new epoch, then each order in doubt looked up on
+  the venue before the first tick) can outlast a ttl, so renewals move the bot's deadline
+  while it starts too.
 * **status**: every second the node writes its bots' ``/health`` entries to ``<p>:status``
   and reads back the whole cluster's, for ``/health`` and ``GET /bots`` on any node.
 
@@ -88,6 +98,8 @@ COMMAND_TIMEOUT_S = 5.0
 COMMANDS_KEPT = 1000
 STATUS_EVERY_S = 1.0
 COMMANDS = ("pause", "resume", "stop", "halt")
+ACCOUNT_COMMANDS = ("halt", "resume_trading")  # to every node's live accounts
+BROADCAST_ERRORS: tuple[type[Exception], ...] = (*REDIS_ERRORS, trio.TooSlowError)
 # A best-effort release at a stop may find coredis' connection tasks already cancelled.
 RELEASE_ERRORS: tuple[type[Exception], ...] = (
     *REDIS_ERRORS,
@@ -110,6 +122,9 @@ class BotHost(Protocol):
 
     def owned_bots_health(self) -> Mapping[str, Mapping[str, Any]]:
         """The ``/health`` entries of the bots this node runs."""
+
+    async def account_command(self, action: str, reason: str) -> Mapping[str, Any]:
+        """Apply ``halt`` or ``resume_trading`` to this node's live accounts."""
 
 
 @attrs.define(eq=False)
@@ -137,6 +152,7 @@ class ClusterBots:
     redis_url: str = attrs.field(repr=False)
     configured: tuple[BotConfig, ...] = ()
     rng: random.Random = attrs.field(factory=random.Random)
+    accounts: tuple[str, ...] = ()  # the node's [[accounts]]: where its live bots may run
 
     held: dict[str, _Held] = attrs.field(factory=dict, init=False)
     view: ClusterBotsView = attrs.field(init=False)
@@ -152,6 +168,7 @@ class ClusterBots:
     _ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     _scheduler_held: Acquired | None = attrs.field(default=None, init=False)
     _payloads: dict[str, bytes] = attrs.field(factory=dict, init=False)
+    _live_accounts: dict[str, tuple[bytes, str | None]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.timing = LeaseTiming(self.cluster.lease_ttl_s)
@@ -207,10 +224,11 @@ class ClusterBots:
             nursery.start_soon(self._forever, "heartbeat", self._heartbeat, client)
             nursery.start_soon(self._forever, "scheduler", self._schedule, client)
             nursery.start_soon(self._forever, "status", self._status, client)
+            # Every node: a halt reaches the accounts of nodes that run no bots too.
+            nursery.start_soon(self._forever, "commands", self._commands, client)
             if self.runs_bots:
                 nursery.start_soon(self._renew, client)
                 nursery.start_soon(self._forever, "ownership", self._own, client, nursery)
-                nursery.start_soon(self._forever, "commands", self._commands, client)
             self._ready.set()
 
     async def _forever(self, what: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -231,7 +249,13 @@ class ClusterBots:
     # --- heartbeat ------------------------------------------------------------------------------
 
     async def _heartbeat_once(self, client: RedisClient) -> None:
-        payload = orjson.dumps({"roles": list(self.cluster.roles), "bots": sorted(self.held)})
+        payload = orjson.dumps(
+            {
+                "roles": list(self.cluster.roles),
+                "bots": sorted(self.held),
+                "accounts": sorted(self.accounts),
+            }
+        )
         await client.set(self.keys.node(self.node), payload, px=self._ttl_ms)
         await client.sadd(self.keys.nodes, [self.node])
 
@@ -297,10 +321,10 @@ class ClusterBots:
         while True:
             with trio.fail_after(timeout):
                 nodes = await live_nodes(client, keys)
-                bots = [text(b) for b in await client.hkeys(keys.catalogue)]
+                catalogue = await hgetall(client, keys.catalogue)
                 current = {b: text(n) for b, n in (await hgetall(client, keys.assign)).items()}
             workers = [n for n, info in nodes.items() if "bots" in info.get("roles", ())]
-            new = plan(bots, workers, current)
+            new = plan(catalogue, workers, current, self._eligible(catalogue, nodes))
             to_set, to_delete = changes(current, new)
             if to_set or to_delete:
                 with trio.fail_after(timeout):
@@ -312,6 +336,28 @@ class ClusterBots:
                     "bots assigned", moved=len(to_set), removed=len(to_delete), nodes=workers
                 )
             await trio.sleep(self.timing.renew_every_s)
+
+    def _eligible(
+        self, catalogue: Mapping[str, bytes], nodes: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, set[str]]:
+        """Live bots -> the nodes that have their account (``placement``'s eligibility);
+        a config is read again only when its text changed."""
+        with_account: dict[str, set[str]] = {}
+        for name, info in nodes.items():
+            for account in info.get("accounts", ()):
+                with_account.setdefault(str(account), set()).add(name)
+        out: dict[str, set[str]] = {}
+        for bot, payload in catalogue.items():
+            known = self._live_accounts.get(bot)
+            if known is None or known[0] != payload:
+                raw = orjson.loads(payload)
+                account = raw.get("account") if raw.get("mode") == "live" else None
+                known = self._live_accounts[bot] = (payload, account)
+            if known[1] is not None:
+                out[bot] = with_account.get(known[1], set())
+        for gone in set(self._live_accounts) - set(catalogue):
+            del self._live_accounts[gone]
+        return out
 
     # --- ownership ------------------------------------------------------------------------------
 
@@ -445,8 +491,9 @@ class ClusterBots:
                         continue
                     if mine:
                         held.valid_until = timing.valid_until(attempt_at)
-                        if held.started:
-                            self.host.set_bot_deadline(bot, held.valid_until)
+                        # Also while the bot starts: a live bot's start resolves its orders in
+                        # doubt with the venue first, which can take longer than a ttl.
+                        self.host.set_bot_deadline(bot, held.valid_until)
                     else:
                         self.host.set_bot_deadline(bot, -math.inf)
                         await self._drop(bot, "lease renew refused", release=False)
@@ -479,7 +526,10 @@ class ClusterBots:
             for entries in (reply or {}).values():
                 for entry in entries:
                     fields = {text(k): text(v) for k, v in entry.field_values.items()}
-                    if fields.get("bot") in self.held:
+                    if fields.get("scope") == "accounts":
+                        if fields.get("from") != self.node:  # the sender applied it already
+                            await self._answer_accounts(client, fields)
+                    elif fields.get("bot") in self.held:
                         await self._answer(client, fields)
                     with trio.fail_after(timeout):
                         await client.xack(keys.commands, self.node, [entry.identifier])
@@ -495,6 +545,67 @@ class ClusterBots:
         with trio.fail_after(self.cluster.redis_timeout_s):
             await client.lpush(key, [orjson.dumps(result)])
             await client.pexpire(key, round(COMMAND_TIMEOUT_S * 2000))
+
+    async def _answer_accounts(self, client: RedisClient, fields: Mapping[str, str]) -> None:
+        action, reason = fields.get("action", ""), fields.get("reason", "")
+        result: dict[str, Any] = {"ok": True, "node": self.node}
+        try:
+            result["accounts"] = await self.host.account_command(action, reason)
+        except (BotCriptoFyError, ValueError) as exc:
+            result = {"ok": False, "node": self.node, "error": str(exc)}
+        key = self.keys.reply(fields.get("id", ""))
+        with trio.fail_after(self.cluster.redis_timeout_s):
+            await client.lpush(key, [orjson.dumps(result, default=str)])
+            await client.pexpire(key, round(COMMAND_TIMEOUT_S * 2000))
+
+    async def broadcast(
+        self, action: str, reason: str = "", *, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """Send an accounts command (``ACCOUNT_COMMANDS``) to every other node; returns
+        ``{"reached": {node: answer}, "unreached": [nodes]}`` once every live node answered or
+        ``timeout_s`` passed. A node not reached reads the journaled halt when its accounts
+        start, and the stream's entry when it reconnects to Redis. Redis unreachable:
+        ``{"error": ...}`` (the caller's own accounts are halted and the halt journaled)."""
+        if action not in ACCOUNT_COMMANDS:
+            raise ValueError(f"unknown accounts command {action!r}")
+        result: dict[str, Any] = {}
+        try:
+            result = await self._broadcast(action, reason, timeout_s)
+        except* BotCriptoFyError as group:
+            result = {"error": str(group.exceptions[0])}
+        except* BROADCAST_ERRORS as group:
+            result = {"error": f"the cluster's Redis did not answer: {group.exceptions[0]!r}"}
+        return result
+
+    async def _broadcast(self, action: str, reason: str, timeout_s: float) -> dict[str, Any]:
+        client = await self._require_client()
+        keys, timeout = self.keys, self.cluster.redis_timeout_s
+        command_id = uuid.uuid4().hex
+        with trio.fail_after(timeout):
+            others = sorted(set(await live_nodes(client, keys)) - {self.node})
+            await client.xadd(
+                keys.commands,
+                {
+                    "id": command_id,
+                    "scope": "accounts",
+                    "action": action,
+                    "reason": reason,
+                    "from": self.node,
+                },
+                trim_strategy=PureToken.MAXLEN,
+                threshold=COMMANDS_KEPT,
+                trim_operator=PureToken.APPROXIMATELY,
+            )
+        reached: dict[str, Any] = {}
+        with trio.move_on_after(timeout_s):
+            while len(reached) < len(others):
+                with trio.fail_after(timeout_s + timeout):
+                    answer = await client.blpop([keys.reply(command_id)], timeout=timeout_s)
+                if answer is None:
+                    break
+                result = orjson.loads(answer[1])
+                reached[str(result["node"])] = result
+        return {"reached": reached, "unreached": [n for n in others if n not in reached]}
 
     async def _apply(self, bot: str, action: str) -> None:
         if action == "stop":
