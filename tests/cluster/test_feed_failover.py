@@ -149,7 +149,7 @@ async def test_a_leader_that_stops_tells_the_readers_and_releases_its_lease(
     async with open_exchange_server("binance", ["BTC/USDT"], rate_hz=50) as server:
         exchange = exchange_for(server)
         bots = cluster_config(key_prefix, "bots-b", ["bots"])
-        with trio.fail_after(10):
+        with trio.fail_after(20):
             async with (
                 open_node(exchange, bots) as (b, _),
                 b.subscribe("binance", "ticker", "BTC/USDT") as events,
