@@ -118,8 +118,8 @@ _COMBINED = r'\{"stream":"([^"]*)"(?:,"data":\{"u":([0-9]+),)?'
 _COMBINED_TEXT = re.compile(_COMBINED)
 _COMBINED_BYTES = re.compile(_COMBINED.encode())
 _NO_ID = -1  # below every valid ``u`` read from a frame: "unreadable"
-_BOOK_KEYS = ("b", "a", "B", "A")
-_new_tuple = tuple.__new__  # bookTicker bid, ask, bid size, ask size
+_BOOK_KEYS = ("b", "a", "B", "A")  # bookTicker bid, ask, bid size, ask size
+_new_tuple = tuple.__new__
 
 
 @attrs.frozen(slots=True)

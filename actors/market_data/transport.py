@@ -312,32 +312,32 @@ class WsprotoTransport:
         return ConnectionLostError("websocket closed", code=code, reason=reason)
 
     async def receive_batch(self) -> list[str | bytes]:
+        """Reads the socket until a message is whole. The read and ``_receive`` are written
+        out here for the read that is all plain frames (nearly every one), so that no coroutine
+        is made between the socket and the subscribers: at a few thousand messages a second
+        each one arrives alone, its code cold, where a call costs several times its warm cost
+        (``tests/bench/market_data.py --only latency``)."""
+        frames = self._frames
         while not self._ready:
             if self._closed is not None:
                 raise self._lost()
-            await self._read()
+            try:
+                data = await self._stream.receive_some(self._receive_buffer_size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._closed = (ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
+                await self._close_stream()
+                continue
+            if not data:
+                self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
+                await self._close_stream()
+                continue
+            frames.feed(bytes(data) if isinstance(data, bytearray) else data)
+            if self._closed is None:  # (a failed send may have closed it meanwhile)
+                raw = frames.read(self._ready)
+                if raw:
+                    await self._wsproto_frames(raw)
         ready, self._ready = self._ready, []
         return ready
-
-    async def _read(self) -> None:
-        try:
-            data = await self._stream.receive_some(self._receive_buffer_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._closed = (ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
-            await self._close_stream()
-            return
-        if not data:
-            self._closed = (ABNORMAL_CLOSURE, "connection ended without a close frame")
-            await self._close_stream()
-            return
-        # ``_receive`` inline, for the read that is all plain frames (nearly every one): no
-        # coroutine is made on the way from the socket to the subscribers.
-        frames = self._frames
-        frames.feed(bytes(data) if isinstance(data, bytearray) else data)
-        if self._closed is None:  # (a failed send may have closed it meanwhile)
-            raw = frames.read(self._ready)
-            if raw:
-                await self._wsproto_frames(raw)
 
     async def _receive(self, data: bytes) -> None:
         """Messages the frame reader decodes go straight to the batch; the bytes it returns are

@@ -14,7 +14,11 @@ the repetitions interleaved, and printed as ratios next to the absolute figures:
   ratio to the bare wsproto loop;
 * **latency** server send -> decoded message in the subscriber at 2,000 messages/s (four
   streams): p50/p99 of the bare loops and of the plane, in interleaved rounds, each round's
-  p50s as ratios to the same round's two bare loops;
+  p50s as ratios to the same round's two bare loops. What differs: the bare loops deliver
+  orjson's dict (prices as strings, nothing checked), a plane subscriber a ``Ticker`` with
+  checked ``Decimal`` prices; so a third bare loop, wsproto + the plane's codec in the same
+  task, delivers that ``Ticker`` too (like for like: the plane's routing, fan-out and task
+  switch are what remains between the two);
 * **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers.
 
 Decisions:
@@ -27,12 +31,12 @@ Decisions:
   clients being measured.
 * Latency: the server records ``perf_counter()`` when each frame goes out (built, just before
   its ``send_all``), keyed by (stream, update id); every client records it at the same point,
-  when the message is decoded where its user gets it: after ``orjson.loads`` in the bare loops
-  (per message, not per read), when a subscriber's ``receive`` returns the ``Ticker`` in the
-  plane; samples only after the warm-up, for every client. ``perf_counter`` is
-  CLOCK_MONOTONIC on Linux, shared by both processes. The server's timer has Trio's
-  resolution (epoll: 1 ms), so at 2,000 messages/s frames go out two at a time, each
-  millisecond. Client and server are pinned to two CPUs (``latency_cpus`` says why;
+  when the message is decoded where its user gets it: after ``orjson.loads`` (or the codec's
+  ``decode``) in the bare loops (per message, not per read), when a subscriber's ``receive``
+  returns the ``Ticker`` in the plane; samples only after the warm-up, for every client.
+  ``perf_counter`` is CLOCK_MONOTONIC on Linux, shared by both processes. The server's timer
+  has Trio's resolution (epoll: 1 ms), so at 2,000 messages/s frames go out two at a time,
+  each millisecond. Client and server are pinned to two CPUs (``latency_cpus`` says why;
   ``--no-pin`` leaves them to the scheduler).
 * Ratios are per repetition (each client against the bare wsproto loop of the same round),
   then the median; absolute rates drift with the machine's load, ratios much less.
@@ -63,8 +67,9 @@ from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from actors.exchanges.binance import BinanceCodec
 from actors.market_data.config import TransportEngine
-from actors.messages import Ticker
+from actors.messages import Stream, Ticker
 from supervisor.config import BackoffPolicy, BreakerPolicy, ExchangeConfig
 from supervisor.feeds import open_market_data
 
@@ -308,6 +313,44 @@ async def bare_wsproto(url: str, phase: Phase, received: list | None = None) -> 
     return {"rate": count / elapsed, "cpu_us": (time.process_time() - cpu) / max(count, 1) * 1e6}
 
 
+async def bare_wsproto_ticker(url: str, phase: Phase, received: list | None = None) -> Result:
+    """The bare wsproto loop delivering what a plane subscriber gets: each message through the
+    plane's own codec (``BinanceCodec.decode``: orjson, the ``Decimal`` prices and sizes
+    checked, the ``Ticker`` built, the sequence filter), in the same task. Latency only: the
+    like-for-like baseline, where the bare loops above deliver orjson's dict."""
+    stream, ws = await open_raw(url)
+    codec = BinanceCodec()
+    codec.subscribe_messages([Stream("ticker", symbol) for symbol in SYMBOLS])  # the routes
+    clock = time.perf_counter
+    counting = False
+    async with stream:
+
+        async def loop() -> None:
+            partial = ""
+            while True:
+                data = await stream.receive_some(65536)
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, ws_events.TextMessage):
+                        if not event.message_finished:
+                            partial += event.data
+                            continue
+                        text, partial = partial + event.data, ""
+                        for item in codec.decode(text):
+                            if counting and received is not None and type(item) is Ticker:
+                                received.append((STREAM_OF[item.symbol], item.sequence, clock()))
+                    elif isinstance(event, ws_events.Ping):
+                        await stream.send_all(ws.send(event.response()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(loop)
+            await trio.sleep(phase.warmup_s)
+            counting = True
+            await trio.sleep(phase.seconds)
+            nursery.cancel_scope.cancel()
+    return {"rate": float("nan"), "cpu_us": float("nan")}
+
+
 async def bare_trio_websocket(url: str, phase: Phase, received: list | None = None) -> Result:
     """trio-websocket with the same sizes as our engine, orjson on every message."""
     clock = time.perf_counter
@@ -502,6 +545,7 @@ async def latency(
     clients: dict[str, Callable[..., Awaitable[Result]]] = {
         "bare wsproto": bare_wsproto,
         "bare trio-websocket": bare_trio_websocket,
+        "bare wsproto + the plane's codec": bare_wsproto_ticker,
         "plane, wsproto engine": plane_client("wsproto"),
         "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
     }
@@ -531,7 +575,11 @@ async def latency(
     finally:
         if allowed is not None:
             os.sched_setaffinity(0, allowed)
-    return {name: {k: median(v) for k, v in f.items()} for name, f in figures.items()}
+    summary = {name: {k: median(v) for k, v in f.items()} for name, f in figures.items()}
+    for name, f in figures.items():  # how far the rounds spread: the machine's noise
+        summary[name]["x_wsproto_min"] = min(f["x_wsproto"])
+        summary[name]["x_wsproto_max"] = max(f["x_wsproto"])
+    return summary
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -564,7 +612,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only in (None, "latency"):
         cpus = None if args.no_pin else latency_cpus()
         report["latency_cpus"] = cpus
-        report["latency"] = await latency(args.latency_reps, phase, cpus)
+        report["latency"] = await latency(
+            args.latency_reps, Phase(args.warmup, args.latency_seconds), cpus
+        )
     return report
 
 
@@ -576,7 +626,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="measured time per figure")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--memory", type=int, default=1_000_000, help="messages; 0: skip")
-    parser.add_argument("--latency-reps", type=int, default=5, help="interleaved rounds of latency")
+    parser.add_argument(
+        "--latency-reps", type=int, default=11, help="interleaved rounds of latency"
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=1.0,
+        help="measured time per latency figure (short rounds, many: the load drifts less"
+        " within a round, and the median of many rounds moves less)",
+    )
     parser.add_argument(
         "--no-pin",
         action="store_true",
@@ -634,7 +693,8 @@ def main() -> None:
         print(
             f"\nLatency server send -> decoded message in the receiver at"
             f" {LATENCY_RATE_HZ:,.0f} msg/s (4 streams), medians of {args.latency_reps}"
-            " interleaved rounds; p50 ratios to the same round's bare loops"
+            f" interleaved rounds of {args.latency_seconds} s; p50 ratios to the same round's"
+            " bare loops (range: the lowest and highest round)"
             + (
                 f"; client on CPU {report['latency_cpus'][0]}, server on CPU"
                 f" {report['latency_cpus'][1]}:"
@@ -648,12 +708,21 @@ def main() -> None:
                 f"{r['p50_us']:.0f}",
                 f"{r['p99_us']:.0f}",
                 f"{r['x_wsproto']:.2f}",
+                f"{r['x_wsproto_min']:.2f}-{r['x_wsproto_max']:.2f}",
                 f"{r['x_trio_websocket']:.2f}",
                 f"{r['samples']:.0f}",
             ]
             for name, r in report["latency"].items()
         ]
-        header = ["client", "p50 us", "p99 us", "p50 x bare wsproto", "x bare trio-ws", "samples"]
+        header = [
+            "client",
+            "p50 us",
+            "p99 us",
+            "p50 x bare wsproto",
+            "range",
+            "x bare trio-ws",
+            "samples",
+        ]
         print(table(header, rows))
     if "memory" in report:
         marks = ", ".join(f"{n:,}: {mib:.1f}" for n, mib in report["memory"])

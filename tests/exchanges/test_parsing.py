@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from actors.errors import DecodeError
 from actors.exchanges import parsing
 from actors.exchanges.parsing import (
+    book_quote,
     check_book,
     decode_failure,
     ms_ts,
@@ -104,6 +105,56 @@ def test_number_price_accepts_json_numbers_and_strings():
     ):
         with pytest.raises(DecodeError, match="bid"):
             number_price(bad, "bid")
+
+
+def _quote_by_parts(bid, ask, bid_size, ask_size):
+    """What ``book_quote`` stands for: the five checks, one by one."""
+    try:
+        b = price(bid, "q b")
+        a = price(ask, "q a")
+        check_book(b, a, "q")
+        return (b, a, size(bid_size, "q B"), size(ask_size, "q A"))
+    except DecodeError as exc:
+        return str(exc)
+
+
+_QUOTE_TEXT = (
+    st.sampled_from(NUMBER_EDGE_CASES)
+    | st.sampled_from(["65000.01000000", "0.00000000", "1.", ".5", "0" * 30, "9" * 31, "1" * 30])
+    | st.sampled_from(["0." + "0" * 27 + "1", "." + "0" * 28 + "1", "1" * 29 + ".5"])
+    | st.text(alphabet="0123456789.eE+-", max_size=32)
+    | st.decimals(allow_nan=False).map(str)
+    | st.integers(0, 10**12).map(str)
+    | st.integers()
+)
+
+
+@given(_QUOTE_TEXT, _QUOTE_TEXT, _QUOTE_TEXT, _QUOTE_TEXT)
+@FUZZ
+def test_book_quote_is_the_five_checks_in_one_call(bid, ask, bid_size, ask_size):
+    """Its fast path (plain fixed-point text) gives what the five checks give, value for value
+    and digit for digit; anything else gets their verdict and message."""
+    expected = _quote_by_parts(bid, ask, bid_size, ask_size)
+    try:
+        got: object = book_quote(bid, ask, bid_size, ask_size, "q", ("b", "a", "B", "A"))
+    except DecodeError as exc:
+        got = str(exc)
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        assert isinstance(got, tuple)
+        assert [str(v) for v in got] == [str(v) for v in expected]
+
+
+def test_book_quote_fast_path_values():
+    assert book_quote(
+        "65000.01000000", "65000.02000000", "1.5", "0.00000000", "q", ("b", "a", "B", "A")
+    ) == (Decimal("65000.01"), Decimal("65000.02"), Decimal("1.5"), Decimal(0))
+    assert str(book_quote("1", "1", "0.0", "2", "q", ("b", "a", "B", "A"))[2]) == "0"
+    with pytest.raises(DecodeError, match="q: crossed book"):
+        book_quote("2.0", "1.0", "1", "1", "q", ("b", "a", "B", "A"))
+    with pytest.raises(DecodeError, match="q b: price must be > 0"):
+        book_quote("0.000", "1.0", "1", "1", "q", ("b", "a", "B", "A"))
 
 
 @given(st.sampled_from(NUMBER_EDGE_CASES) | st.text(max_size=12) | st.decimals().map(str))
