@@ -160,14 +160,7 @@ class FrameReader:
             return self._take_stream()
         if self._have < self._need:
             return b""  # a frame still incomplete: no join, no parse
-        chunks = self._chunks
-        if len(chunks) == 1 and self._pos == len(self._buf):
-            # ``_merged`` inline for the usual read (one new read, nothing held before it):
-            # one call less on the way to the subscribers.
-            buf, pos = chunks[0], 0
-            self._chunks = []
-        else:
-            buf, pos = self._merged()
+        buf, pos = self._merged()
         end = len(buf)
         limit = self._limit
         in_message = self._in_message
