@@ -253,7 +253,7 @@ def _run_all(jobs: Sequence[_Job], workers: int) -> list[Outcome]:
 def run_job(job: _Job) -> Outcome:
     """One variant, start to report (in a worker process for a grid)."""
     from supervisor.logging import configure_logging
-    from supervisor.report import build_report, write_report
+    from supervisor.report import write_report
 
     configure_logging(level=job.log_level, json=False, file=None)
     try:
@@ -263,10 +263,9 @@ def run_job(job: _Job) -> Outcome:
         )
         title = f"Backtest: {Path(job.config_path).name} {job.variant.label}".strip()
         files = write_report(result.journal, result.out, prices=result.prices, title=title)
-        report = build_report(result.journal, prices=result.prices)
     except Exception as exc:  # reported with its variant; the other variants go on
         return Outcome(job.variant, job.out, error=describe(exc))
-    figures = [group.total or group.bots[0][1] for group in report.groups if group.bots]
+    figures = [group.total or group.bots[0][1] for group in files.report.groups if group.bots]
     return Outcome(
         job.variant,
         job.out,
