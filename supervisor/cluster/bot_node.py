@@ -84,7 +84,7 @@ from supervisor.cluster.bot_store import (
     text,
     write_assignment,
 )
-from supervisor.cluster.lease import Acquired, Lease, LeaseTiming
+from supervisor.cluster.lease import Acquired, Lease, LeaseTiming, keep_renewed
 from supervisor.cluster.placement import changes, plan
 from supervisor.cluster.redis import REDIS_ERRORS, PureToken, RedisClient, open_redis
 from supervisor.config import BotConfig, ClusterConfig
@@ -299,22 +299,13 @@ class ClusterBots:
     async def _renew_scheduler(
         self, lease: Lease, held: Acquired, scope: trio.CancelScope, sent_at: float
     ) -> None:
-        timing = self.timing
-        next_at = sent_at + timing.renew_every_s
-        while True:
-            await trio.sleep_until(next_at)
-            attempt_at = trio.current_time()
-            try:
-                with trio.fail_after(min(self.cluster.redis_timeout_s, timing.renew_every_s)):
-                    still_mine = await lease.renew(held.token)
-            except REDIS_ERRORS:
-                next_at = trio.current_time() + timing.renew_every_s / 3
-                continue
-            if not still_mine:
-                scope.cancel(reason="scheduler lease lost")
-                return
-            scope.deadline = timing.valid_until(attempt_at)
-            next_at = attempt_at + timing.renew_every_s
+        def renewed(sent: float, rtt: float) -> None:
+            scope.deadline = self.timing.valid_until(sent)
+
+        await keep_renewed(
+            lease, held, sent_at=sent_at, timeout_s=self.cluster.redis_timeout_s, renewed=renewed
+        )
+        scope.cancel(reason="scheduler lease lost")
 
     async def _plan_loop(self, client: RedisClient, held: Acquired) -> None:
         keys, timeout = self.keys, self.cluster.redis_timeout_s

@@ -25,12 +25,14 @@ Decisions:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import attrs
+import trio
 
-from supervisor.cluster.redis import RedisClient, run_script
+from supervisor.cluster.redis import REDIS_ERRORS, RedisClient, run_script
 
-__all__ = ["ACQUIRE", "RELEASE", "RENEW", "Acquired", "Lease", "LeaseTiming"]
+__all__ = ["ACQUIRE", "RELEASE", "RENEW", "Acquired", "Lease", "LeaseTiming", "keep_renewed"]
 
 ACQUIRE = """
 local current = redis.call('GET', KEYS[1])
@@ -135,6 +137,38 @@ class Lease:
     async def holder(self) -> str | None:
         value = await self.client.get(self.key)
         return None if value is None else _text(value)
+
+
+async def keep_renewed(
+    lease: Lease,
+    held: Acquired,
+    *,
+    sent_at: float,
+    timeout_s: float,
+    renewed: Callable[[float, float], None],
+    failed: Callable[[BaseException], None] = lambda exc: None,
+) -> None:
+    """Renew ``held`` every ``renew_every_s`` from ``sent_at`` until Redis refuses (then
+    return: the lease is someone else's). ``renewed(sent, rtt)`` gets each successful renew's
+    send time (the holder may act until ``timing.valid_until(sent)``); a renew that fails
+    (``failed(exc)``) is tried again after a third of the interval, and the holder's deadline
+    stays where the last success put it."""
+    timing = lease.timing
+    next_at = sent_at + timing.renew_every_s
+    while True:
+        await trio.sleep_until(next_at)
+        attempt_at = trio.current_time()
+        try:
+            with trio.fail_after(min(timeout_s, timing.renew_every_s)):
+                still_mine = await lease.renew(held.token)
+        except REDIS_ERRORS as exc:
+            failed(exc)
+            next_at = trio.current_time() + timing.renew_every_s / 3
+            continue
+        if not still_mine:
+            return
+        renewed(attempt_at, trio.current_time() - attempt_at)
+        next_at = attempt_at + timing.renew_every_s
 
 
 def _text(value: object) -> str:

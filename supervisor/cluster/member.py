@@ -55,7 +55,7 @@ from actors.market_data.subscription import Subscription
 from actors.messages import Stream
 from supervisor.cluster.demand import DemandKeys, encode_streams, publish_demand, read_union
 from supervisor.cluster.feed import FeedReader, FeedWriter, LeaseLost
-from supervisor.cluster.lease import Acquired, Lease, LeaseTiming
+from supervisor.cluster.lease import Acquired, Lease, LeaseTiming, keep_renewed
 from supervisor.cluster.redis import MAX_BLOCK_S, REDIS_ERRORS, RedisClient, open_redis
 from supervisor.config import ClusterConfig
 
@@ -398,23 +398,22 @@ class ExchangeMember:
                     pass  # it expires on its own
 
     async def _renew(self, lease: Lease, held: Acquired, lead: _Lead, sent_at: float) -> None:
-        timing = self.timing
-        next_at = sent_at + timing.renew_every_s
-        while True:
-            await trio.sleep_until(next_at)
-            attempt_at = trio.current_time()
-            try:
-                with trio.fail_after(min(self.cluster.redis_timeout_s, timing.renew_every_s)):
-                    still_mine = await lease.renew(held.token)
-            except REDIS_ERRORS as exc:
-                self.log.warning("lease renewal failed", error=f"{type(exc).__name__}: {exc}")
-                next_at = trio.current_time() + timing.renew_every_s / 3
-                continue
-            if not still_mine:
-                raise LeaseLost(f"renew refused: the lease is no longer {held.token!r}")
-            self.redis_rtt_s = trio.current_time() - attempt_at
-            lead.extend(timing.valid_until(attempt_at))
-            next_at = attempt_at + timing.renew_every_s
+        def renewed(sent: float, rtt: float) -> None:
+            self.redis_rtt_s = rtt
+            lead.extend(self.timing.valid_until(sent))
+
+        def failed(exc: BaseException) -> None:
+            self.log.warning("lease renewal failed", error=f"{type(exc).__name__}: {exc}")
+
+        await keep_renewed(
+            lease,
+            held,
+            sent_at=sent_at,
+            timeout_s=self.cluster.redis_timeout_s,
+            renewed=renewed,
+            failed=failed,
+        )
+        raise LeaseLost(f"renew refused: the lease is no longer {held.token!r}")
 
     async def _pin_demand(self, client: RedisClient) -> None:
         """Hold every stream another node wants, until no live node wants it."""
