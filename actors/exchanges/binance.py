@@ -40,9 +40,14 @@ Decisions:
   simulator's compact JSON), so one anchored regular-expression match (C code, about the cost
   of a ``startswith`` and a ``find``) and one dict lookup name the stream and read its ``u``.
   Anything else (another shape, another key order, spaces, an unknown stream, a control frame)
-  takes ``decode``, unchanged. The price is that look-ahead on every frame of a read of more
-  than one: a read of one frame is plain ``decode``, and one frame per stream per read (light
-  load) is where the batch costs more than it saves (``tests/bench/decode.py``).
+  takes ``decode``, unchanged. The price is that look-ahead on every frame, so it is done only
+  for reads of ``look_ahead_from`` (8) frames or more, a socket behind its feed, where there is
+  something to skip. A smaller read, a socket keeping up, is decoded frame by frame: there
+  few frames are superseded, and the look-ahead's own code, run once per read and cold at a
+  few thousand messages a second, cost more than the decoding it saved (a read of two frames
+  took about twice as long with it, on the path to the subscribers: ``tests/bench/market_data.py
+  --only latency``); warm, one frame per stream per read is still where the batch costs more
+  than it saves (``tests/bench/decode.py``).
 * The skip must leave subscribers reading exactly what frame-by-frame decoding would have
   left them, sequence filter included, and it does when the stream's ``u``s rise through the
   batch (what one TCP connection delivers): then the newest frame that decodes is above every
@@ -165,6 +170,9 @@ class BinanceCodec:
     max_streams_per_connection: int | None = 1024
     # Incoming-message limit per connection, counting pings/pongs and requests.
     max_requests_per_second: float | None = 5.0
+    # Reads of fewer frames are decoded frame by frame, without the look-ahead (see the module
+    # docstring); tests lower it to exercise the look-ahead on small batches.
+    look_ahead_from = 8
 
     def __init__(self, exchange: str = "binance") -> None:
         self.exchange = exchange
@@ -288,11 +296,18 @@ class BinanceCodec:
         decode = self.decode
         events: list[Event] = []
         failures: list[tuple[str | bytes, DecodeError]] = []
-        if len(frames) == 1:  # a quiet socket's usual read: nothing to look ahead at
-            try:
-                events = decode(frames[0], ts)
-            except DecodeError as exc:
-                failures.append((frames[0], exc))
+        if len(frames) < self.look_ahead_from:  # a socket keeping up: frame by frame
+            if len(frames) == 1:  # its usual read
+                try:
+                    events = decode(frames[0], ts)
+                except DecodeError as exc:
+                    failures.append((frames[0], exc))
+            else:
+                for frame in frames:
+                    try:
+                        events += decode(frame, ts)
+                    except DecodeError as exc:
+                        failures.append((frame, exc))
             # The tuple built in C: the NamedTuple's own ``__new__`` is one more Python call
             # on the path to the subscribers (see ``parsing.book_quote`` for why that counts).
             return _new_tuple(DecodedBatch, (events, failures, 0))

@@ -44,9 +44,13 @@ ACK = '{"result":null,"id":1}'  # answers the subscribe of the fixture
 SHUTDOWN = '{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}'
 
 
-def new_codec() -> BinanceCodec:
+def new_codec(look_ahead_from: int = 2) -> BinanceCodec:
+    """Looking ahead from two frames, so that small batches show what the look-ahead does (a
+    codec as configured looks ahead only in larger reads:
+    ``test_a_small_read_is_decoded_frame_by_frame``)."""
     codec = codec_for("binance")
     assert isinstance(codec, BinanceCodec)
+    codec.look_ahead_from = look_ahead_from
     codec.subscribe_messages(STREAMS)
     return codec
 
@@ -200,6 +204,19 @@ def test_a_single_frame_batch_is_decode(codec):
     assert isinstance(exc, DecodeError)
 
 
+def test_a_small_read_is_decoded_frame_by_frame():
+    codec = new_codec(BinanceCodec.look_ahead_from)
+    small = [book(BTC, u) for u in range(1, BinanceCodec.look_ahead_from)]
+    batch = codec.decode_batch(small, 1.0)
+    assert tickers(batch.events) == [(BTC, u) for u in range(1, BinanceCodec.look_ahead_from)]
+    assert batch.conflated == 0
+    start = BinanceCodec.look_ahead_from
+    larger = [book(BTC, u) for u in range(start, 2 * start)]
+    batch = codec.decode_batch(larger, 1.0)
+    assert tickers(batch.events) == [(BTC, 2 * start - 1)]
+    assert batch.conflated == start - 1
+
+
 def test_an_unexpected_error_leaves_no_frame_behind(codec, monkeypatch):
     def boom(frame: object, received_ts: object = None) -> list[Event]:
         raise RuntimeError("a bug")
@@ -280,10 +297,14 @@ def _segments(events: list[Event]) -> list[tuple[list[Event], dict[str, list[Tic
 
 
 @FUZZ
-@given(st.lists(frame_specs, min_size=8, max_size=60), st.lists(st.integers(1, 60), max_size=5))
-def test_a_batch_leaves_subscribers_what_frame_by_frame_decoding_does(specs, cuts):
+@given(
+    st.lists(frame_specs, min_size=8, max_size=60),
+    st.lists(st.integers(1, 60), max_size=5),
+    st.sampled_from([2, BinanceCodec.look_ahead_from]),
+)
+def test_a_batch_leaves_subscribers_what_frame_by_frame_decoding_does(specs, cuts, look_ahead):
     frames = _frames(specs)
-    per_frame, batched = new_codec(), new_codec()
+    per_frame, batched = new_codec(), new_codec(look_ahead)
     expected: list[Event] = []
     expected_failures: list[str | bytes] = []
     for frame in frames:
