@@ -19,7 +19,22 @@ the repetitions interleaved, and printed as ratios next to the absolute figures:
   checked ``Decimal`` prices; so a third bare loop, wsproto + the plane's codec in the same
   task, delivers that ``Ticker`` too (like for like: the plane's routing, fan-out and task
   switch are what remains between the two);
-* **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers.
+* **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers;
+* **foreign clients** (``--foreign-python PATH``), in throughput and latency as two more rows,
+  interleaved like the others: cryptofeed 2.4.1 (its Binance feed, TICKER = bookTicker, as it
+  ships: uvloop when installed) and the bare websockets (asyncio) + orjson loop, each run by
+  ``foreign_clients.py`` in a child process under ``PATH``, an interpreter of their own
+  (cryptofeed and its dependencies stay out of the project's venv; pip builds cryptofeed's
+  sdist, which needs a C compiler)::
+
+      python3 -m venv ~/venvs/bench-foreign
+      ~/venvs/bench-foreign/bin/pip install cryptofeed==2.4.1 orjson websockets
+      .venv/bin/python tests/bench/market_data.py --foreign-python ~/venvs/bench-foreign/bin/python
+
+  Without the option, or with an interpreter that lacks a library, those rows are absent and
+  one line says why. The child measures itself (rate, its CPU per message, the latency stamps
+  at the same point as here: when its user has the decoded message, ``foreign_clients.py``
+  says where) and inherits this process's CPU pinning in the latency phase.
 
 Decisions:
 
@@ -38,6 +53,10 @@ Decisions:
   has Trio's resolution (epoll: 1 ms), so at 2,000 messages/s frames go out two at a time,
   each millisecond. Client and server are pinned to two CPUs (``latency_cpus`` says why;
   ``--no-pin`` leaves them to the scheduler).
+* The server also takes what cryptofeed's Binance feed does when it starts: streams named in
+  the request target (``/stream?streams=a@bookTicker/b@bookTicker``) start as a SUBSCRIBE of
+  them does, and a plain ``GET /api/v3/exchangeInfo`` gets the four symbols (cryptofeed loads
+  its symbols from it; api.binance.com is out of reach, and this way its own loading runs).
 * Ratios are per repetition (each client against the bare wsproto loop of the same round),
   then the median; absolute rates drift with the machine's load, ratios much less.
 * Every phase is bounded; logging is off.
@@ -57,6 +76,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import trio
@@ -106,25 +126,56 @@ def _payload(stream: str, native: str, u: int) -> bytes:
     ).encode()
 
 
+def _exchange_info() -> bytes:
+    """The least of ``GET /api/v3/exchangeInfo`` a client reads its symbols from (cryptofeed's
+    Binance feed does, when it starts): an HTTP/1.1 answer, then the connection closes."""
+    body = orjson.dumps(
+        {
+            "timezone": "UTC",
+            "symbols": [
+                {
+                    "symbol": native,
+                    "status": "TRADING",
+                    "baseAsset": symbol.split("/")[0],
+                    "quoteAsset": symbol.split("/")[1],
+                    "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"}],
+                }
+                for symbol, native in SYMBOLS.items()
+            ],
+        }
+    )
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _serve_connection(stream: trio.SocketStream, rate_hz: float | None, log: list) -> None:
     ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
     subscribed: list[tuple[str, str]] = []
     started = trio.Event()
+    natives = {s.lower(): s for s in SYMBOLS.values()}
 
-    async def read_client() -> None:
-        while True:
-            data = await stream.receive_some(65536)
-            if not data:
-                return
+    def subscribe(names: list[str]) -> None:  # then ``started.set()``, once the answer is sent
+        subscribed.extend((name, natives[name.split("@")[0]]) for name in names)
+
+    async def read_client(head: bytes) -> None:
+        data = head
+        while data:
             ws.receive_data(data)
             for event in ws.events():
                 if isinstance(event, ws_events.Request):
                     await stream.send_all(ws.send(ws_events.AcceptConnection()))
+                    # Streams named in the URL (``/stream?streams=a@bookTicker/b@bookTicker``,
+                    # Binance's combined streams) start as a SUBSCRIBE of them does.
+                    query = parse_qs(urlsplit(event.target).query).get("streams")
+                    if query:
+                        subscribe(query[0].split("/"))
+                        started.set()
                 elif isinstance(event, ws_events.TextMessage):
                     request = orjson.loads(event.data)
-                    natives = {s.lower(): s for s in SYMBOLS.values()}
-                    for name in request.get("params", []):
-                        subscribed.append((name, natives[name.split("@")[0]]))
+                    subscribe(request.get("params", []))
                     reply = orjson.dumps({"result": None, "id": request["id"]}).decode()
                     await stream.send_all(ws.send(ws_events.Message(data=reply)))
                     started.set()
@@ -132,6 +183,7 @@ async def _serve_connection(stream: trio.SocketStream, rate_hz: float | None, lo
                     await stream.send_all(ws.send(event.response()))
                 elif isinstance(event, ws_events.CloseConnection):
                     return
+            data = await stream.receive_some(65536)
 
     async def blast() -> None:
         await started.wait()
@@ -160,12 +212,23 @@ async def _serve_connection(stream: trio.SocketStream, rate_hz: float | None, lo
             await stream.send_all(frame)
 
     try:
+        head = b""  # the request's head: a WebSocket handshake, or the one plain GET served
+        while b"\r\n\r\n" not in head:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            head += data
+        if head.startswith(b"GET /api/v3/exchangeInfo"):
+            await stream.send_all(_exchange_info())
+            return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(blast)
-            await read_client()
+            await read_client(head)
             nursery.cancel_scope.cancel()
     except Exception:  # the client went away (reset, closed): this session ends
         pass
+    finally:  # closed, so a client waiting for the end of its close handshake (websockets) is done
+        await trio.aclose_forcefully(stream)
 
 
 def serve(rate_hz: float | None, send_log: str | None) -> None:
@@ -458,6 +521,95 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+# --- foreign clients (a child process under another interpreter) --------------------------------
+
+FOREIGN_SCRIPT = Path(__file__).with_name("foreign_clients.py")
+FOREIGN_LABELS = {
+    "websockets": "bare websockets {version} (asyncio) + orjson",
+    "cryptofeed": "cryptofeed {version}",
+}
+
+
+class Foreign:
+    """The foreign rows ``--foreign-python`` can measure, the loop each ran on, and one line for
+    every row left out."""
+
+    def __init__(self, python: str | None) -> None:
+        self.python = python
+        self.clients: dict[str, Callable[..., Awaitable[Result]]] = {}
+        self.loops: dict[str, str] = {}
+        self.absent: list[str] = []
+
+    async def find(self) -> None:
+        if self.python is None:
+            self.absent.append(
+                "cryptofeed, bare websockets + orjson: not measured (--foreign-python PATH runs"
+                " them: see the docstring)"
+            )
+            return
+        try:
+            done = await trio.run_process(
+                [self.python, str(FOREIGN_SCRIPT), "check"],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        except OSError as e:
+            self.absent.append(f"cryptofeed, bare websockets + orjson: {self.python}: {e}")
+            return
+        if done.returncode != 0:
+            why = (done.stderr.decode().strip().splitlines() or ["no output"])[-1]
+            self.absent.append(f"cryptofeed, bare websockets + orjson: {self.python}: {why}")
+            return
+        for client, lib in json.loads(done.stdout.decode().splitlines()[-1]).items():
+            if "missing" in lib:
+                label = FOREIGN_LABELS[client].replace(" {version}", "")
+                self.absent.append(f"{label}: absent under {self.python}: {lib['missing']}")
+            else:
+                label = FOREIGN_LABELS[client].format(version=lib["version"])
+                self.clients[label] = self._client(client, label)
+
+    def _client(
+        self, client: str, label: str
+    ) -> Callable[[str, Phase, list[tuple[str, int, float]] | None], Awaitable[Result]]:
+        """The client in a child process, which measures itself and prints one JSON line. The
+        child inherits this process's CPU affinity: pinned to the client CPU in the latency
+        phase, as the clients running here are (checked)."""
+        assert self.python is not None
+        python = self.python
+
+        async def measure(
+            url: str, phase: Phase, received: list[tuple[str, int, float]] | None = None
+        ) -> Result:
+            args = [python, str(FOREIGN_SCRIPT), "run", client, url]
+            args += ["--warmup", str(phase.warmup_s), "--seconds", str(phase.seconds)]
+            samples = None
+            if received is not None:
+                fd, samples = tempfile.mkstemp(suffix=".json")
+                os.close(fd)
+                args += ["--samples", samples]
+            cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+            try:
+                done = await trio.run_process(
+                    args, capture_stdout=True, capture_stderr=True, check=False
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"{label} failed:\n{done.stderr.decode()[-2000:]}")
+                result = json.loads(done.stdout.decode().splitlines()[-1])
+                if cpus is not None and result["cpus"] != cpus:
+                    raise RuntimeError(f"{label} ran on CPUs {result['cpus']}, not {cpus}")
+                if samples is not None and received is not None:
+                    stamps = orjson.loads(await trio.Path(samples).read_bytes())
+                    received.extend((stream, u, at) for stream, u, at in stamps)
+            finally:
+                if samples is not None:
+                    os.unlink(samples)
+            self.loops[label] = result["loop"]
+            return {"rate": result["rate"], "cpu_us": result["cpu_us"]}
+
+        return measure
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -537,7 +689,10 @@ async def latency_round(
 
 
 async def latency(
-    reps: int, phase: Phase, cpus: tuple[int, int] | None
+    reps: int,
+    phase: Phase,
+    cpus: tuple[int, int] | None,
+    foreign: dict[str, Callable[..., Awaitable[Result]]],
 ) -> dict[str, dict[str, float]]:
     """Rounds of every client, their order turning each round; p50/p99 per client and round,
     then the median over rounds of each figure and of each round's p50 ratio to the round's
@@ -548,6 +703,7 @@ async def latency(
         "bare wsproto + the plane's codec": bare_wsproto_ticker,
         "plane, wsproto engine": plane_client("wsproto"),
         "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
+        **foreign,
     }
     figures: dict[str, dict[str, list[float]]] = {
         name: {"p50_us": [], "p99_us": [], "samples": [], "x_wsproto": [], "x_trio_websocket": []}
@@ -585,6 +741,8 @@ async def latency(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     phase = Phase(args.warmup, args.seconds)
     report: dict[str, Any] = {}
+    foreign = Foreign(args.foreign_python)
+    await foreign.find()
     if args.only in (None, "throughput", "fanout", "memory"):
         with Server() as server:
             server_alone = await interleaved(
@@ -596,6 +754,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "bare trio-websocket": bare_trio_websocket,
                 "plane, wsproto engine": plane_client("wsproto"),
                 "plane, trio-websocket engine": plane_client("trio-websocket"),
+                **foreign.clients,
             }
             if args.only in (None, "throughput"):
                 report["throughput"] = await interleaved(server.url, clients, args.reps, phase)
@@ -613,8 +772,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpus = None if args.no_pin else latency_cpus()
         report["latency_cpus"] = cpus
         report["latency"] = await latency(
-            args.latency_reps, Phase(args.warmup, args.latency_seconds), cpus
+            args.latency_reps, Phase(args.warmup, args.latency_seconds), cpus, foreign.clients
         )
+    report["foreign"] = {"python": foreign.python, "loops": foreign.loops, "absent": foreign.absent}
     return report
 
 
@@ -646,6 +806,12 @@ def main() -> None:
         choices=["throughput", "fanout", "memory", "latency"],
         help="run one part (with the server check for the first three)",
     )
+    parser.add_argument(
+        "--foreign-python",
+        metavar="PATH",
+        help="an interpreter with cryptofeed 2.4.1, websockets and orjson (a venv of their"
+        " own): adds cryptofeed and the bare websockets loop to throughput and latency",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--send-log", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -661,6 +827,14 @@ def main() -> None:
         f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; server in a child process;"
         f" {args.seconds} s per figure, medians of interleaved rounds\n"
     )
+    foreign = report["foreign"]
+    if foreign["loops"]:
+        loops = "; ".join(f"{name} on {loop}" for name, loop in foreign["loops"].items())
+        print(f"Foreign clients, each in a child process under {foreign['python']}: {loops}.")
+    for line in foreign["absent"]:
+        print(f"Foreign client rows absent: {line}.")
+    if "server" in report:  # the latency table opens with its own blank line
+        print()
     if "server" in report:
         alone = report["server"]["drain only"]["rate"]
         measured = report.get("throughput", report["server"])
