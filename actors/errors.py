@@ -108,6 +108,11 @@ class JournalError(BotCriptoFyError):
     pass
 
 
+class HandlerError(BotCriptoFyError):
+    """A market-data handler (``subscribe_handler``) raised: it was detached from its stream,
+    and its exception is this one's ``__cause__``."""
+
+
 class RestartIntensityError(BotCriptoFyError):
     """Raised by a keeper when its child exceeded max_restarts within period_s (OTP escalation)."""
 

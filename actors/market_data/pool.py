@@ -62,7 +62,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.errors import describe_error
+from actors.errors import HandlerError, describe_error
 from actors.exchanges import Codec, codec_for
 from actors.market_data.config import FeedConfig
 from actors.market_data.connection import (
@@ -72,7 +72,13 @@ from actors.market_data.connection import (
     LatencySnapshot,
     Shard,
 )
-from actors.market_data.mailbox import TRADE_RING_SIZE, Mailbox, MailboxStatistics
+from actors.market_data.mailbox import (
+    TRADE_RING_SIZE,
+    Handler,
+    Mailbox,
+    MailboxItem,
+    MailboxStatistics,
+)
 from actors.market_data.rest_fallback import RestPoller, RestPollerStatistics
 from actors.market_data.subscription import StreamStatistics, Subscription, SubscriptionState
 from actors.market_data.transport import Connector, connector_for
@@ -374,6 +380,36 @@ class ExchangePool:
             yield mailbox
         finally:
             sub.release(mailbox)
+
+    @asynccontextmanager
+    async def subscribe_handler(
+        self, kind: str, symbol: str, handler: Callable[[MailboxItem], object]
+    ) -> AsyncIterator[Handler]:
+        """``async with pool.subscribe_handler("ticker", "BTC/USDT", fn):`` calls ``fn`` with
+        every item of the stream, in the reader's task (see ``mailbox.Handler``), from the
+        current state and newest ticker on. If ``fn`` raises, it is detached, the block is
+        cancelled and ``HandlerError`` is raised from its exception when the block exits:
+        the failure belongs to the task that subscribed, never to the reader."""
+        stream = self.validate(kind, symbol)
+        sub = self._subscription(stream)
+        failures: list[Exception] = []
+        with trio.CancelScope() as scope:
+
+            def failed(exc: Exception) -> None:
+                failures.append(exc)
+                scope.cancel(reason="handler raised")
+
+            entry = sub.acquire_handler(handler, failed)
+            try:
+                entry.replay()
+                yield entry
+            finally:
+                sub.release(entry)
+        if failures:
+            exc = failures[0]
+            raise HandlerError(
+                f"{self.name} {kind} {symbol}: handler {handler!r} raised {exc!r}"
+            ) from exc
 
     def _subscription(self, stream: Stream) -> Subscription:
         sub = self._subs.get(stream)

@@ -60,7 +60,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.market_data.mailbox import Mailbox, TickerSlot, TradeRing
+from actors.market_data.mailbox import Handler, Mailbox, MailboxItem, TickerSlot, TradeRing
 from actors.messages import FeedState, Stream, Ticker, Trade
 
 __all__ = [
@@ -182,7 +182,7 @@ class Subscription:
         self.feed: TickerSlot | TradeRing = (
             TickerSlot(stream) if stream.kind == "ticker" else TradeRing(stream, trade_ring_size)
         )
-        self.mailboxes: list[Mailbox] = []
+        self.mailboxes: list[Mailbox | Handler] = []  # every subscriber: the reference count
         self.state: SubscriptionState | None = None
         # ``live`` is the one flag the hot path tests: True while the last state told is live.
         self.live = False
@@ -253,13 +253,24 @@ class Subscription:
 
     def acquire(self) -> Mailbox:
         mailbox = self.feed.open_mailbox()
-        self.mailboxes.append(mailbox)
+        self._count_in(mailbox)
+        return mailbox
+
+    def acquire_handler(
+        self, fn: Callable[[MailboxItem], object], on_error: Callable[[Exception], None]
+    ) -> Handler:
+        """A subscriber that is a function (``mailbox.Handler``); nothing replayed yet."""
+        handler = self.feed.open_handler(fn, on_error)
+        self._count_in(handler)
+        return handler
+
+    def _count_in(self, subscriber: Mailbox | Handler) -> None:
+        self.mailboxes.append(subscriber)
         if self._idle_since is not None:
             self._idle_since = None
             self._post(Acquired())
-        return mailbox
 
-    def release(self, mailbox: Mailbox) -> None:
+    def release(self, mailbox: Mailbox | Handler) -> None:
         """Forget ``mailbox`` (its counts stay in the totals). The last one out starts the
         linger, or retires the stream at once if it never reached the wire."""
         mailbox.close()

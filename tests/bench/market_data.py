@@ -18,7 +18,10 @@ the repetitions interleaved, and printed as ratios next to the absolute figures:
   orjson's dict (prices as strings, nothing checked), a plane subscriber a ``Ticker`` with
   checked ``Decimal`` prices; so a third bare loop, wsproto + the plane's codec in the same
   task, delivers that ``Ticker`` too (like for like: the plane's routing, fan-out and task
-  switch are what remains between the two);
+  switch are what remains between the two). The plane is measured with a task subscriber per
+  stream (a mailbox: one task switch after the reader), with a handler per stream
+  (``subscribe_handler``: called by the reader itself, no switch), and with 250 subscribers
+  per stream;
 * **memory**: the plane's RSS over 1,000,000 messages with 100 subscribers;
 * **foreign clients** (``--foreign-python PATH``), in throughput and latency as two more rows,
   interleaved like the others: cryptofeed 2.4.1 (its Binance feed, TICKER = bookTicker, as it
@@ -434,10 +437,10 @@ async def bare_trio_websocket(url: str, phase: Phase, received: list | None = No
 
 
 def plane_client(
-    engine: str, per_stream: int = 1, streams: int = len(SYMBOLS)
+    engine: str, per_stream: int = 1, streams: int = len(SYMBOLS), handler: bool = False
 ) -> Callable[[str, Phase, list | None], Awaitable[Result]]:
     async def measure(url: str, phase: Phase, received: list | None = None) -> Result:
-        return await plane(url, phase, engine, per_stream, streams, received)
+        return await plane(url, phase, engine, per_stream, streams, received, handler)
 
     return measure
 
@@ -449,7 +452,11 @@ async def plane(
     per_stream: int,
     streams: int,
     received: list | None = None,
+    handler: bool = False,
 ) -> Result:
+    """``per_stream`` subscribers on each of ``streams`` streams, tasks reading mailboxes, the
+    first of each timed; with ``handler``, one handler per stream instead (``subscribe_handler``:
+    called by the reader, no task)."""
     config = ExchangeConfig(name="binance", url=url, stale_after_s=30.0, transport=ENGINES[engine])
     clock = time.perf_counter
     counting = False  # latency samples after the warm-up only, as the bare loops take theirs
@@ -459,11 +466,20 @@ async def plane(
             if timed and counting and received is not None and type(item) is Ticker:
                 received.append((STREAM_OF[item.symbol], item.sequence, clock()))
 
+    def stamp(item: object) -> None:  # a handler: called by the reader with each item
+        if counting and received is not None and type(item) is Ticker:
+            received.append((STREAM_OF[item.symbol], item.sequence, clock()))
+
     async with open_market_data(
         [config], backoff=BackoffPolicy(), circuit_breaker=BreakerPolicy(), rng=random.Random(1)
     ) as md:
         async with trio.open_nursery() as nursery:
             for symbol in list(SYMBOLS)[:streams]:
+                if handler:
+                    await nursery.start(
+                        hold, md.subscribe_handler("binance", "ticker", symbol, stamp)
+                    )
+                    continue
                 for i in range(per_stream):
                     events = await nursery.start(hold, md.subscribe("binance", "ticker", symbol))
                     nursery.start_soon(consume, events, i == 0)
@@ -702,6 +718,7 @@ async def latency(
         "bare trio-websocket": bare_trio_websocket,
         "bare wsproto + the plane's codec": bare_wsproto_ticker,
         "plane, wsproto engine": plane_client("wsproto"),
+        "plane, wsproto engine, a handler per stream": plane_client("wsproto", handler=True),
         "plane, wsproto engine, 250 subscribers per stream": plane_client("wsproto", 250),
         **foreign,
     }
