@@ -35,7 +35,7 @@ from actors.errors import BotCriptoFyError, ConfigError
 from actors.exchanges.symbols import split_unified
 from actors.journal import Journal
 from actors.journal.store import FillRecord, OrderRecord
-from actors.market_data.mailbox import Mailbox
+from actors.market_data.mailbox import Handler, Mailbox, MailboxItem
 from supervisor.alerts import Alert, Alerts
 from supervisor.build import BOTS, Bots, Tree, bot_child_name, build_tree
 from supervisor.config import BotConfig, Config
@@ -134,6 +134,13 @@ class System:
     ) -> AbstractAsyncContextManager[Mailbox]:
         """``async with sup.subscribe("binance", "ticker", "BTC/USDT") as events:``"""
         return self.market_data.subscribe(exchange, kind, symbol)
+
+    def subscribe_handler(
+        self, exchange: str, kind: str, symbol: str, handler: Callable[[MailboxItem], object]
+    ) -> AbstractAsyncContextManager[Handler]:
+        """``async with sup.subscribe_handler("binance", "ticker", "BTC/USDT", fn):``: ``fn``
+        is called by the reader with every item (``MarketData.subscribe_handler``)."""
+        return self.market_data.subscribe_handler(exchange, kind, symbol, handler)
 
     async def spawn_bot(self, spec: BotConfig | Mapping[str, Any]) -> str:
         """Start a bot from its config (or a ``[[bots]]``-shaped mapping); returns its id once
