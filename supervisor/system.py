@@ -594,12 +594,13 @@ async def open_supervisor(
     With ``start=False`` the configured bots wait for ``await system.start()``: the daemon
     binds its HTTP port first, so a port clash stops it before any bot trades or any
     "daemon started" alert goes out. ``rng`` seeds every backoff's jitter; ``observers`` see
-    every supervision event."""
-    tree = build_tree(config, observers=observers, configured_bots=start)
+    every supervision event. Either way the configured bots start concurrently
+    (``System.start``): one bot's recovery never holds back the others."""
+    tree = build_tree(config, observers=observers, configured_bots=False)
     async with open_supervisor_tree(tree.root, rng=rng, observers=tree.observers) as root:
         # A [cluster] node without the "bots" role runs none (build_tree leaves them out too).
         runs_bots = config.cluster is None or "bots" in config.cluster.roles
-        pending = () if start or not runs_bots else config.bots
+        pending = config.bots if runs_bots else ()
         system = System(config, tree, root, pending=pending)
         cluster = config.cluster
         if cluster is not None and cluster.bot_placement == "cluster":
