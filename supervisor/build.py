@@ -264,7 +264,7 @@ def build_tree(
         from actors.recording.recorder import STOP_GRACE_S, Recorder
 
         streams = record_streams(config.record, ((b.exchange, b.symbol) for b in config.bots))
-        recorder = Recorder(config.record, feeds.market_data.subscribe, streams)
+        recorder = Recorder(config.record, feeds.market_data.subscribe_handler, streams)
         raw_sink.append(recorder)
     recorder_children = (
         ()

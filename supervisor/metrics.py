@@ -68,8 +68,8 @@ lag_bucket_bounds_s, lag_bucket_counts, lag_sum_s.
 
 ``recording() -> RecorderSnapshot``, only with ``[record]`` (``Recorder.statistics()``):
 monotonic rows_received, rows_written, frames_received, frames_written, parts_written,
-skipped_tickers, lagged_trades, dropped_rows, flushes; gauges buffered_rows, open_segments,
-last_flush_ts (None before the first flush).
+dropped_rows, flushes; gauges buffered_rows, open_segments, last_flush_ts (None before the
+first flush).
 
 ``uptime_s() -> float``; ``alerts() -> AlertsSnapshot`` (attributes sent, suppressed, failed,
 dropped, as ``Alerts.statistics()`` returns); ``runtime() -> RuntimeSnapshot`` (attributes
@@ -104,13 +104,11 @@ from prometheus_client.core import (
 
 PREFIX = "botcriptofy_"
 RECORDING_COUNTERS = {
-    "rows_received": "Events the recorder took from its mailboxes.",
+    "rows_received": "Tickers and trades the recorder's handlers were given.",
     "rows_written": "Recorded events handed to the OS.",
     "frames_received": "Raw frames handed to the recorder (raw_frames).",
     "frames_written": "Recorded raw frames handed to the OS.",
     "parts_written": "Parquet files the recorder completed.",
-    "skipped_tickers": "Tickers conflated away before the recorder took them.",
-    "lagged_trades": "Trades lost to the trade ring before the recorder took them.",
     "dropped_rows": "Rows dropped because the recording buffer was full.",
     "flushes": "Recording flushes.",
 }

@@ -1,27 +1,31 @@
-"""The recorder actor: subscribes to streams like a bot does and writes what it gets to files.
+"""The recorder actor: a handler on each recorded stream, writing what the plane publishes.
 
 Decisions:
 
-* **It records what a subscriber gets**, through the same ``subscribe(exchange, kind, symbol)``
-  seam as the bots (a ``Mailbox`` per stream). That is the recording's conflation rule, the
-  mailbox's own: every trade is recorded unless the recorder fell more than the trade ring
-  (1024) behind, which arrives as ``Lagged`` and is counted in ``lagged_trades``; tickers are
-  conflated, a ticker replaced by a newer one before the recorder took it is not recorded
-  and is counted in ``skipped_tickers``. The recorder drains each mailbox in one go every time
-  it is woken, so it is rarely behind; a bot, which does more per ticker, usually sees the
-  same tickers or fewer, so a replay of the recording gives it what it saw live or more.
-* **The feed never waits on the disk.** Events are appended to an in-memory buffer
-  (synchronously: nothing awaits between the mailbox and the buffer); every ``flush_s``, or
-  earlier once a quarter of ``max_buffer_rows`` waits, the buffer is handed whole to the
-  writer on a worker thread (``trio.to_thread.run_sync``, one flush at a time). Memory is
-  bounded: at most ``max_buffer_rows`` wait while a flush (of at most as many) is in
-  progress; beyond that, events are dropped and counted (``dropped_rows``) instead of
-  growing without bound. Tickers are conflated anyway and trades would otherwise lag the ring:
-  a disk that cannot keep up loses data either way; this way it is counted and the feed is
-  untouched.
-* **Contained.** A recorder that fails (a full disk) is restarted with backoff and given up on
-  alone (``build_tree`` makes it a contained child): recording is never a reason to stop
-  trading. Its subscriptions end with it, so a given-up recorder costs the feed nothing.
+* **It records every ticker and trade the plane published** on its streams while it ran. Each
+  stream is a handler (``subscribe_handler(exchange, kind, symbol, fn)``, the seam of
+  ``MarketData.subscribe_handler``): the connection's reader calls it with each item as it is
+  published, in publish order, so nothing is conflated or lagged on the way to the recording,
+  and no task is woken per message (the wake-ups were most of what a mailbox recorder cost,
+  ``tests/bench/recording.py``). That is the recording's
+  conflation rule: only what the plane itself never published is missing, Binance tickers
+  superseded within one socket read (``tickers_conflated``, skipped by the codec before
+  anything sees them). On entering, a handler also gets the stream's newest ticker, as a new
+  mailbox does. A bot gets the same tickers or fewer (its mailbox conflates while it is
+  busy), so a replay of the recording gives it what it saw live or more. Feed-state notices
+  are not recorded.
+* **The feed never waits on the disk.** The handler only appends the event to an in-memory
+  buffer and counts it; it never awaits and never blocks the reader. Every ``flush_s``, or
+  earlier once a quarter of ``max_buffer_rows`` waits (the handler sets an event the flush
+  task waits on), the recorder's own task hands the buffer whole to the writer on a worker
+  thread (``trio.to_thread.run_sync``, one flush at a time). Memory is bounded: at most
+  ``max_buffer_rows`` wait while a flush (of at most as many) is in progress; beyond that,
+  events are dropped and counted (``dropped_rows``) instead of growing without bound. A disk
+  that cannot keep up loses data either way; this way it is counted and the feed is untouched.
+* **Contained.** A recorder that fails (a full disk, or a bug in its handler, which detaches
+  it and fails its task with ``HandlerError``) is restarted with backoff and given up on alone
+  (``build_tree`` makes it a contained child): recording is never a reason to stop trading.
+  Its handlers are detached when its task ends, so a given-up recorder costs the feed nothing.
 * **Raw frames** (``raw_frames = true``) arrive through ``take_frames``, which the daemon hands
   to every connection as its frames hook (``PoolTuning.on_frames``): synchronous, into the same
   bounded buffer, written by the same flushes (``actors.recording.raw``). Frames received while
@@ -35,52 +39,42 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
-from typing import Any, Protocol
 
 import attrs
 import trio
 from loguru import logger
 
-from actors.messages import Lagged, Ticker, Trade
+from actors.messages import Ticker, Trade
 from actors.recording.config import RecordConfig
 from actors.recording.format import RAW, Event, Partition, RawFrame, day_of
 from actors.recording.writer import RecordWriter, WriterStatistics
 
-__all__ = ["Recorder", "RecorderStatistics", "RecordingMailbox", "StreamKey"]
+__all__ = ["RecordHandler", "RecordSubscribe", "Recorder", "RecorderStatistics", "StreamKey"]
 
 StreamKey = tuple[str, str, str]  # (exchange, kind, symbol)
 EARLY_FLUSH_FRACTION = 4  # flush early once max_buffer_rows / 4 wait
 STOP_GRACE_S = 10.0
+_DATA = (Ticker, Trade)  # what is recorded of what a handler gets (not FeedState)
 
-
-class RecordingMailbox(Protocol):
-    """What the recorder needs of a market-data mailbox (``actors.market_data.Mailbox``)."""
-
-    async def receive(self) -> object: ...
-
-    def receive_nowait(self) -> object: ...
-
-    def statistics(self) -> Any: ...  # .skipped: tickers conflated away
-
-
-RecordSubscribe = Callable[[str, str, str], AbstractAsyncContextManager[RecordingMailbox]]
+RecordHandler = Callable[[object], None]
+# ``MarketData.subscribe_handler``'s shape: (exchange, kind, symbol, fn) -> ``async with`` that
+# calls ``fn`` with every item of the stream while it is open.
+RecordSubscribe = Callable[[str, str, str, RecordHandler], AbstractAsyncContextManager[object]]
 
 
 @attrs.frozen
 class RecorderStatistics:
     dir: str
     streams: int
-    rows_received: int  # events taken from the mailboxes
+    rows_received: int  # tickers and trades its handlers were given (kept or dropped)
     frames_received: int  # raw frames handed over by the connections (raw_frames)
     rows_written: int  # events handed to the OS
     frames_written: int  # raw frames handed to the OS
     parts_written: int  # Parquet files completed
     open_segments: int
     recovered_segments: int
-    skipped_tickers: int  # conflated by the mailbox (the conflation rule)
-    lagged_trades: int  # lost to the trade ring (Lagged)
     dropped_rows: int  # buffer full while the writer was behind
     buffered_rows: int
     flushes: int
@@ -111,7 +105,7 @@ class _Day:
 @attrs.define(eq=False)
 class Recorder:
     config: RecordConfig
-    subscribe: RecordSubscribe
+    subscribe_handler: RecordSubscribe
     streams: Sequence[StreamKey]
     clock: Callable[[], float] = time.time
 
@@ -119,13 +113,10 @@ class Recorder:
     _pending: dict[Partition, list[Event | RawFrame]] = attrs.field(factory=dict, init=False)
     _pending_rows: int = attrs.field(default=0, init=False)
     _wake_flusher: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _mailboxes: list[RecordingMailbox] = attrs.field(factory=list, init=False)
-    _left_skipped: int = attrs.field(default=0, init=False)
     _received: int = attrs.field(default=0, init=False)
     _frames: int = attrs.field(default=0, init=False)
     _running: bool = attrs.field(default=False, init=False)
     _raw_days: dict[str, _Day] = attrs.field(factory=dict, init=False)
-    _lagged: int = attrs.field(default=0, init=False)
     _dropped: int = attrs.field(default=0, init=False)
     _flushes: int = attrs.field(default=0, init=False)
     _last_flush_ts: float | None = attrs.field(default=None, init=False)
@@ -142,7 +133,6 @@ class Recorder:
 
     def statistics(self) -> RecorderStatistics:
         w: WriterStatistics = self._writer.statistics()
-        skipped = self._left_skipped + sum(m.statistics().skipped for m in self._mailboxes)
         return RecorderStatistics(
             dir=self.config.dir,
             streams=len(self.streams),
@@ -153,8 +143,6 @@ class Recorder:
             parts_written=w.parts_written,
             open_segments=w.open_segments,
             recovered_segments=w.recovered_segments,
-            skipped_tickers=skipped,
-            lagged_trades=self._lagged,
             dropped_rows=self._dropped,
             buffered_rows=self._pending_rows,
             flushes=self._flushes,
@@ -163,18 +151,22 @@ class Recorder:
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Record until cancelled; ready once every stream is subscribed."""
+        """Record until cancelled; ready once a handler is on every stream. A handler that
+        raises ends the run with ``HandlerError`` (after the final flush)."""
         log = logger.bind(actor="recorder")
         self.root.mkdir(parents=True, exist_ok=True)
         await trio.to_thread.run_sync(self._writer.recover)
         try:
-            async with trio.open_nursery() as nursery:
+            async with AsyncExitStack() as handlers:
                 for exchange, kind, symbol in self.streams:
-                    await nursery.start(self._record_stream, exchange, kind, symbol)
-                nursery.start_soon(self._flush_loop)
+                    handler = self._handler(exchange, kind, symbol)
+                    await handlers.enter_async_context(
+                        self.subscribe_handler(exchange, kind, symbol, handler)
+                    )
                 self._running = True
                 log.info("recording", dir=self.config.dir, streams=len(self.streams))
                 task_status.started()
+                await self._flush_loop()
         finally:
             self._running = False
             with trio.CancelScope(shield=True) as scope:
@@ -183,39 +175,18 @@ class Recorder:
                 await trio.to_thread.run_sync(self._writer.close)
                 log.info("recording stopped", **attrs.asdict(self.statistics()))
 
-    async def _record_stream(
-        self,
-        exchange: str,
-        kind: str,
-        symbol: str,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    def _handler(self, exchange: str, kind: str, symbol: str) -> RecordHandler:
+        """The function the reader calls with each item of one stream: append, count, maybe
+        signal the flusher. Synchronous and short: it runs on the path of every subscriber
+        of the connection."""
         day = _Day(kind, exchange, symbol)
-        async with self.subscribe(exchange, kind, symbol) as mailbox:
-            self._mailboxes.append(mailbox)
-            task_status.started()
-            try:
-                while True:
-                    self._take(await mailbox.receive(), day)
-                    while True:  # drain what is there: one wake-up per burst
-                        try:
-                            item = mailbox.receive_nowait()
-                        except trio.WouldBlock:
-                            break
-                        self._take(item, day)
-            except trio.EndOfChannel:
-                logger.bind(actor="recorder").info(
-                    "stream ended", exchange=exchange, kind=kind, symbol=symbol
-                )
-            finally:
-                self._mailboxes.remove(mailbox)
-                self._left_skipped += mailbox.statistics().skipped
+        limit = self.config.max_buffer_rows
 
-    def _take(self, item: object, day: _Day) -> None:
-        if isinstance(item, Ticker | Trade):
+        def record(item: object) -> None:
+            if not isinstance(item, _DATA):
+                return  # a FeedState: the recording holds data, not outages
             self._received += 1
-            if self._pending_rows >= self.config.max_buffer_rows:
+            if self._pending_rows >= limit:
                 self._dropped += 1
                 return
             key = day.of(item.received_ts)
@@ -224,10 +195,10 @@ class Recorder:
                 rows = self._pending[key] = []
             rows.append(item)
             self._pending_rows += 1
-            if self._pending_rows * EARLY_FLUSH_FRACTION >= self.config.max_buffer_rows:
+            if self._pending_rows * EARLY_FLUSH_FRACTION >= limit:
                 self._wake_flusher.set()
-        elif isinstance(item, Lagged):
-            self._lagged += item.dropped
+
+        return record
 
     def take_frames(
         self, exchange: str, connection: int, frames: list[str | bytes], received_ts: float

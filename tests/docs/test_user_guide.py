@@ -154,8 +154,6 @@ def test_metric_families_are_the_real_ones() -> None:
             "frames_received": 0,
             "frames_written": 0,
             "parts_written": 0,
-            "skipped_tickers": 0,
-            "lagged_trades": 0,
             "dropped_rows": 0,
             "flushes": 1,
             "buffered_rows": 0,

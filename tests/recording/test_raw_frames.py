@@ -37,7 +37,7 @@ async def record(root: Path) -> None:
         open_plane([config_for(server)], on_frames=on_frames) as md,
         trio.open_nursery() as nursery,
     ):
-        recorder = Recorder(config, md.subscribe, STREAMS)
+        recorder = Recorder(config, md.subscribe_handler, STREAMS)
         sink.append(recorder)
         await nursery.start(recorder.run)
         async with md.subscribe("binance", "trade", BTC) as trades:
