@@ -317,6 +317,9 @@ async def running_system(
         exchanges=(ExchangeConfig(name=EXCHANGE, protocol="binance", url=url),),
         journal=JournalConfig(path=str(journal_dir / "journal.sqlite3"), fsync=True),
         http=HttpConfig(enabled=False),
+        # The spawned bots' strategy lives in this script: the embedded API (a mapping, as the
+        # control API sends) takes a plugin module only if the config allows it.
+        plugins=(__name__,),
     )
     async with open_supervisor(config) as system, AsyncExitStack() as holders:
         for symbol in symbols:
