@@ -26,7 +26,7 @@ from actors.messages import Ticker, Trade
 from actors.recording.format import RawFrame, day_of, file_id_of, list_dates, raw_dir
 from actors.recording.reader import _batches, _files
 
-__all__ = ["RawFrame", "market_frames", "read_raw_frames"]
+__all__ = ["RawFrame", "market_frames", "market_raw_frames", "read_raw_frames"]
 
 
 def read_raw_frames(
@@ -64,8 +64,14 @@ def read_raw_frames(
 
 def market_frames(frames: Iterable[RawFrame], protocol: str) -> Iterator[str | bytes]:
     """The frames that carry market data (a ticker or a trade for ``protocol``'s codec)."""
+    for raw in market_raw_frames(frames, protocol):
+        yield raw.frame
+
+
+def market_raw_frames(frames: Iterable[RawFrame], protocol: str) -> Iterator[RawFrame]:
+    """``market_frames`` with their receipt times, for a replay paced as recorded."""
     codec = codec_for(protocol)
     for raw in frames:
         batch = codec.decode_batch([raw.frame], raw.received_ts)
         if any(type(event) in (Ticker, Trade) for event in batch.events):
-            yield raw.frame
+            yield raw

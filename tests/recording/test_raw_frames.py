@@ -3,6 +3,10 @@ the events the plane delivered when they were recorded (real sockets, codecs, co
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,10 @@ from actors.recording.raw import market_frames, read_raw_frames
 from actors.recording.reader import read_events
 from actors.recording.recorder import Recorder
 from actors.simulator import open_exchange_server
+from supervisor.config import ExchangeConfig
 from tests.market_data.helpers import config_for, next_of, open_plane
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BTC = "BTC/USDT"
 STREAMS = [("binance", "ticker", BTC), ("binance", "trade", BTC)]
@@ -86,8 +93,78 @@ async def test_raw_frames_replayed_through_the_local_server_give_the_recorded_ev
     overlap = recorded_trades[: len(replayed_trades) - first]
     assert len(overlap) >= 50
     assert replayed_trades[first : first + len(overlap)] == overlap
-    # the newest ticker was recorded, unless it came after the recorder's mailbox closed
+    # the newest ticker was recorded, unless it came after the recorder's handlers were detached
     recorded_tickers = [e for e in recorded if isinstance(e, Ticker)]
     assert last_ticker in recorded_tickers or recorded_tickers[-1].sequence < (
         last_ticker.sequence or 0
     )
+
+
+async def test_the_standalone_simulator_replays_recorded_frames_to_a_client(
+    tmp_path: Path,
+) -> None:
+    """``python -m actors.simulator binance --replay-frames DIR``: what a daemon would get."""
+    with trio.fail_after(30):
+        await record(tmp_path)
+    frames = list(market_frames(read_raw_frames(tmp_path, "binance"), "binance"))
+    wanted = sum('@trade"' in f for f in frames if isinstance(f, str))
+    recorded_trades = [timeless(e) for e in read_events(tmp_path) if isinstance(e, Trade)]
+    got: list[Trade] = []
+    enough = trio.Event()
+
+    def on_trade(item: object) -> None:
+        if isinstance(item, Trade):
+            got.append(timeless(item))
+            if len(got) >= wanted:
+                enough.set()
+
+    command = [sys.executable, "-m", "actors.simulator", "binance", "--symbols", BTC]
+    with trio.fail_after(60):
+        process = await trio.lowlevel.open_process(
+            [*command, "--replay-frames", str(tmp_path), "--speed", "0"],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            log = ""
+            while "simulator listening" not in log:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, log
+                log += chunk.decode()
+            ws_url = re.search(r"'ws_url': '(ws://127\.0\.0\.1:\d+[^']*)'", log)
+            assert ws_url is not None, log
+            config = ExchangeConfig(name="binance", protocol="binance", url=ws_url.group(1))
+            async with (
+                open_plane([config]) as md,
+                md.subscribe_handler("binance", "trade", BTC, on_trade),
+            ):
+                await enough.wait()
+            while "replay done" not in log:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, log
+                log += chunk.decode()
+            assert f"'frames': {len(frames)}" in log
+            process.send_signal(signal.SIGINT)
+            assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    first = got.index(recorded_trades[0])
+    overlap = recorded_trades[: len(got) - first]
+    assert len(overlap) >= 50
+    assert got[first : first + len(overlap)] == overlap
+
+
+def test_the_simulator_refuses_a_replay_with_nothing_to_replay(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "actors.simulator", "binance"]
+    done = subprocess.run(
+        [*command, "--replay-frames", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"no raw frames of 'binance' under {tmp_path}" in done.stderr
