@@ -100,10 +100,10 @@ async def test_raw_frames_replayed_through_the_local_server_give_the_recorded_ev
     )
 
 
-async def test_the_standalone_simulator_replays_recorded_frames_to_a_client(
+async def test_recorded_frames_replayed_from_the_command_line_reach_a_client(
     tmp_path: Path,
 ) -> None:
-    """``python -m actors.simulator binance --replay-frames DIR``: what a daemon would get."""
+    """``python -m actors.replay.frames binance DIR``: what a daemon would get."""
     with trio.fail_after(30):
         await record(tmp_path)
     frames = list(market_frames(read_raw_frames(tmp_path, "binance"), "binance"))
@@ -118,10 +118,10 @@ async def test_the_standalone_simulator_replays_recorded_frames_to_a_client(
             if len(got) >= wanted:
                 enough.set()
 
-    command = [sys.executable, "-m", "actors.simulator", "binance", "--symbols", BTC]
+    command = [sys.executable, "-m", "actors.replay.frames", "binance", str(tmp_path)]
     with trio.fail_after(60):
         process = await trio.lowlevel.open_process(
-            [*command, "--replay-frames", str(tmp_path), "--speed", "0"],
+            [*command, "--symbols", BTC, "--speed", "0"],
             cwd=ROOT,
             stderr=subprocess.PIPE,
         )
@@ -157,10 +157,9 @@ async def test_the_standalone_simulator_replays_recorded_frames_to_a_client(
     assert got[first : first + len(overlap)] == overlap
 
 
-def test_the_simulator_refuses_a_replay_with_nothing_to_replay(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "actors.simulator", "binance"]
+def test_a_replay_with_nothing_to_replay_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*command, "--replay-frames", str(tmp_path)],
+        [sys.executable, "-m", "actors.replay.frames", "binance", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
