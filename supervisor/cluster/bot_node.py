@@ -86,7 +86,13 @@ from supervisor.cluster.bot_store import (
 )
 from supervisor.cluster.lease import Acquired, Lease, LeaseTiming, keep_renewed
 from supervisor.cluster.placement import changes, plan
-from supervisor.cluster.redis import REDIS_ERRORS, PureToken, RedisClient, open_redis
+from supervisor.cluster.redis import (
+    REDIS_ERRORS,
+    PureToken,
+    RedisClient,
+    ensure_group,
+    open_redis,
+)
 from supervisor.config import BotConfig, ClusterConfig
 
 if TYPE_CHECKING:
@@ -499,11 +505,7 @@ class ClusterBots:
     async def _commands(self, client: RedisClient) -> None:
         keys, timeout = self.keys, self.cluster.redis_timeout_s
         with trio.fail_after(timeout):
-            try:
-                await client.xgroup_create(keys.commands, self.node, "$", mkstream=True)
-            except REDIS_ERRORS as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await ensure_group(client, keys.commands, self.node)
         block_s = self.timing.renew_every_s
         while True:
             with trio.fail_after(timeout + block_s):

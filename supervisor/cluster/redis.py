@@ -27,7 +27,15 @@ from coredis import PureToken
 
 from actors.errors import FeedError
 
-__all__ = ["REDIS_ERRORS", "PureToken", "RedisClient", "RedisDown", "open_redis", "run_script"]
+__all__ = [
+    "REDIS_ERRORS",
+    "PureToken",
+    "RedisClient",
+    "RedisDown",
+    "ensure_group",
+    "open_redis",
+    "run_script",
+]
 
 RedisClient = coredis.Redis[bytes]
 
@@ -74,3 +82,15 @@ async def run_script(
     if script is None:
         script = _scripts[id(client), source] = client.register_script(source)
     return await script(keys=list(keys), args=[str(a) for a in args])
+
+
+async def ensure_group(client: RedisClient, stream: str, group: str) -> None:
+    """The consumer group ``group`` on ``stream`` (both created if absent), reading what is
+    added from now on. A group that exists already is kept as it is, with its pending entries:
+    a consumer that restarts (a Redis timeout, a node back from a partition) goes on where it
+    was. coredis raises ``StreamDuplicateConsumerGroupError`` for Redis's ``BUSYGROUP`` and
+    drops that word from the message, so the class is what tells it apart."""
+    try:
+        await client.xgroup_create(stream, group, "$", mkstream=True)
+    except coredis.exceptions.StreamDuplicateConsumerGroupError:
+        pass
