@@ -4,8 +4,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import pytest
+from loguru import logger
 from trio.testing import MockClock
 
 from tests.clocks import new_thread_clock
@@ -34,3 +36,18 @@ def _remove_pycache_prefix() -> None:
 def thread_clock() -> MockClock:
     """The autojump clock for tests whose peer is a worker thread (see ``tests/clocks.py``)."""
     return new_thread_clock()
+
+
+@pytest.fixture(autouse=True)
+def _log_sinks_end_with_their_test() -> Iterator[None]:
+    """A test that configures logging in-process (the CLI's ``main``: ``configure_logging``)
+    leaves a sink on that test's captured stderr, which pytest closes after it. Every later
+    log line then fails and loguru prints the failure with a traceback, synchronously, in the
+    event loop of whatever test runs next: output noise, and enough of a stall to time out a
+    test with 0.2 s Redis deadlines. So a test that changed the sinks gets the default back
+    (stderr) when it ends. (loguru lists its sinks in no public attribute.)"""
+    before = set(logger._core.handlers)  # type: ignore[attr-defined]
+    yield
+    if set(logger._core.handlers) != before:  # type: ignore[attr-defined]
+        logger.remove()
+        logger.add(sys.stderr)
