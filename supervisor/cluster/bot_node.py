@@ -482,11 +482,18 @@ class ClusterBots:
                 self._redis_failed("renew", exc)
                 next_at = trio.current_time() + timing.renew_every_s / 3
             else:
+                done_at = trio.current_time()
                 for bot, mine in result.items():
                     held = self.held.get(bot)
                     if held is None or held.acquired.token != tokens[bot]:
                         continue
-                    if mine:
+                    if mine and done_at >= held.valid_until:
+                        # The lease ran out before this renewal came back: the bot stopped
+                        # trading at that instant (its deadline). Renewing would leave this
+                        # node holding a lease for a bot that no longer runs; give it up, so
+                        # it is taken again (here or elsewhere) at the next epoch.
+                        await self._drop(bot, "lease ran out before its renewal", release=True)
+                    elif mine:
                         held.valid_until = timing.valid_until(attempt_at)
                         # Also while the bot starts: a live bot's start resolves its orders in
                         # doubt with the venue first, which can take longer than a ttl.

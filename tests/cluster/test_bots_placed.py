@@ -266,3 +266,30 @@ def test_placing_bots_across_a_cluster_needs_the_shared_journal() -> None:
     build_tree(parse_config_mapping(raw))
     raw["cluster"] = {"redis_url": "redis://127.0.0.1:1/0"}  # per_node, the default
     assert build_tree(parse_config_mapping(raw)).bots.slots.keys() == {"b0"}
+
+
+async def test_a_node_back_from_a_short_partition_trades_its_bots_again(
+    key_prefix: str, redis: RedisClient, pg_url: str
+) -> None:
+    """Cut off until none of its bots trades, and back at once, before the leases' keys
+    expire: whichever way each lease comes back (renewed in time, or given up and taken again
+    at the next epoch when its renewal came back after its deadline), every bot trades again
+    and the node's view (``running``) matches what trades: no lease is held for a bot that
+    no longer runs."""
+    host, port = redis_url().removeprefix("redis://").split("/")[0].split(":")
+    partition = Partition(host, int(port))
+    with trio.fail_after(25):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partition.run)
+            proxied = f"redis://127.0.0.1:{partition.port}/0"
+            async with (
+                open_exchange_server("binance", ("BTC/USDT",), seed=9, rate_hz=20.0) as server,
+                open_supervisor(node_config(server, key_prefix, pg_url, "a", url=proxied)) as a,
+            ):
+                everything = {"b0", "b1", "b2", "b3"}
+                await eventually(lambda: trading(a) == everything)
+                partition.cut_off()
+                await eventually(lambda: not trading(a))  # each stopped at its deadline
+                partition.heal()  # at once: the leases' keys outlive their deadlines
+                await eventually(lambda: trading(a) == everything == running(a))
+            nursery.cancel_scope.cancel()
