@@ -27,7 +27,7 @@ from loguru import logger
 from actors.exchanges import PROTOCOLS
 from actors.recording.format import RawFrame
 from actors.recording.raw import market_raw_frames, read_raw_frames
-from actors.simulator.server import ExchangeServer, run_exchange_server
+from actors.simulator.server import ExchangeServer, log_to_stderr, run_exchange_server
 
 __all__ = ["main", "replay_frames"]
 
@@ -65,13 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logger.remove()  # a standalone tool: its own plain stderr sink
-    logger.add(
-        sys.stderr,
-        level="INFO",
-        format="{time:HH:mm:ss.SSS} | {level: <8} | {message} | {extra}",
-        diagnose=False,
-    )
+    log_to_stderr()  # a standalone tool: its own plain stderr sink
     symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     root = Path(args.dir)
     exchange = args.exchange or args.protocol

@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
-from loguru import logger
 
 from actors.exchanges import PROTOCOLS
-from actors.simulator.server import ExchangeServer, run_exchange_server
+from actors.simulator.server import ExchangeServer, log_to_stderr, run_exchange_server
 
 
 def _parser(prog: str = "python -m actors.simulator") -> argparse.ArgumentParser:
@@ -37,13 +36,7 @@ def _parser(prog: str = "python -m actors.simulator") -> argparse.ArgumentParser
 def main(argv: list[str] | None = None, *, prog: str = "python -m actors.simulator") -> int:
     """``prog``: the usage line's command (``botcriptofy simulator`` from the CLI)."""
     args = _parser(prog).parse_args(argv)
-    logger.remove()  # a standalone tool: its own plain stderr sink
-    logger.add(
-        sys.stderr,
-        level="INFO",
-        format="{time:HH:mm:ss.SSS} | {level: <8} | {message} | {extra}",
-        diagnose=False,
-    )
+    log_to_stderr()  # a standalone tool: its own plain stderr sink
     symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     serve = partial(
         run_exchange_server,

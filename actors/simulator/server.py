@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import math
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -476,6 +477,18 @@ class ExchangeServer:
             stalled=self._resumed is not None,
             rate_hz=self._rate_hz,
         )
+
+
+def log_to_stderr() -> None:
+    """The standalone tools' logging (``python -m actors.simulator``, ``actors.replay.frames``):
+    every other sink replaced by one plain line per record on stderr, INFO and up."""
+    logger.remove()
+    logger.add(
+        sys.stderr,
+        level="INFO",
+        format="{time:HH:mm:ss.SSS} | {level: <8} | {message} | {extra}",
+        diagnose=False,
+    )
 
 
 async def run_exchange_server(
